@@ -1,0 +1,1 @@
+"""The fetch job: input -> fetch -> process -> store; resume; summary; trace; report."""

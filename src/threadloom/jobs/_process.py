@@ -1,0 +1,107 @@
+"""The processing stage: turn one fetched response into a small JSON result.
+
+``--process xml`` parses the body with defusedxml and keeps the root tag and the
+element count; ``--process MODULE:FUNCTION`` calls a user function with the
+response. Either way a failure is confined to that one URL: it becomes a
+one-line reason (the traceback's last line), never an exception that stops the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from xml.etree.ElementTree import ParseError
+
+import defusedxml.ElementTree as SafeElementTree
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+
+from threadloom.transport import Response
+
+Processor = Callable[[Response], object]
+"""A processing function: takes the response, returns a JSON-serialisable value."""
+
+
+class ProcessorSpecError(ValueError):
+    """A ``--process`` value that names no usable processor."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOutcome:
+    """What processing one response produced: exactly one of ``result`` or ``error``.
+
+    ``result`` is the processor's value already encoded as compact JSON text;
+    ``error`` is a one-line human reason.
+    """
+
+    result: str | None
+    error: str | None
+
+
+def xml_summary(response: Response) -> dict[str, object]:
+    """Parse ``response.body`` as untrusted XML; return its root tag and element count.
+
+    Entity declarations (billion laughs), external entities and external DTD
+    references are rejected by defusedxml; the raised error names the reason.
+    """
+    try:
+        root = SafeElementTree.fromstring(response.body)
+    except EntitiesForbidden as exc:
+        raise ValueError(
+            f"XML rejected: entity declaration {exc.name!r} is forbidden "
+            "(protects against billion-laughs and external-entity attacks)"
+        ) from None
+    except ExternalReferenceForbidden as exc:
+        raise ValueError(f"XML rejected: external reference {exc.sysid!r} is forbidden") from None
+    except DTDForbidden:
+        raise ValueError("XML rejected: document type declarations are forbidden") from None
+    except ParseError as exc:
+        raise ValueError(f"XML parse error: {exc}") from None
+    return {"root": root.tag, "elements": sum(1 for _ in root.iter())}
+
+
+def load_processor(spec: str) -> Processor:
+    """Resolve a ``--process`` value: ``"xml"`` or ``"package.module:function"``.
+
+    Raises ProcessorSpecError with a one-line reason when the module cannot be
+    imported, the attribute is missing, or it is not callable.
+    """
+    if spec == "xml":
+        return xml_summary
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ProcessorSpecError(f"--process {spec!r}: expected 'xml' or MODULE:FUNCTION")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ProcessorSpecError(
+            f"--process {spec!r}: cannot import {module_name!r}: {_last_line(exc)}"
+        ) from exc
+    function = getattr(module, attribute, None)
+    if function is None:
+        raise ProcessorSpecError(f"--process {spec!r}: {module_name!r} has no {attribute!r}")
+    if not callable(function):
+        raise ProcessorSpecError(f"--process {spec!r}: {attribute!r} is not callable")
+    processor: Processor = function
+    return processor
+
+
+def run_processor(processor: Processor, response: Response) -> ProcessOutcome:
+    """Call ``processor`` on ``response``; never raises (but for BaseExceptions like Ctrl-C).
+
+    A processor that raises, or returns something JSON cannot encode, yields an
+    outcome whose ``error`` is the traceback's last line.
+    """
+    try:
+        value = processor(response)
+        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except Exception as exc:
+        return ProcessOutcome(result=None, error=_last_line(exc))
+    return ProcessOutcome(result=encoded, error=None)
+
+
+def _last_line(exc: BaseException) -> str:
+    """The last line of the exception's traceback, e.g. ``ValueError: bad input``."""
+    return traceback.format_exception_only(exc)[-1].strip()

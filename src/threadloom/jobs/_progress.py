@@ -1,0 +1,147 @@
+"""Progress display for a fetch run: a rich bar on a terminal, plain lines otherwise.
+
+All methods are called from the one thread that consumes the job's results, so
+no locking is needed; the rich bar refreshes itself from its own thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import Literal, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+ProgressMode = Literal["auto", "bar", "plain", "quiet"]
+
+
+class ProgressReporter:
+    """Shows done/failed/total, rate, ETA and bytes while a run goes on.
+
+    ``mode="auto"`` picks the bar when ``stream`` is a terminal and plain lines
+    (one every ``interval`` seconds) when it is not; ``"quiet"`` shows nothing.
+    Use it as a context manager around the consuming loop.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        mode: ProgressMode = "auto",
+        stream: TextIO | None = None,
+        interval: float = 5.0,
+    ) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        if mode == "auto":
+            mode = "bar" if self._stream.isatty() else "plain"
+        self._mode = mode
+        self._total = total
+        self._interval = interval
+        self._done = 0
+        self._failed = 0
+        self._bytes = 0
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> ProgressReporter:
+        self._started = self._last_line = time.monotonic()
+        if self._mode == "bar":
+            self._progress = Progress(
+                TextColumn("[bold]fetch[/bold]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("[green]{task.fields[done]} done[/green]"),
+                TextColumn("[red]{task.fields[failed]} failed[/red]"),
+                TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.fields[size]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=self._stream),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                "fetch", total=self._total, done=0, failed=0, rate="", size=""
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._refresh_bar()
+            self._progress.stop()
+        elif self._mode == "plain":
+            self._print_line()
+
+    def advance(self, *, ok: bool, size: int = 0) -> None:
+        """Count one finished URL (``ok`` for done, else failed) and ``size`` bytes."""
+        if ok:
+            self._done += 1
+        else:
+            self._failed += 1
+        self._bytes += size
+        if self._progress is not None:
+            self._refresh_bar()
+        elif self._mode == "plain":
+            now = time.monotonic()
+            if now - self._last_line >= self._interval:
+                self._last_line = now
+                self._print_line()
+
+    def _rate(self) -> float:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        return (self._done + self._failed) / elapsed
+
+    def _refresh_bar(self) -> None:
+        assert self._progress is not None
+        assert self._task is not None
+        finished = self._done + self._failed
+        self._progress.update(
+            self._task,
+            completed=finished,
+            done=self._done,
+            failed=self._failed,
+            rate=f"{self._rate():.0f} docs/s",
+            size=human_bytes(self._bytes),
+        )
+
+    def _print_line(self) -> None:
+        finished = self._done + self._failed
+        rate = self._rate()
+        remaining = self._total - finished
+        eta = f"{remaining / rate:.0f}s" if rate > 0 and remaining > 0 else "-"
+        print(
+            f"fetch: {finished}/{self._total} ({self._done} done, {self._failed} failed), "
+            f"{rate:.1f} docs/s, {human_bytes(self._bytes)}, ETA {eta}",
+            file=self._stream,
+            flush=True,
+        )
+
+
+def human_bytes(count: int) -> str:
+    """A byte count for people: ``512`` -> ``"512 B"``, ``1536`` -> ``"1.5 KiB"``."""
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    units = iter(("KiB", "MiB", "GiB", "TiB"))
+    unit = next(units)
+    while value >= 1024 and unit != "TiB":
+        value /= 1024
+        unit = next(units)
+    return f"{value:.1f} {unit}"
