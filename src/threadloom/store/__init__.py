@@ -1,0 +1,49 @@
+"""Where the fetcher keeps every URL's state and body, crash-safely.
+
+`open_store` picks the kind from the path: SQLite (default), a directory of files, or a
+JSON-lines file. All kinds share one SQLite index (WAL) written by one writer thread in
+batched transactions; see `Store` for the exact semantics.
+"""
+
+from threadloom.store._base import Store
+from threadloom.store._directory import DirectoryStore
+from threadloom.store._jsonl import JsonlStore
+from threadloom.store._names import file_name_for
+from threadloom.store._open import open_store
+from threadloom.store._sqlite import SqliteStore
+from threadloom.store._types import (
+    AddResult,
+    Outcome,
+    State,
+    StoreBusyError,
+    StoreClosedError,
+    StoreCounts,
+    StoreError,
+    StoreWriteError,
+    UrlRecord,
+)
+from threadloom.store._urls import Invalid, Skip, Valid, classify_line
+from threadloom.store._writer import WriterStatistics
+
+__all__ = [
+    "AddResult",
+    "DirectoryStore",
+    "Invalid",
+    "JsonlStore",
+    "Outcome",
+    "Skip",
+    "SqliteStore",
+    "State",
+    "Store",
+    "StoreBusyError",
+    "StoreClosedError",
+    "StoreCounts",
+    "StoreError",
+    "StoreWriteError",
+    "UrlRecord",
+    "Valid",
+    "WriterStatistics",
+    "classify_line",
+    "file_name_for",
+    "open_store",
+]

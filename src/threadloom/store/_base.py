@@ -1,0 +1,496 @@
+"""`Store`: the URL index every store kind shares (SQLite, WAL) and its one writer thread.
+
+The kinds differ only in where bodies go (`SqliteStore`: a table; `DirectoryStore`:
+files; `JsonlStore`: lines of a JSON-lines file); states, input order, resume, counts
+and export are the same code for all three.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import ClassVar, Final, cast
+
+from threadloom.store._db import UPSERT_SQL, Row, check_meta, connect, ensure_schema, iso_utc
+from threadloom.store._types import (
+    AddResult,
+    Outcome,
+    State,
+    StoreClosedError,
+    StoreCounts,
+    UrlRecord,
+)
+from threadloom.store._urls import Invalid, Valid, classify_line
+from threadloom.store._writer import BatchWriter, WriterStatistics
+
+logger = logging.getLogger(__name__)
+
+# What the writer queue carries: the row to upsert and, for stores that keep bodies
+# themselves rather than as files, the body.
+Item = tuple[Row, bytes | None]
+
+# A classified input line as inserted: (URL or invalid line, state, reason).
+Line = tuple[str, str, str | None]
+
+_EXPORT_COLUMNS: Final = (
+    "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
+    " content_type, final_url, processed, process_error"
+)
+
+_RECORDABLE: Final = frozenset({State.DONE, State.FAILED})
+
+
+class Store:
+    """A crash-safe home for the state and body of every URL of a fetch.
+
+    Thread safety: `record` may be called from any number of threads; every other method
+    from any thread. Reads (`pending`, `counts`, `export`, `read_body`, `lookup`) see
+    committed data only: call `flush` first to see everything recorded so far.
+
+    Durability: a committed outcome survives a crash of the process (kill -9); a power
+    loss may lose the transactions of the last moments (``synchronous=NORMAL``), never
+    corrupts the store. Outcomes recorded but not committed when the process dies stay
+    pending, so the next run fetches them again: nothing is lost or done twice.
+
+    Use it as a context manager or call `close`.
+    """
+
+    kind: ClassVar[str]
+    """``"sqlite"``, ``"directory"`` or ``"jsonl"``."""
+
+    def __init__(
+        self,
+        location: str,
+        index_path: Path,
+        *,
+        create: bool,
+        readonly: bool,
+        max_batch: int = 256,
+        max_delay: float = 0.2,
+        max_queued: int = 1024,
+    ) -> None:
+        self._location = location
+        self._index_path = index_path
+        self._readonly = readonly
+        self._read_lock = threading.Lock()
+        self._input_lock = threading.Lock()
+        self._writer: BatchWriter[Item] | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None
+        try:
+            # The writing connection gets a larger page cache: inserting millions of URLs
+            # keeps the hot part of the unique index in memory (a bound, not an allocation).
+            self._conn = connect(index_path, create=create and not readonly, cache_mib=32)
+            if readonly:
+                _check_kind(self._conn, self.kind)
+            else:
+                ensure_schema(self._conn, self.kind)
+                self._recover(self._conn)
+            self._reader = connect(index_path, create=False)
+            if not readonly:
+                self._writer = BatchWriter(
+                    self._commit,
+                    max_batch=max_batch,
+                    max_delay=max_delay,
+                    max_queued=max_queued,
+                    name=f"threadloom-store-writer-{index_path.name}",
+                )
+        except BaseException:
+            self._release()
+            raise
+        _open_stores.add(self)
+
+    # -- input -------------------------------------------------------------------------
+
+    def add_urls(self, lines: Iterable[bytes | str], *, batch_size: int = 5000) -> AddResult:
+        """Stream input lines into the store, in order, in bounded memory.
+
+        Each line is classified by `classify_line`: valid URLs are inserted as pending,
+        invalid lines as invalid with their reason, blank and ``#`` lines skipped. A URL
+        already in the store (any state) is left as it is and counted as a duplicate, so
+        adding the same input again (a resumed run) adds nothing. Lines are committed
+        ``batch_size`` at a time; an interrupted call leaves a committed prefix, and adding
+        the input again completes it in the original order.
+        """
+        conn = self._connection_for_writing()
+        added = duplicates = invalid = skipped = 0
+        batch: list[Line] = []
+        with self._input_lock:
+            for raw in lines:
+                verdict = classify_line(raw)
+                if isinstance(verdict, Valid):
+                    batch.append((verdict.url, State.PENDING.value, None))
+                elif isinstance(verdict, Invalid):
+                    batch.append((verdict.key, State.INVALID.value, verdict.reason))
+                else:
+                    skipped += 1
+                    continue
+                if len(batch) >= batch_size:
+                    new_valid, new_invalid = _insert_lines(conn, batch)
+                    added += new_valid
+                    invalid += new_invalid
+                    duplicates += len(batch) - new_valid - new_invalid
+                    batch.clear()
+            if batch:
+                new_valid, new_invalid = _insert_lines(conn, batch)
+                added += new_valid
+                invalid += new_invalid
+                duplicates += len(batch) - new_valid - new_invalid
+        return AddResult(added, duplicates, invalid, skipped)
+
+    # -- work to do --------------------------------------------------------------------
+
+    def pending(self, include_failed: bool = True, *, page_size: int = 1000) -> Iterator[UrlRecord]:
+        """Yield the URLs still to fetch, in input order, ``page_size`` rows at a time.
+
+        Pending URLs, and failed ones too when ``include_failed``. Safe while outcomes are
+        being recorded: each page is read from a committed snapshot on a connection of its
+        own, and paging only moves forward by ``seq``, so a URL is yielded at most once per
+        iteration, and a URL recorded done before its page is read is not yielded. A URL
+        that fails during the iteration after being yielded is not yielded again.
+        """
+        # "+state" keeps SQLite on the rowid order: one forward scan over all pages,
+        # instead of re-sorting both states' index ranges for every page.
+        where = "+state IN ('pending', 'failed')" if include_failed else "state = 'pending'"
+        sql = (
+            f"SELECT seq, url, state, attempts FROM urls WHERE {where} AND seq > ?"
+            " ORDER BY seq LIMIT ?"
+        )
+        for row in self._paged(sql, page_size):
+            seq, url, state, attempts = cast(tuple[int, str, str, int], row)
+            yield UrlRecord(seq, url, State(state), attempts)
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def record(self, outcome: Outcome, timeout: float | None = None) -> None:
+        """Queue ``outcome`` for the writer thread; thread-safe; returns before the commit.
+
+        Validates first and raises `ValueError`/`TypeError` for a malformed outcome (a
+        state other than done/failed, a done without body, a failed without error, a
+        ``processed`` value JSON cannot encode). Blocks while the writer's queue is full
+        (raising `TimeoutError` after ``timeout`` seconds). Raises `StoreWriteError` if
+        the writer thread has failed, `StoreClosedError` after `close`. The commit
+        happens within ``max_delay`` seconds or sooner; `flush` waits for it.
+        """
+        writer = self._writer_or_raise()
+        writer.check()
+        writer.put(self._prepare(outcome), timeout)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every outcome recorded before this call is committed.
+
+        Raises `StoreWriteError` if a commit failed, `TimeoutError` after ``timeout`` s.
+        """
+        self._writer_or_raise().flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Commit what was recorded, stop the writer thread and release the files.
+
+        Idempotent, and safe from ``finally`` and ``except KeyboardInterrupt`` blocks (see
+        `BatchWriter.close`). Raises `StoreWriteError` for a writer failure that no
+        `record`/`flush` call has reported yet; the store is released even then.
+        """
+        try:
+            if self._writer is not None:
+                self._writer.close(timeout)
+        finally:
+            if self._writer is None or self._writer.closed:
+                self._release()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` has released the store."""
+        return self._conn is None
+
+    def writer_statistics(self) -> WriterStatistics:
+        """Items committed, transactions used and items queued so far (zeros if read-only)."""
+        if self._writer is None:
+            return WriterStatistics(0, 0, 0)
+        return self._writer.statistics()
+
+    # -- reading back ------------------------------------------------------------------
+
+    def counts(self) -> StoreCounts:
+        """Committed totals by state, and the bytes of all done bodies."""
+        by_state = dict.fromkeys(State, 0)
+        total_bytes = 0
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT state, count(*), coalesce(sum(size), 0) FROM urls GROUP BY state"
+            ).fetchall()
+        for state, count, size in rows:
+            by_state[State(state)] = count
+            if state == State.DONE:
+                total_bytes = size
+        return StoreCounts(
+            total=sum(by_state.values()),
+            done=by_state[State.DONE],
+            failed=by_state[State.FAILED],
+            invalid=by_state[State.INVALID],
+            pending=by_state[State.PENDING],
+            bytes=total_bytes,
+        )
+
+    def error_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
+        """The ``limit`` most frequent reasons of failed and invalid URLs, with counts,
+        most frequent first (ties by reason text)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT error, count(*) AS n FROM urls WHERE state IN ('failed', 'invalid')"
+                " GROUP BY error ORDER BY n DESC, error LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [(reason if reason is not None else "(no reason)", n) for reason, n in rows]
+
+    def export(self, *, page_size: int = 1000) -> Iterator[dict[str, object]]:
+        """Yield one dict per URL in input order, streamed in pages.
+
+        Keys: ``url``, ``state``, ``http_status``, ``size``, ``sha256`` (of the stored
+        body, done only), ``attempts`` (all runs), ``error`` (failed/invalid reason),
+        ``fetched_at`` (ISO-8601 UTC, ``Z``), ``content_type``, ``final_url``,
+        ``processed`` (the decoded JSON value), ``process_error``. Missing values are None.
+        """
+        sql = f"SELECT {_EXPORT_COLUMNS} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
+        for row in self._paged(sql, page_size):
+            yield _export_dict(row)
+
+    def lookup(self, url: str) -> dict[str, object] | None:
+        """The `export` dict of ``url`` (exact string), or None if it is not in the store."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {_EXPORT_COLUMNS} FROM urls WHERE url = ?", (url,)
+            ).fetchone()
+        return None if row is None else _export_dict(row)
+
+    def read_body(self, url: str) -> bytes | None:
+        """The stored body of ``url`` if it is done, else None (unknown or not done)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT seq, body_ref FROM urls WHERE url = ? AND state = 'done'", (url,)
+            ).fetchone()
+            if row is None:
+                return None
+            return self._load_body(conn, row[0], row[1])
+
+    @property
+    def location(self) -> str:
+        """The path the store was opened with."""
+        return self._location
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._location!r}{' closed' if self.closed else ''}>"
+
+    # -- for the kinds -----------------------------------------------------------------
+
+    def _recover(self, conn: sqlite3.Connection) -> None:
+        """Repair what a crash may have left (before the writer starts). Default: nothing."""
+
+    def _keep_body(self, url: str, body: bytes) -> str | None:
+        """Keep ``body`` outside the queue if the kind stores bodies itself (runs in the
+        recording thread) and return its reference; None: send the body to the writer."""
+        return None
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
+        """Write one batch inside the writer's open transaction."""
+        conn.executemany(UPSERT_SQL, [row for row, _ in batch])
+
+    def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
+        raise NotImplementedError
+
+    def _release_kind(self) -> None:
+        """Release kind-specific resources (after the writer has stopped)."""
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _prepare(self, outcome: Outcome) -> Item:
+        state = State(outcome.state)
+        if state not in _RECORDABLE:
+            raise ValueError(f"an outcome is done or failed, not {state.value!r}")
+        if not isinstance(outcome.url, str) or not outcome.url:
+            raise TypeError(f"Outcome.url must be a non-empty str, not {outcome.url!r}")
+        processed = None if outcome.processed is None else json.dumps(outcome.processed)
+        fetched_at = time.time() if outcome.fetched_at is None else float(outcome.fetched_at)
+        size = sha256 = body_ref = None
+        body = None
+        if state is State.DONE:
+            if outcome.body is None:
+                raise ValueError(f"a done outcome needs a body (may be b''): {outcome.url}")
+            body = bytes(outcome.body)
+            size = len(body)
+            sha256 = hashlib.sha256(body).hexdigest()
+            body_ref = self._keep_body(outcome.url, body)
+            if body_ref is not None:
+                body = None
+        elif not outcome.error:
+            raise ValueError(f"a failed outcome needs an error reason: {outcome.url}")
+        row: Row = (
+            outcome.url,
+            state.value,
+            outcome.http_status,
+            size,
+            sha256,
+            outcome.attempts,
+            outcome.error,
+            fetched_at,
+            outcome.content_type,
+            outcome.final_url,
+            processed,
+            outcome.process_error,
+            body_ref,
+        )
+        return row, body
+
+    def _commit(self, batch: list[Item]) -> None:
+        """The writer's commit: one transaction for the whole batch (writer thread only)."""
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError(f"{self._location} is closed")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_batch(conn, batch)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _paged(self, sql: str, page_size: int) -> Iterator[tuple[object, ...]]:
+        """Rows of ``sql`` (``seq > ? ... ORDER BY seq LIMIT ?``, seq first), page by page
+        on a connection of its own so no read transaction outlives one page."""
+        conn = connect(self._index_path, create=False)
+        try:
+            last = 0
+            while True:
+                rows: list[tuple[object, ...]] = conn.execute(sql, (last, page_size)).fetchall()
+                if not rows:
+                    return
+                yield from rows
+                seq = rows[-1][0]
+                assert isinstance(seq, int)
+                last = seq
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            if self._reader is None:
+                raise StoreClosedError(f"{self._location} is closed")
+            yield self._reader
+
+    def _connection_for_writing(self) -> sqlite3.Connection:
+        self._writer_or_raise().check()
+        assert self._conn is not None
+        return self._conn
+
+    def _writer_or_raise(self) -> BatchWriter[Item]:
+        if self._writer is None:
+            raise StoreClosedError(f"{self._location} was opened read-only")
+        return self._writer
+
+    def _release(self) -> None:
+        _open_stores.discard(self)
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._release_kind()
+
+
+def _insert_lines(conn: sqlite3.Connection, batch: list[Line]) -> tuple[int, int]:
+    """Insert one batch of classified lines in one transaction; return (new valid, new invalid)."""
+    new_valid = new_invalid = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Runs of the same kind keep input order and let rowcount tell the kinds apart.
+        start = 0
+        while start < len(batch):
+            kind = batch[start][1]
+            end = start
+            while end < len(batch) and batch[end][1] == kind:
+                end += 1
+            cursor = conn.executemany(
+                "INSERT OR IGNORE INTO urls (url, state, error) VALUES (?, ?, ?)", batch[start:end]
+            )
+            if kind == State.PENDING.value:
+                new_valid += cursor.rowcount
+            else:
+                new_invalid += cursor.rowcount
+            start = end
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return new_valid, new_invalid
+
+
+def _check_kind(conn: sqlite3.Connection, kind: str) -> None:
+    try:
+        found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError as exc:
+        raise ValueError(f"not a threadloom store ({exc})") from exc
+    check_meta(found, kind)
+
+
+def _export_dict(row: tuple[object, ...]) -> dict[str, object]:
+    (
+        _seq,
+        url,
+        state,
+        http_status,
+        size,
+        sha256,
+        attempts,
+        error,
+        fetched_at,
+        content_type,
+        final_url,
+        processed,
+        process_error,
+    ) = row
+    assert fetched_at is None or isinstance(fetched_at, float)
+    assert processed is None or isinstance(processed, str)
+    return {
+        "url": url,
+        "state": state,
+        "http_status": http_status,
+        "size": size,
+        "sha256": sha256,
+        "attempts": attempts,
+        "error": error,
+        "fetched_at": iso_utc(fetched_at),
+        "content_type": content_type,
+        "final_url": final_url,
+        "processed": None if processed is None else json.loads(processed),
+        "process_error": process_error,
+    }
+
+
+_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    """Commit what forgotten stores still hold before the interpreter stops their writers."""
+    for store in list(_open_stores):
+        try:
+            store.close()
+        except Exception:
+            logger.exception("closing %s at exit failed", store.location)

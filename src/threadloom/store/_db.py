@@ -1,0 +1,166 @@
+"""The SQLite index every store kind keeps: connections, pragmas, schema, row helpers."""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+
+BUSY_TIMEOUT_MS: Final = 30_000
+"""How long a connection waits for another writer's lock before raising."""
+
+# seq is the rowid: input order, and the key for keyset pagination.
+# Bodies live in their own table so scans of urls never drag blobs through the cache.
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS urls (
+    seq           INTEGER PRIMARY KEY,
+    url           TEXT NOT NULL UNIQUE,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'invalid')),
+    http_status   INTEGER,
+    size          INTEGER,
+    sha256        TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error         TEXT,
+    fetched_at    REAL,
+    content_type  TEXT,
+    final_url     TEXT,
+    processed     TEXT,
+    process_error TEXT,
+    body_ref      TEXT
+);
+CREATE INDEX IF NOT EXISTS urls_by_state ON urls (state, seq);
+CREATE TABLE IF NOT EXISTS bodies (
+    seq  INTEGER PRIMARY KEY,
+    body BLOB NOT NULL
+);
+"""
+
+COLUMNS: Final = (
+    "url",
+    "state",
+    "http_status",
+    "size",
+    "sha256",
+    "attempts",
+    "error",
+    "fetched_at",
+    "content_type",
+    "final_url",
+    "processed",
+    "process_error",
+    "body_ref",
+)
+"""The columns an outcome row sets, in the order of `UPSERT_SQL`'s parameters."""
+
+# attempts accumulate across runs; everything else is replaced by the latest outcome.
+UPSERT_SQL: Final = (
+    f"INSERT INTO urls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    " ON CONFLICT (url) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = urls.attempts + excluded.attempts" if c == "attempts" else f"{c} = excluded.{c}"
+        for c in COLUMNS[1:]
+    )
+)
+
+# The parameters of one UPSERT_SQL execution, in COLUMNS order.
+Row = tuple[
+    str,
+    str,
+    int | None,
+    int | None,
+    str | None,
+    int,
+    str | None,
+    float,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+]
+
+
+def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite3.Connection:
+    """Open ``path`` in autocommit mode (transactions are explicit ``BEGIN``/``COMMIT``).
+
+    WAL journal: readers never block the writer and see only committed transactions.
+    ``synchronous=NORMAL``: a committed transaction survives a process crash (kill -9);
+    a power loss may lose the last transactions before a checkpoint, never corrupts.
+    With ``create=False`` a missing file raises `sqlite3.OperationalError`. ``cache_mib``
+    bounds the page cache (default: SQLite's 2 MiB).
+    """
+    mode = "rwc" if create else "rw"
+    conn = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode={mode}",
+        uri=True,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if cache_mib is not None:
+            conn.execute(f"PRAGMA cache_size = {-1024 * cache_mib}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
+    """Create the tables if missing and check the file belongs to a store of ``kind``.
+
+    Raises `ValueError` when the database was made by another store kind or a newer
+    schema, naming both.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if not found:
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("schema_version", str(SCHEMA_VERSION)), ("kind", kind)],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    check_meta(found, kind)
+
+
+def check_meta(found: dict[str, str], kind: str) -> None:
+    """Raise `ValueError` unless ``found`` (the meta table) is empty or matches ``kind``."""
+    if not found:
+        return
+    if found.get("kind") != kind:
+        raise ValueError(f"this is a {found.get('kind')!r} store, not a {kind!r} store")
+    if int(found.get("schema_version", "0")) > SCHEMA_VERSION:
+        raise ValueError(
+            f"store schema version {found['schema_version']} is newer than this threadloom"
+            f" understands ({SCHEMA_VERSION}); upgrade threadloom"
+        )
+
+
+def iso_utc(timestamp: float | None) -> str | None:
+    """A unix time as ISO-8601 UTC with milliseconds and a ``Z`` suffix."""
+    if timestamp is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_iso_utc(text: str) -> float:
+    """The inverse of `iso_utc`."""
+    return datetime.datetime.fromisoformat(text).timestamp()

@@ -1,0 +1,131 @@
+"""`DirectoryStore`: bodies as files in one flat directory, the index in a hidden SQLite file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+from typing import ClassVar, Final
+
+from threadloom.store._base import Store
+from threadloom.store._lock import ProcessLock
+from threadloom.store._names import file_name_for
+from threadloom.store._types import StoreError
+
+INDEX_NAME: Final = ".threadloom.db"
+LOCK_NAME: Final = ".threadloom.lock"
+TEMP_PREFIX: Final = ".threadloom-tmp-"
+
+# O_NOFOLLOW: a symlink planted under one of our names is never followed (POSIX only;
+# Windows has no symlinks an unprivileged attacker can plant in the same way).
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_BINARY: Final = getattr(os, "O_BINARY", 0)
+
+
+class DirectoryStore(Store):
+    """Each done URL's body is a file named by `file_name_for` in one directory.
+
+    The index (states, input order, attempts, ...) is ``.threadloom.db`` inside the
+    directory, so resume, status and export work as for `SqliteStore`.
+
+    A body is written (in the recording thread) to a fresh temporary name
+    (``.threadloom-tmp-*``, created exclusively, never through a symlink) and renamed onto
+    its final name with `os.replace`; only then is the URL's row queued for the writer.
+    So a partial file never appears under a final name, and a crash between the rename and
+    the commit leaves a complete file whose URL is still pending: the next run fetches it
+    again and replaces the file. Temporary files left by a crash are deleted when the store
+    is next opened for writing. A pre-planted symlink under a final name is replaced by
+    the rename, never written through; `read_body` refuses to follow one.
+
+    Bodies are not fsync'ed: a power loss (not a process crash) may leave a done URL
+    whose file is empty or missing; `Store.export`'s ``sha256`` tells.
+
+    One process at a time may open a directory store for writing (a lock file,
+    ``.threadloom.lock``, on POSIX); a second raises `StoreBusyError`. Read-only opens
+    (``readonly=True``) are always allowed.
+    """
+
+    kind: ClassVar[str] = "directory"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        max_batch: int = 256,
+        max_delay: float = 0.2,
+    ) -> None:
+        """Open the directory store at ``path``, creating the directory if ``create``."""
+        directory = Path(path)
+        if create and not readonly:
+            directory.mkdir(parents=True, exist_ok=True)
+        elif not (directory / INDEX_NAME).is_file():
+            raise FileNotFoundError(f"no directory store at {str(path)!r} (no {INDEX_NAME})")
+        # Resolved once: later writes use this real path, whatever happens to symlinks
+        # above it.
+        self._directory = directory.resolve(strict=True)
+        self._lock: ProcessLock | None = None
+        if not readonly:
+            self._lock = ProcessLock(self._directory / LOCK_NAME, what=str(path))
+        try:
+            if not readonly:
+                self._remove_temporary_files()
+            super().__init__(
+                str(path), self._directory / INDEX_NAME, create=create, readonly=readonly
+            )
+        except BaseException:
+            self._release_kind()
+            raise
+
+    @property
+    def directory(self) -> Path:
+        """The resolved directory holding the bodies."""
+        return self._directory
+
+    def _keep_body(self, url: str, body: bytes) -> str:
+        name = file_name_for(url)
+        temporary = self._directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY
+        fd = os.open(temporary, flags, 0o666)
+        try:
+            with open(fd, "wb", closefd=True) as file:
+                file.write(body)
+            os.replace(temporary, self._directory / name)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        return name
+
+    def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
+        if body_ref is None:
+            return None
+        if os.sep in body_ref or (os.altsep and os.altsep in body_ref) or body_ref in {".", ".."}:
+            raise StoreError(f"index names a body outside the directory: {body_ref!r}")
+        try:
+            fd = os.open(self._directory / body_ref, os.O_RDONLY | _NOFOLLOW | _BINARY)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read {body_ref!r} in {self._directory} ({exc.strerror});"
+                " a symlink there is refused"
+            ) from exc
+        with open(fd, "rb", closefd=True) as file:
+            return file.read()
+
+    def _remove_temporary_files(self) -> None:
+        with os.scandir(self._directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(TEMP_PREFIX):
+                    # unlink removes a symlink itself, never its target.
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+    def _release_kind(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -1,0 +1,212 @@
+"""`JsonlStore`: outcomes appended to a JSON-lines file, the index in a SQLite file beside it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import BinaryIO, ClassVar, Final
+
+from threadloom.store._base import Item, Store
+from threadloom.store._db import COLUMNS, UPSERT_SQL, Row, from_iso_utc, iso_utc
+from threadloom.store._lock import ProcessLock
+from threadloom.store._types import State, StoreError
+
+INDEX_SUFFIX: Final = ".threadloom.db"
+LOCK_SUFFIX: Final = ".threadloom.lock"
+_OFFSET_KEY: Final = "jsonl_offset"
+
+
+class JsonlStore(Store):
+    """Every recorded outcome is one line appended to ``<name>.jsonl``.
+
+    A line is a JSON object with the `Store.export` keys (``attempts`` counts this
+    outcome's tries only) plus ``body`` and ``encoding``: for done URLs the body as text
+    (``"encoding": "utf-8"``) when it decodes as UTF-8, else base64 (``"base64"``);
+    both null for failed URLs. A URL retried after failing has a later line; the last
+    line for a URL wins. Input URLs, order, pending and invalid lines live in the index
+    ``<name>.jsonl.threadloom.db`` beside the file, so resume, status and export work as
+    for `SqliteStore` (export lists every URL; the JSONL file only holds outcomes).
+
+    Crash safety: the writer appends a batch's lines, then commits their index rows and
+    the new end offset of the file in one transaction. Opening for writing replays lines
+    past the committed offset (written, not yet indexed when the process died) into the
+    index, and cuts a partial last line, so a URL is never fetched twice and no line is
+    half-written. If the file is shorter than the index says (it was truncated, or a
+    power loss lost unsynced data), URLs whose lines are gone become pending again.
+    If the index is deleted, the next open rebuilds it from the file (input order then
+    follows the file).
+
+    One writing process at a time (``<name>.jsonl.threadloom.lock``, POSIX).
+    """
+
+    kind: ClassVar[str] = "jsonl"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        max_batch: int = 256,
+        max_delay: float = 0.2,
+    ) -> None:
+        """Open the JSON-lines store at ``path`` (``.jsonl``), creating it if ``create``."""
+        self._path = Path(path)
+        index = self._path.with_name(self._path.name + INDEX_SUFFIX)
+        if (not create or readonly) and not index.is_file():
+            raise FileNotFoundError(f"no JSON-lines store at {str(path)!r} (no {index.name})")
+        self._file: BinaryIO | None = None
+        self._end = 0
+        self._lock: ProcessLock | None = None
+        if not readonly:
+            self._lock = ProcessLock(
+                self._path.with_name(self._path.name + LOCK_SUFFIX), what=str(path)
+            )
+        try:
+            super().__init__(
+                str(path),
+                index,
+                create=create,
+                readonly=readonly,
+                max_batch=max_batch,
+                max_delay=max_delay,
+            )
+        except BaseException:
+            self._release_kind()
+            raise
+
+    @property
+    def path(self) -> Path:
+        """The JSON-lines file."""
+        return self._path
+
+    def _recover(self, conn: sqlite3.Connection) -> None:
+        self._path.touch()
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (_OFFSET_KEY,)).fetchone()
+        committed = int(row[0]) if row is not None else 0
+        size = self._path.stat().st_size
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if size < committed:
+                conn.execute(
+                    "UPDATE urls SET state = 'pending', body_ref = NULL, size = NULL,"
+                    " sha256 = NULL WHERE body_ref IS NOT NULL AND CAST(body_ref AS INTEGER) >= ?",
+                    (size,),
+                )
+                end = size
+            else:
+                end = self._replay(conn, committed)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_OFFSET_KEY, str(end))
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if end < size:
+            os.truncate(self._path, end)
+        self._end = end
+        self._file = open(self._path, "ab")  # noqa: SIM115 (held open until close)
+
+    def _replay(self, conn: sqlite3.Connection, offset: int) -> int:
+        """Index the complete lines from ``offset`` on; return where the good lines end."""
+        rows: list[Row] = []
+        with open(self._path, "rb") as file:
+            file.seek(offset)
+            for line in file:
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    rows.append(_row_from_line(line, offset))
+                except (ValueError, KeyError, TypeError):
+                    break
+                offset += len(line)
+                if len(rows) >= 1000:
+                    conn.executemany(UPSERT_SQL, rows)
+                    rows.clear()
+        conn.executemany(UPSERT_SQL, rows)
+        return offset
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
+        file = self._file
+        assert file is not None
+        lines: list[bytes] = []
+        rows: list[Row] = []
+        offset = self._end
+        for row, body in batch:
+            line = _line_for(row, body)
+            rows.append((*row[:-1], str(offset)))
+            lines.append(line)
+            offset += len(line)
+        # Lines first, index second: a crash in between is repaired by _replay.
+        file.write(b"".join(lines))
+        file.flush()
+        conn.executemany(UPSERT_SQL, rows)
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(offset), _OFFSET_KEY))
+        self._end = offset
+
+    def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
+        if body_ref is None:
+            return None
+        with open(self._path, "rb") as file:
+            file.seek(int(body_ref))
+            entry = json.loads(file.readline())
+        body, encoding = entry.get("body"), entry.get("encoding")
+        if not isinstance(body, str):
+            return None
+        if encoding == "base64":
+            return base64.b64decode(body)
+        if encoding == "utf-8":
+            return body.encode("utf-8")
+        raise StoreError(f"unknown body encoding {encoding!r} at offset {body_ref} of {self._path}")
+
+    def _release_kind(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _line_for(row: Row, body: bytes | None) -> bytes:
+    entry: dict[str, object] = dict(zip(COLUMNS[:-1], row[:-1], strict=True))
+    fetched_at = entry["fetched_at"]
+    assert isinstance(fetched_at, float)
+    entry["fetched_at"] = iso_utc(fetched_at)
+    processed = entry["processed"]
+    entry["processed"] = None if processed is None else json.loads(str(processed))
+    text: str | None = None
+    encoding: str | None = None
+    if body is not None:
+        try:
+            text, encoding = body.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(body).decode("ascii"), "base64"
+    entry["body"] = text
+    entry["encoding"] = encoding
+    return json.dumps(entry, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def _row_from_line(line: bytes, offset: int) -> Row:
+    entry = json.loads(line)
+    state = State(entry["state"])
+    processed = entry.get("processed")
+    return (
+        str(entry["url"]),
+        state.value,
+        entry.get("http_status"),
+        entry.get("size"),
+        entry.get("sha256"),
+        int(entry.get("attempts", 1)),
+        entry.get("error"),
+        from_iso_utc(entry["fetched_at"]),
+        entry.get("content_type"),
+        entry.get("final_url"),
+        None if processed is None else json.dumps(processed),
+        entry.get("process_error"),
+        str(offset),
+    )

@@ -1,0 +1,59 @@
+"""`open_store`: pick the store kind from the path's form."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final
+
+from threadloom.store._base import Store
+from threadloom.store._directory import DirectoryStore
+from threadloom.store._jsonl import JsonlStore
+from threadloom.store._sqlite import SqliteStore
+
+SQLITE_SUFFIXES: Final = (".db", ".sqlite", ".sqlite3")
+
+ACCEPTED_FORMS: Final = (
+    "a .db/.sqlite/.sqlite3 file (SQLite store), an existing directory or a path ending"
+    " in '/' (directory store), or a .jsonl file (JSON-lines store)"
+)
+
+
+def open_store(
+    path: str | os.PathLike[str],
+    *,
+    create: bool = True,
+    readonly: bool = False,
+    max_batch: int = 256,
+    max_delay: float = 0.2,
+) -> Store:
+    """Open the store at ``path``; its form picks the kind.
+
+    - ``.db``, ``.sqlite``, ``.sqlite3``: `SqliteStore` (bodies inside the database);
+    - an existing directory, or a path ending in ``/`` (or the OS separator):
+      `DirectoryStore` (bodies as files);
+    - ``.jsonl``: `JsonlStore` (outcomes appended as JSON lines).
+
+    Suffixes are matched case-insensitively. ``create=False`` raises `FileNotFoundError`
+    if the store does not exist; ``readonly=True`` (implies ``create=False``) opens
+    without a writer thread and without repairing anything, for ``status`` and
+    ``export`` while another process may be writing. Raises `ValueError` naming the path
+    and the accepted forms for anything else, and `StoreBusyError` if another process is
+    writing a directory or JSON-lines store.
+
+    ``max_batch`` and ``max_delay`` tune the writer thread: a transaction commits at most
+    ``max_batch`` outcomes, and an outcome waits at most about ``max_delay`` seconds
+    before its transaction starts (`Store.flush` does not wait for the delay).
+    """
+    text = os.fspath(path)
+    create = create and not readonly
+    kind: type[DirectoryStore | SqliteStore | JsonlStore]
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        kind = DirectoryStore
+    elif Path(text).suffix.lower() in SQLITE_SUFFIXES:
+        kind = SqliteStore
+    elif Path(text).suffix.lower() == ".jsonl":
+        kind = JsonlStore
+    else:
+        raise ValueError(f"cannot tell what kind of store {text!r} is; use {ACCEPTED_FORMS}")
+    return kind(text, create=create, readonly=readonly, max_batch=max_batch, max_delay=max_delay)

@@ -1,0 +1,110 @@
+"""The store's value types: URL states, outcomes to record, records and counts read back."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class State(enum.StrEnum):
+    """The state of one URL in a store. Every URL is in exactly one state.
+
+    ``PENDING``: added, not yet fetched (or fetched, but the outcome was never committed).
+    ``DONE``: fetched; the body is stored. ``FAILED``: fetched and gave up; ``error`` says why.
+    ``INVALID``: the input line is not a fetchable URL; ``error`` says why. Never fetched.
+    """
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one URL, handed to `Store.record`.
+
+    ``state`` is `State.DONE` (``body`` required, may be empty) or `State.FAILED`
+    (``error`` required: one human line, without the URL, so equal reasons group in
+    summaries). ``attempts`` counts the tries of this run; the store adds it to the
+    attempts of earlier runs. ``fetched_at`` is a unix time (``None``: the time of the
+    `Store.record` call). ``processed`` is the processing stage's result, any value
+    `json.dumps` accepts (serialised inside `Store.record`, so a bad value raises there);
+    ``process_error`` is the processing stage's one-line failure. ``body`` is ignored
+    for failed outcomes.
+    """
+
+    url: str
+    state: State
+    http_status: int | None = None
+    body: bytes | None = None
+    attempts: int = 1
+    error: str | None = None
+    fetched_at: float | None = None
+    content_type: str | None = None
+    final_url: str | None = None
+    processed: object = None
+    process_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRecord:
+    """A URL still to fetch, as `Store.pending` yields it.
+
+    ``seq`` is its input position (strictly increasing in input order); ``state`` is
+    `State.PENDING` or `State.FAILED`; ``attempts`` is the total of earlier runs.
+    """
+
+    seq: int
+    url: str
+    state: State
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What one `Store.add_urls` call did with its lines.
+
+    ``added``: new valid URLs (now pending). ``duplicates``: lines whose URL (or, for an
+    invalid line, whose text) was already in the store, including earlier in the same call.
+    ``invalid``: new invalid lines, stored in state invalid with a reason. ``skipped``:
+    blank lines and ``#`` comments.
+    """
+
+    added: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """Committed totals of a store. ``total`` is the sum of the four states; ``bytes``
+    is the sum of the stored body sizes of done URLs."""
+
+    total: int
+    done: int
+    failed: int
+    invalid: int
+    pending: int
+    bytes: int
+
+
+class StoreError(Exception):
+    """Base class of the store's own errors."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed (or opened read-only) and cannot record any more."""
+
+
+class StoreWriteError(StoreError):
+    """The writer thread failed to commit; ``__cause__`` is the original exception.
+
+    Outcomes from the failed batch onwards are not committed (their URLs stay pending, so
+    a later run fetches them again); the store accepts no more records.
+    """
+
+
+class StoreBusyError(StoreError):
+    """Another process has this store open for writing."""

@@ -1,0 +1,220 @@
+"""One writer thread that commits queued items in batches: the seeds' shared file, done right.
+
+Many threads `put` items into a bounded queue (a full queue blocks them: backpressure, so
+memory stays bounded when the disk is slower than the network). One thread takes items
+off and hands them to ``commit`` in batches of at most ``max_batch`` items, or whatever
+arrived within ``max_delay`` seconds of the batch's first item, whichever comes first.
+One transaction per batch instead of one per item is what makes the store fast.
+
+A failure in ``commit`` is kept and raised (as `StoreWriteError`) by the next `put`,
+`flush` or `close`, never swallowed; after it the writer drains and drops the queue so
+no producer blocks forever, and commits nothing more.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar
+
+from threadloom.store._types import StoreClosedError, StoreWriteError
+
+T = TypeVar("T")
+
+# Blocking waits wake this often to notice a dead writer thread.
+_POLL: Final = 0.5
+
+
+class _Stop:
+    pass
+
+
+_STOP: Final = _Stop()
+
+
+@dataclass(frozen=True, slots=True)
+class _Flush:
+    done: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStatistics:
+    """A snapshot of a writer: ``committed`` items in ``batches`` transactions so far,
+    and ``queued`` items waiting (approximate)."""
+
+    committed: int
+    batches: int
+    queued: int
+
+
+class BatchWriter(Generic[T]):
+    """Commit items from many threads through one named writer thread, in batches.
+
+    ``commit(batch)`` runs in the writer thread only and must commit the whole batch
+    atomically or raise. The thread is a daemon so a forgotten `close` cannot hang the
+    interpreter; the store closes its writers at exit.
+    """
+
+    def __init__(
+        self,
+        commit: Callable[[list[T]], None],
+        *,
+        max_batch: int = 256,
+        max_delay: float = 0.2,
+        max_queued: int = 4096,
+        name: str = "threadloom-store-writer",
+    ) -> None:
+        if max_batch < 1 or max_queued < 1 or max_delay < 0:
+            raise ValueError("max_batch and max_queued must be >= 1 and max_delay >= 0")
+        self._commit = commit
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._queue: queue.Queue[T | _Flush | _Stop] = queue.Queue(max_queued)
+        self._error: BaseException | None = None
+        self._error_reported = False
+        self._committed = 0
+        self._batches = 0
+        self._close_lock = threading.RLock()
+        self._close_active = False
+        self._stop_sent = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, item: T, timeout: float | None = None) -> None:
+        """Queue ``item`` for the next batch; block while the queue is full.
+
+        Raises `StoreWriteError` if the writer has failed, `StoreClosedError` after
+        `close`, `TimeoutError` if the queue stayed full for ``timeout`` seconds.
+        """
+        self.check()
+        self._blocking_put(item, timeout)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once every item put before this call is committed.
+
+        Raises `StoreWriteError` if a commit failed (now or earlier), `TimeoutError`
+        after ``timeout`` seconds.
+        """
+        self.check()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        marker = _Flush(threading.Event())
+        self._blocking_put(marker, timeout)
+        while not marker.done.wait(_wait_time(deadline)):
+            if not self._thread.is_alive():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"store writer did not flush within {timeout} s")
+        self._raise_error()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Commit everything queued, stop the thread, and raise a failure nobody saw yet.
+
+        Idempotent. Safe in ``finally`` and ``except KeyboardInterrupt`` blocks: if a
+        `KeyboardInterrupt` cuts a `close` short, the next call finishes it; a call made
+        while `close` is running in the same thread (a signal handler) returns at once.
+        """
+        with self._close_lock:
+            if self._close_active or self._closed:
+                return
+            self._close_active = True
+            try:
+                deadline = None if timeout is None else time.monotonic() + timeout
+                if not self._stop_sent:
+                    self._blocking_put(_STOP, timeout)
+                    self._stop_sent = True
+                while self._thread.is_alive():
+                    self._thread.join(_wait_time(deadline))
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"store writer did not stop within {timeout} s")
+                self._closed = True
+            finally:
+                self._close_active = False
+        if not self._error_reported:
+            self._raise_error()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` has returned or raised after stopping the thread."""
+        return self._closed
+
+    def statistics(self) -> WriterStatistics:
+        """The current `WriterStatistics`."""
+        return WriterStatistics(self._committed, self._batches, self._queue.qsize())
+
+    def check(self) -> None:
+        """Raise what `put` would raise now (`StoreWriteError`, `StoreClosedError`), or nothing."""
+        if self._stop_sent:
+            raise StoreClosedError("the store is closed; open it again to record more")
+        self._raise_error()
+        if not self._thread.is_alive():
+            raise StoreClosedError("the store's writer thread is gone")
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            self._error_reported = True
+            raise StoreWriteError(
+                f"the store's writer thread failed: {self._error!r};"
+                " outcomes not committed stay pending and are fetched again on resume"
+            ) from self._error
+
+    def _blocking_put(self, item: T | _Flush | _Stop, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self._queue.put(item, timeout=_wait_time(deadline))
+            except queue.Full:
+                self._raise_error()
+                if not self._thread.is_alive():
+                    raise StoreClosedError("the store's writer thread is gone") from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"store writer queue stayed full for {timeout} s") from None
+            else:
+                return
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            batch: list[T] = []
+            flushes: list[_Flush] = []
+            stop = False
+            deadline = time.monotonic() + self._max_delay
+            while True:
+                if isinstance(item, _Stop):
+                    stop = True
+                    break
+                if isinstance(item, _Flush):
+                    flushes.append(item)
+                    break
+                batch.append(item)
+                if len(batch) >= self._max_batch:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if batch and self._error is None:
+                try:
+                    self._commit(batch)
+                except BaseException as exc:  # kept and raised to the caller, see _raise_error
+                    self._error = exc
+                else:
+                    self._committed += len(batch)
+                    self._batches += 1
+            for flush in flushes:
+                flush.done.set()
+            if stop:
+                return
+
+
+def _wait_time(deadline: float | None) -> float:
+    if deadline is None:
+        return _POLL
+    return max(0.0, min(_POLL, deadline - time.monotonic()))
