@@ -1,0 +1,145 @@
+"""The lock-order graph (lockdep style).
+
+Each tracked lock maps to a :class:`Node` (one per lock, or one per creation site in
+``key="site"`` mode).  Acquiring B, blocking and without a timeout, while holding A adds
+the edge A -> B, remembered with the stack and thread that first took it.  An edge that
+closes a cycle means two code paths take the same locks in opposite orders: a deadlock
+waiting for the wrong interleaving.  It is reported before the acquisition blocks.
+
+The hot path only asks ``node in held_node.succ`` (one dict lookup per held lock);
+everything here runs once per new edge.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+import warnings
+from collections import deque
+from dataclasses import dataclass
+
+from threadloom.sync import _state
+from threadloom.sync._config import settings
+from threadloom.sync._errors import LockOrderError, LockOrderWarning
+from threadloom.sync._findings import Finding, publish
+
+_STACK_LIMIT = 12
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A -> B: B was acquired while A was held, first by ``thread`` at ``stack``."""
+
+    src: str
+    dst: str
+    thread: str
+    stack: str
+
+
+class Node:
+    """A vertex of the lock-order graph: one lock, or every lock of one creation site."""
+
+    __slots__ = ("label", "succ")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        # Successor node -> the edge that first connected them.
+        self.succ: dict[Node, Edge] = {}
+
+    def __repr__(self) -> str:
+        return f"<Node {self.label}>"
+
+
+_numbers = itertools.count(1)
+_site_nodes: dict[tuple[str, int, str], Node] = {}
+
+
+def new_label(kind: str, site: tuple[str, int, bool]) -> str:
+    """``Lock#3 (created at app.py:12)``: how reports name a primitive."""
+    filename, line, _internal = site
+    return f"{kind}#{next(_numbers)} (created at {_state.short_path(filename)}:{line})"
+
+
+def node_for(kind: str, label: str, site: tuple[str, int, bool]) -> Node | None:
+    """The graph node of a new lock; None for locks created by the standard library."""
+    filename, line, internal = site
+    if internal:
+        return None
+    if settings.key == "site":
+        key = (filename, line, kind)
+        with _state.graph_lock:
+            node = _site_nodes.get(key)
+            if node is None:
+                node = _site_nodes[key] = Node(
+                    f"{kind}s created at {_state.short_path(filename)}:{line}"
+                )
+        return node
+    return Node(label)
+
+
+def _path(start: Node, goal: Node) -> list[Edge] | None:
+    """Edges of a shortest path start ~> goal, or None (breadth-first; graph lock held)."""
+    previous: dict[Node, tuple[Node, Edge]] = {}
+    queue = deque([start])
+    seen = {start}
+    while queue:
+        node = queue.popleft()
+        if node is goal:
+            path: list[Edge] = []
+            while node is not start:
+                node, edge = previous[node]
+                path.append(edge)
+            path.reverse()
+            return path
+        for succ, edge in node.succ.items():
+            if succ not in seen:
+                seen.add(succ)
+                previous[succ] = (node, edge)
+                queue.append(succ)
+    return None
+
+
+def record(src: Node, dst: Node) -> None:
+    """Add src -> dst (dst is being acquired while src is held); report a closed cycle.
+
+    In mode ``"raise"`` the edge is not added and :class:`LockOrderError` is raised, so
+    the caller's acquisition does not happen; in mode ``"warn"`` the edge is added and a
+    :class:`LockOrderWarning` issued once.
+    """
+    frame = _state.caller_frame(1)
+    stack = "".join(traceback.format_list(traceback.extract_stack(frame, limit=_STACK_LIMIT)))
+    thread = _state.thread_name(_state.get_ident())
+    edge = Edge(src.label, dst.label, thread, stack)
+    raising = settings.level >= 2
+    with _state.graph_lock:
+        if dst in src.succ:
+            return
+        path = _path(dst, src)
+        if path is None or not raising:
+            src.succ[dst] = edge
+    if path is None:
+        return
+    finding = _finding([edge, *path], thread)
+    publish(finding)
+    if raising:
+        raise LockOrderError(finding)
+    # stacklevel: warn <- record <- acquire <- the caller's frame
+    warnings.warn(LockOrderWarning(finding), stacklevel=3)
+
+
+def _finding(cycle: list[Edge], thread: str) -> Finding:
+    first = cycle[0]
+    names = " -> ".join([edge.src for edge in cycle] + [first.src])
+    summary = (
+        f"lock-order inversion: thread {thread!r} acquires {first.dst} while holding "
+        f"{first.src}, but the opposite order was seen before"
+    )
+    lines = [summary, f"  cycle: {names}"]
+    for edge in cycle:
+        lines.append(f"  {edge.src} -> {edge.dst}: first taken by thread {edge.thread!r} at")
+        lines.extend("    " + line for line in edge.stack.rstrip("\n").splitlines())
+    lines.append(
+        "  Fix: take these locks in one global order everywhere (or release one before "
+        "taking the other)."
+    )
+    return Finding("lock-order", summary, "\n".join(lines), thread)

@@ -1,0 +1,182 @@
+"""Per-thread bookkeeping shared by every instrumented primitive.
+
+A thread's :class:`ThreadState` lists the locks it holds (in acquisition order) and the
+wait it is blocked in, if any.  Locks point at their owner's state, and a state points at
+the primitive it waits for, so the wait-for graph is followed without any global table on
+the hot path; ``states`` (ident -> state) exists only for the watchdog and the
+"every thread is stuck" check.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import sys
+import threading
+from time import monotonic
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from threadloom.sync._lock import Lock, RLock
+
+get_ident = _thread.get_ident
+allocate_lock = _thread.allocate_lock
+
+# Frames from these files are skipped when deciding "where" something happened.
+PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The standard library directory: primitives created by stdlib code (threading's own
+# Event in Thread.__init__, queue.Queue's mutex, logging's module lock, Future's
+# Condition) are instrumented but stay out of the lock-order graph, so the standard
+# library's internal and deliberately unordered locking never shows up as a finding.
+_STDLIB_DIR = os.path.dirname(os.path.abspath(threading.__file__)) + os.sep
+
+# Guards every mutation of the lock-order graph and every wait-for check, so that two
+# threads closing the same cycle at the same moment cannot both be chosen as victim.
+graph_lock = allocate_lock()
+
+
+class Waitable(Protocol):
+    """What a wait record may point at: anything that can name its owner."""
+
+    def _wait_owner(self) -> ThreadState | None:
+        """The thread whose progress alone can end a wait on this object, if known."""
+        ...  # pragma: no cover
+
+    def _describe(self) -> str:
+        """A short human label, e.g. ``Lock#3 (created at app.py:12)``."""
+        ...  # pragma: no cover
+
+    def _holder(self) -> str:
+        """``held by 'T1' (acquired at app.py:40)``, or "" for primitives without owner."""
+        ...  # pragma: no cover
+
+    def _wait_records(self) -> list[WaitRecord]:
+        """The waits currently blocked on this primitive."""
+        ...  # pragma: no cover
+
+
+class WaitRecord:
+    """One thread blocked in one primitive: set when the wait starts, cleared when it ends."""
+
+    __slots__ = ("kind", "since", "target", "thread", "timed")
+
+    def __init__(self, thread: ThreadState, target: Waitable, timed: bool, kind: str) -> None:
+        self.thread = thread
+        self.target = target
+        self.timed = timed
+        self.kind = kind
+        self.since = monotonic()
+
+
+class ThreadState:
+    """What one thread holds and waits for."""
+
+    __slots__ = ("__weakref__", "held", "ident", "waiting")
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.held: list[Lock | RLock] = []
+        self.waiting: WaitRecord | None = None
+
+    @property
+    def name(self) -> str:
+        return thread_name(self.ident)
+
+
+# ident -> state of every thread that ever touched an instrumented primitive.  A new
+# thread that reuses an ident replaces the dead thread's entry.
+states: dict[int, ThreadState] = {}
+# Idents of threadloom's own service threads (the watchdog): never counted as a thread
+# that could still make progress when deciding that every thread is stuck.
+service_idents: set[int] = set()
+
+local = _thread._local()
+_fork_hook_registered = False
+
+
+def new_state() -> ThreadState:
+    """Create and register the calling thread's state (first use of a primitive)."""
+    global _fork_hook_registered
+    if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+        # Registered on first use rather than at import: importing stays side-effect free.
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_registered = True
+    ident = get_ident()
+    state = ThreadState(ident)
+    local.state = state
+    states[ident] = state
+    return state
+
+
+def current_state() -> ThreadState:
+    """The calling thread's state, created on first use."""
+    try:
+        state: ThreadState = local.state
+    except AttributeError:
+        return new_state()
+    return state
+
+
+def thread_name(ident: int) -> str:
+    """The name of a thread without creating a dummy Thread object for foreign threads."""
+    thread = threading._active.get(ident)  # type: ignore[attr-defined]
+    if isinstance(thread, threading.Thread):
+        return thread.name
+    return f"thread-{ident}"
+
+
+def caller_frame(depth: int = 1) -> FrameType | None:
+    """The innermost frame outside this package, starting ``depth`` frames up."""
+    try:
+        frame: FrameType | None = sys._getframe(depth + 1)
+    except ValueError:
+        return None
+    while frame is not None and frame.f_code.co_filename.startswith(PKG_DIR):
+        frame = frame.f_back
+    return frame
+
+
+def creation_site() -> tuple[str, int, bool]:
+    """(file, line, internal) of the code creating a primitive; internal means stdlib."""
+    frame = caller_frame(2)
+    if frame is None:
+        return ("<unknown>", 0, True)
+    filename = frame.f_code.co_filename
+    internal = filename.startswith("<frozen") or (
+        filename.startswith(_STDLIB_DIR) and "site-packages" not in filename
+    )
+    return (filename, frame.f_lineno, internal)
+
+
+def code_line(code: CodeType | None, lasti: int) -> str:
+    """``file:line`` of a bytecode offset, computed only when somebody asks."""
+    if code is None:
+        return "<unknown>"
+    line = code.co_firstlineno
+    for start, end, lineno in code.co_lines():
+        if start <= lasti < end and lineno is not None:
+            line = lineno
+            break
+    return f"{short_path(code.co_filename)}:{line}"
+
+
+def short_path(filename: str) -> str:
+    """A file name relative to the working directory when that is shorter."""
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return relative if len(relative) < len(filename) else filename
+
+
+def _after_fork_in_child() -> None:
+    # Only the forking thread survives a fork: forget the others, and replace the graph
+    # lock, which another thread may have held at the moment of the fork.
+    global graph_lock
+    graph_lock = allocate_lock()
+    me = get_ident()
+    for ident in list(states):
+        if ident != me:
+            del states[ident]
+    service_idents.clear()

@@ -1,0 +1,178 @@
+"""The wait-for graph: catching real deadlocks instead of hanging.
+
+A thread that blocks without a timeout publishes a :class:`WaitRecord` (what it waits
+for); a lock knows its owner; so "T1 waits for L1, held by T2, which waits for L2, held
+by T1" is a walk through a handful of attributes.  The walk runs under the graph lock:
+
+- before blocking, so the thread that closes a cycle raises :class:`DeadlockError`
+  instead of blocking;
+- and again after every wait slice (``settings.slice``), because an owner may publish
+  its wait later than we did, or a cycle may go through primitives without an owner.
+
+The second check also catches the deadlocks that have no cycle of owners: when every
+thread of the process is blocked without a timeout in an instrumented primitive, and at
+least one of them waits for a lock someone holds (a self-deadlock on a Lock, a notifier
+blocked on a lock its waiter holds), for longer than ``_STABLE`` seconds, nothing can
+ever wake them.  Threads threadloom does not see (sleeping, in I/O, in C code) count
+as able to make progress, so this check cannot fire on a program that is merely slow.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from time import monotonic
+from types import FrameType
+
+from threadloom.sync import _state
+from threadloom.sync._config import settings
+from threadloom.sync._errors import DeadlockError
+from threadloom.sync._findings import Finding, publish
+from threadloom.sync._state import ThreadState, WaitRecord
+
+# How long the set of blocked threads must stay unchanged before "everyone is stuck"
+# becomes a verdict: rules out a snapshot taken while some thread was being woken.
+_STABLE = 0.25
+_STACK_LIMIT = 12
+
+# (the wait records seen stuck last time, when that set was first seen)
+_snapshot: tuple[frozenset[WaitRecord], float] = (frozenset(), 0.0)
+
+
+def wait_untimed(acquire: Callable[[bool, float], bool], record: WaitRecord) -> None:
+    """Block in ``acquire(True, slice)`` until it succeeds, checking for deadlock in between.
+
+    Raises :class:`DeadlockError` (before blocking at all, if the cycle is already closed)
+    when the wait could never end.
+    """
+    if not settings.deadlocks:
+        acquire(True, -1)
+        return
+    check(record, periodic=False)
+    while not acquire(True, settings.slice):
+        if settings.deadlocks:
+            check(record, periodic=True)
+
+
+def check(record: WaitRecord, *, periodic: bool) -> None:
+    """Raise :class:`DeadlockError` if the wait described by ``record`` can never end."""
+    with _state.graph_lock:
+        chain = _cycle(record)
+        everyone = False
+        if chain is None and periodic:
+            chain = _all_stuck(record)
+            everyone = chain is not None
+        if chain is None:
+            return
+        # Leave the graph now, under the lock: the other members of the cycle must not
+        # also pick themselves as victims of the deadlock this thread is ending.
+        record.thread.waiting = None
+    finding = _finding(chain, everyone)
+    publish(finding)
+    raise DeadlockError(finding)
+
+
+def _cycle(record: WaitRecord) -> list[WaitRecord] | None:
+    """The chain of waits from ``record`` back to its own thread, if it is a cycle."""
+    me = record.thread
+    chain = [record]
+    seen = {me}
+    current = record
+    while True:
+        owner = current.target._wait_owner()
+        if owner is None:
+            return None
+        if owner is me:
+            # A Lock this thread holds itself may still be released by another thread
+            # (a Lock used as a signal): that case is left to the all-stuck check.
+            return chain if len(chain) > 1 else None
+        if owner in seen:
+            return None  # a cycle that does not include us: one of its members reports it
+        waiting = owner.waiting
+        if waiting is None or waiting.timed:
+            return None
+        chain.append(waiting)
+        seen.add(owner)
+        current = waiting
+
+
+def _all_stuck(record: WaitRecord) -> list[WaitRecord] | None:
+    """Every thread's untimed wait, ``record``'s first, if they have all been stuck a while."""
+    global _snapshot
+    waits: list[WaitRecord] = []
+    owned = False
+    for ident in sys._current_frames():
+        if ident in _state.service_idents:
+            continue
+        state = _state.states.get(ident)
+        waiting = state.waiting if state is not None else None
+        if waiting is None or waiting.timed:
+            _snapshot = (frozenset(), 0.0)
+            return None
+        waits.append(waiting)
+        owned = owned or waiting.target._wait_owner() is not None
+    if not owned:
+        # Only unowned primitives (events, conditions, queues): a signal handler, another
+        # process or a timer thread about to start may still set them.
+        return None
+    now = monotonic()
+    seen = frozenset(waits)
+    if seen != _snapshot[0]:
+        _snapshot = (seen, now)
+        return None
+    if now - _snapshot[1] < _STABLE:
+        return None
+    _snapshot = (frozenset(), 0.0)
+    waits.sort(key=lambda wait: wait is not record)
+    return waits
+
+
+def _finding(chain: list[WaitRecord], everyone: bool) -> Finding:
+    me = chain[0].thread
+    frames = sys._current_frames()
+    now = monotonic()
+    if everyone:
+        summary = (
+            f"deadlock: every thread is blocked forever; thread {me.name!r} gives up "
+            f"{chain[0].kind} {chain[0].target._describe()}"
+        )
+    else:
+        summary = (
+            f"deadlock: thread {me.name!r} would block forever {chain[0].kind} "
+            f"{chain[0].target._describe()} (a cycle of {len(chain)} threads)"
+        )
+    lines = [summary]
+    for wait in chain:
+        holder = wait.target._holder()
+        lines.append(
+            f"  thread {wait.thread.name!r} is {wait.kind} {wait.target._describe()}"
+            f" since {now - wait.since:.2f} s" + (f", {holder}" if holder else "")
+        )
+    for wait in chain:
+        frame = frames.get(wait.thread.ident)
+        lines.append(f"  stack of thread {wait.thread.name!r}:")
+        lines.extend("    " + line for line in format_stack(frame))
+    lines.append(
+        "  Fix: take locks in one global order, never wait on a condition while holding "
+        "another lock, and do not re-acquire a Lock you hold (use RLock)."
+    )
+    return Finding("deadlock", summary, "\n".join(lines), me.name)
+
+
+def format_stack(frame: FrameType | None) -> list[str]:
+    """The lines of a stack (innermost last), without threadloom's own frames at the top."""
+    while frame is not None and frame.f_code.co_filename.startswith(_state.PKG_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return ["<no stack available>"]
+    text = "".join(traceback.format_list(traceback.extract_stack(frame, limit=_STACK_LIMIT)))
+    return text.rstrip("\n").splitlines()
+
+
+def describe_owner(owner: ThreadState | None, site: str | None) -> str:
+    """``held by 'worker-1' (acquired at app.py:40)``."""
+    if owner is None:
+        return ""
+    where = f" (acquired at {site})" if site else ""
+    return f"held by {owner.name!r}{where}"

@@ -1,0 +1,67 @@
+"""The watchdog reports threads blocked past a threshold, with holder, waiters and stack."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import threadloom.sync as tsync
+
+
+def test_reports_a_blocked_acquirer_with_holder_and_stack() -> None:
+    lock = tsync.Lock()
+    reported: list[tsync.BlockedThread] = []
+    got_report = threading.Event()
+
+    def callback(blocked: tsync.BlockedThread) -> None:
+        reported.append(blocked)
+        got_report.set()
+
+    def contender() -> None:
+        with lock:
+            pass
+
+    with lock:
+        worker = threading.Thread(target=contender, name="stuck-worker")
+        with tsync.watch(threshold=0.05, interval=0.01, callback=callback):
+            worker.start()
+            assert got_report.wait(10)
+    worker.join()
+    blocked = reported[0]
+    assert blocked.thread == "stuck-worker"
+    assert blocked.kind == "acquiring"
+    assert blocked.target.startswith("Lock#")
+    assert "held by 'MainThread'" in blocked.holder
+    assert any("in contender" in line for line in blocked.stack)
+    assert [w.thread for w in blocked.waiters] == ["stuck-worker"]
+    assert len(reported) == 1  # once per wait
+
+
+def test_lists_the_waiters_of_ownerless_primitives_in_a_file() -> None:
+    event = tsync.Event()
+    both_waiting = threading.Barrier(3)
+    out = io.StringIO()
+
+    def wait() -> None:
+        both_waiting.wait()
+        event.wait()
+
+    workers = [threading.Thread(target=wait, name=f"waiter-{i}") for i in range(2)]
+    for worker in workers:
+        worker.start()
+    both_waiting.wait()
+    watchdog = tsync.watch(threshold=0.05, interval=0.01, callback=out)
+    try:
+        for _ in range(1000):
+            if out.getvalue().count("has been waiting on") >= 2:
+                break
+            threading.Event().wait(0.01)
+    finally:
+        watchdog.stop()
+        event.set()
+        for worker in workers:
+            worker.join()
+    text = out.getvalue()
+    assert "thread 'waiter-0' has been waiting on Event#" in text
+    assert "waiting on it: 'waiter-0'" in text or "waiting on it: 'waiter-1'" in text
+    assert "stack of 'waiter-1'" in text
