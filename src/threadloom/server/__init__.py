@@ -1,0 +1,87 @@
+"""The project's own fault-injecting HTTP server (tests, benchmarks, ``threadloom demo``).
+
+Standard library only. ``FaultServer`` speaks HTTP/1.1 with keep-alive (every response
+carries ``Content-Length`` unless a route says otherwise), one daemon thread per
+connection, and counts requests (``statistics()``) so tests can assert connection
+reuse, retry counts and per-host concurrency. Only ``GET`` is served.
+
+Routes (``N``, ``M``, ``B``, ``K``, ``S`` are query or path parameters; a bad parameter
+gets ``400`` naming it; an unknown path gets ``404``):
+
+``/docs/{n}.xml``
+    Generated XML document ``n`` (``0 <= n < documents``, else 404): deterministic in
+    ``(n, seed)``, 1-20 KiB (log-normal sizes). Answered after a heavy-tailed,
+    deterministic delay (log-normal, median 20 ms, capped at 2 s) times ``latency``.
+``/status/{code}[?retry_after=S]``
+    Answers ``code`` (200-599) with a short body; ``Retry-After: S`` is sent verbatim,
+    so both ``120`` and an HTTP-date can be tested (and junk).
+``/flaky/{id}?fail=K&code=C[&retry_after=S]``
+    The first ``K`` (default 1) requests for ``id`` get status ``C`` (default 503, must
+    be 400-599, optional ``Retry-After``); later ones get 200. Counted per server.
+``/reset``
+    Closes the connection without a response, with a TCP RST (SO_LINGER 0).
+``/truncate?size=N&send=M``
+    Announces ``Content-Length: N`` (default 1000), sends ``M < N`` bytes (default N/2),
+    then closes the connection.
+``/drip?size=N&rate=B``
+    ``N`` bytes (default 1000) with ``Content-Length``, sent at ``B`` bytes/s (default
+    100) in ten writes a second.
+``/stall?after=M[&size=N]``
+    Announces ``Content-Length: N`` (default ``M + 1024``), sends ``M`` bytes (default
+    0), then sends nothing until the client disconnects or the server stops.
+``/redirect/{n}[?doc=K]``
+    A chain of ``n`` 302 redirects ending at ``/docs/K.xml`` (default document 0);
+    ``/redirect/0`` serves the document itself.
+``/redirect-loop``
+    302 to itself, forever.
+``/redirect-to?url=U[&code=C]``
+    Redirect (status ``C``, 300-399, default 302) to any ``U``, e.g. ``file:///etc/passwd``
+    or ``ftp://example.invalid/``.
+``/gzip/{route}``
+    Any route above answered in memory (``/docs``, ``/status``, ``/flaky``, ``/redirect``
+    ones, ``/bytes``, ``/delay``, ``/bomb.xml``, ``/xxe.xml``, ``/headers``), gzip-encoded
+    (``Content-Encoding: gzip``) when the request's ``Accept-Encoding`` allows gzip, as
+    is otherwise; ``Vary: Accept-Encoding`` either way. Streaming routes give 400.
+``/huge?size=N[&chunked=1]``
+    Streams ``N`` bytes (default 100 MiB) in 64 KiB writes without holding them in
+    memory; with ``Content-Length``, or with chunked transfer coding (length not known
+    up front) when ``chunked=1``.
+``/bomb.xml``
+    A billion-laughs XML document (nested entity expansion).
+``/xxe.xml``
+    An XML document with an external entity pointing at ``file:///etc/passwd``.
+``/delay?ms=N``
+    Answers 200 after ``N`` milliseconds (default 100; cut short by ``stop()``).
+``/bytes?size=N``
+    ``N`` bytes (default 1024, at most 64 MiB) of a printable deterministic pattern.
+``/headers``
+    The request headers as ``Name: value`` lines (to check what a client sends).
+
+``python -m threadloom.server --port P --documents N`` runs it in the foreground.
+"""
+
+from threadloom.server._documents import (
+    BILLION_LAUGHS,
+    EXTERNAL_ENTITY,
+    MAX_DOCUMENT_SIZE,
+    MIN_DOCUMENT_SIZE,
+    document,
+    document_latency,
+    document_size,
+    filler,
+)
+from threadloom.server._server import FaultServer
+from threadloom.server._stats import ServerStatistics
+
+__all__ = [
+    "BILLION_LAUGHS",
+    "EXTERNAL_ENTITY",
+    "MAX_DOCUMENT_SIZE",
+    "MIN_DOCUMENT_SIZE",
+    "FaultServer",
+    "ServerStatistics",
+    "document",
+    "document_latency",
+    "document_size",
+    "filler",
+]

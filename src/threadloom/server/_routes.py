@@ -1,0 +1,250 @@
+"""The fault server's routes (see the ``threadloom.server`` docstring for the list).
+
+Routes that build their whole answer in memory return a ``Reply`` (so ``/gzip/`` can
+wrap them); streaming routes write to the exchange themselves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+from collections.abc import Callable
+
+from threadloom.server._documents import (
+    BILLION_LAUGHS,
+    EXTERNAL_ENTITY,
+    document,
+    document_latency,
+    filler,
+)
+from threadloom.server._exchange import BadRequest, Exchange, Reply, text_reply
+
+_XML = "application/xml"
+_BINARY = "application/octet-stream"
+_CHUNK = 64 * 1024
+# /bytes and /gzip/bytes build their body in memory; /huge streams without a cap.
+_MAX_IN_MEMORY = 64 * 1024 * 1024
+
+_DOC_PATH = re.compile(r"/docs/(\d+)\.xml")
+_STATUS_PATH = re.compile(r"/status/(\d+)")
+_FLAKY_PATH = re.compile(r"/flaky/([^/]+)")
+_REDIRECT_PATH = re.compile(r"/redirect/(\d+)")
+
+
+class Routes:
+    """Route dispatch plus the state routes share (flaky counters, documents)."""
+
+    def __init__(self, *, documents: int, seed: int, latency: float) -> None:
+        self.documents = documents
+        self.seed = seed
+        self.latency = latency
+        self._flaky_lock = threading.Lock()
+        self._flaky_seen: dict[str, int] = {}
+        self._streaming: dict[str, Callable[[Exchange], None]] = {
+            "/reset": self._reset,
+            "/truncate": self._truncate,
+            "/drip": self._drip,
+            "/stall": self._stall,
+            "/huge": self._huge,
+        }
+
+    def handle(self, ex: Exchange) -> None:
+        """Answer one exchange; invalid parameters get a 400 naming the parameter."""
+        try:
+            self._dispatch(ex)
+        except BadRequest as exc:
+            ex.send(text_reply(400, str(exc)))
+
+    def _dispatch(self, ex: Exchange) -> None:
+        path = ex.path
+        if path.startswith("/gzip/"):
+            inner = self._in_memory(path[len("/gzip") :], ex)
+            if inner is None:
+                raise BadRequest(f"/gzip/ cannot wrap {path[len('/gzip') :]}")
+            ex.send(_gzip(inner, ex.header("accept-encoding")))
+            return
+        reply = self._in_memory(path, ex)
+        if reply is not None:
+            ex.send(reply)
+            return
+        streaming = self._streaming.get(path)
+        if streaming is None:
+            ex.send(text_reply(404, f"no route for {path}"))
+            return
+        streaming(ex)
+
+    # -- routes answered with a Reply ------------------------------------------------
+
+    def _in_memory(self, path: str, ex: Exchange) -> Reply | None:
+        if match := _DOC_PATH.fullmatch(path):
+            return self._document(int(match.group(1)), ex)
+        if match := _STATUS_PATH.fullmatch(path):
+            return _status(int(match.group(1)), ex)
+        if match := _FLAKY_PATH.fullmatch(path):
+            return self._flaky(match.group(1), ex)
+        if match := _REDIRECT_PATH.fullmatch(path):
+            return self._redirect_chain(int(match.group(1)), ex)
+        simple: dict[str, Callable[[Exchange], Reply]] = {
+            "/redirect-loop": lambda _: _redirect(302, "/redirect-loop"),
+            "/redirect-to": _redirect_to,
+            "/bomb.xml": lambda _: Reply(200, BILLION_LAUGHS, content_type=_XML),
+            "/xxe.xml": lambda _: Reply(200, EXTERNAL_ENTITY, content_type=_XML),
+            "/delay": _delay,
+            "/bytes": _bytes,
+            "/headers": _headers,
+        }
+        route = simple.get(path)
+        return route(ex) if route is not None else None
+
+    def _document(self, n: int, ex: Exchange) -> Reply:
+        if n >= self.documents:
+            return text_reply(404, f"document {n} does not exist (0..{self.documents - 1})")
+        ex.stopping.wait(document_latency(n, self.seed, self.latency))
+        return Reply(200, document(n, self.seed), content_type=_XML)
+
+    def _flaky(self, key: str, ex: Exchange) -> Reply:
+        fail = ex.int_param("fail", 1)
+        code = ex.int_param("code", 503, minimum=400, maximum=599)
+        with self._flaky_lock:
+            seen = self._flaky_seen.get(key, 0)
+            self._flaky_seen[key] = seen + 1
+        if seen < fail:
+            return _with_retry_after(
+                text_reply(code, f"flaky {key}: failure {seen + 1} of {fail}"), ex
+            )
+        return text_reply(200, f"flaky {key}: ok after {fail} failures")
+
+    def _redirect_chain(self, n: int, ex: Exchange) -> Reply:
+        doc = ex.int_param("doc", 0, maximum=max(0, self.documents - 1))
+        if n == 0:
+            return self._document(doc, ex)
+        target = f"/redirect/{n - 1}?doc={doc}" if n > 1 else f"/docs/{doc}.xml"
+        return _redirect(302, target)
+
+    # -- streaming routes ------------------------------------------------------------
+
+    @staticmethod
+    def _reset(ex: Exchange) -> None:
+        ex.reset_after()
+
+    @staticmethod
+    def _truncate(ex: Exchange) -> None:
+        size = ex.int_param("size", 1000, minimum=1)
+        send = ex.int_param("send", size // 2, maximum=size - 1)
+        ex.close_after()
+        ex.send_head(200, (), content_length=size, content_type=_BINARY)
+        ex.write(filler(send))
+
+    @staticmethod
+    def _drip(ex: Exchange) -> None:
+        size = ex.int_param("size", 1000)
+        rate = ex.int_param("rate", 100, minimum=1)
+        # Ten writes a second (or one byte per write when slower than 10 B/s).
+        chunk = max(1, rate // 10)
+        interval = chunk / rate
+        ex.send_head(200, (), content_length=size, content_type=_BINARY)
+        sent = 0
+        while sent < size:
+            if sent and ex.stopping.wait(interval):
+                ex.close_after()
+                return
+            piece = filler(min(chunk, size - sent), sent)
+            ex.write(piece)
+            sent += len(piece)
+
+    @staticmethod
+    def _stall(ex: Exchange) -> None:
+        after = ex.int_param("after", 0)
+        size = ex.int_param("size", after + 1024, minimum=after + 1)
+        ex.close_after()
+        ex.send_head(200, (), content_length=size, content_type=_BINARY)
+        if after:
+            ex.write(filler(after))
+        if ex.wait_for_client_close():
+            ex.stats.client_aborted()
+
+    @staticmethod
+    def _huge(ex: Exchange) -> None:
+        size = ex.int_param("size", 100 * 1024 * 1024)
+        chunked = ex.param("chunked") not in (None, "", "0")
+        if chunked:
+            framing = [("Content-Type", _BINARY), ("Transfer-Encoding", "chunked")]
+            ex.send_head(200, framing, content_length=None)
+        else:
+            ex.send_head(200, (), content_length=size, content_type=_BINARY)
+        sent = 0
+        while sent < size:
+            if ex.stopping.is_set():
+                ex.close_after()
+                return
+            piece = filler(min(_CHUNK, size - sent), sent)
+            ex.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            sent += len(piece)
+        if chunked:
+            ex.write(b"0\r\n\r\n")
+
+
+def _status(code: int, ex: Exchange) -> Reply:
+    if not 200 <= code <= 599:
+        raise BadRequest(f"status {code} is not in 200..599")
+    return _with_retry_after(text_reply(code, f"status {code}"), ex)
+
+
+def _with_retry_after(reply: Reply, ex: Exchange) -> Reply:
+    # Sent verbatim, so tests can exercise both forms (seconds and HTTP-date) and junk.
+    retry_after = ex.param("retry_after")
+    if retry_after is None:
+        return reply
+    return Reply(reply.status, reply.body, (*reply.headers, ("Retry-After", retry_after)))
+
+
+def _redirect(code: int, location: str) -> Reply:
+    return text_reply(code, f"see {location}", ("Location", location))
+
+
+def _redirect_to(ex: Exchange) -> Reply:
+    url = ex.param("url")
+    if url is None:
+        raise BadRequest("/redirect-to needs ?url=")
+    code = ex.int_param("code", 302, minimum=300, maximum=399)
+    return _redirect(code, url)
+
+
+def _delay(ex: Exchange) -> Reply:
+    ms = ex.int_param("ms", 100)
+    ex.stopping.wait(ms / 1000)
+    return text_reply(200, f"delayed {ms} ms")
+
+
+def _bytes(ex: Exchange) -> Reply:
+    size = ex.int_param("size", 1024, maximum=_MAX_IN_MEMORY)
+    return Reply(200, filler(size), content_type=_BINARY)
+
+
+def _headers(ex: Exchange) -> Reply:
+    lines = "".join(f"{name}: {value}\n" for name, value in ex.request_headers)
+    return Reply(200, lines.encode("utf-8", "replace"))
+
+
+def _gzip(reply: Reply, accept_encoding: str) -> Reply:
+    headers = (*reply.headers, ("Vary", "Accept-Encoding"))
+    if not _accepts_gzip(accept_encoding):
+        return Reply(reply.status, reply.body, headers, reply.content_type)
+    # mtime=0: the same body always compresses to the same bytes.
+    body = gzip.compress(reply.body, compresslevel=6, mtime=0)
+    return Reply(reply.status, body, (*headers, ("Content-Encoding", "gzip")), reply.content_type)
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().lower()
+            if not q.startswith("q="):
+                return True
+            try:
+                return float(q[2:]) > 0
+            except ValueError:
+                return False
+    return False

@@ -1,0 +1,45 @@
+"""HTTP over pycurl: one reusable easy handle per worker thread.
+
+``HttpClient(TransportOptions(...)).get(url)`` returns a complete ``Response`` or raises
+a ``TransportError`` subclass whose ``reason`` is one human line, whose ``retryable``
+says whether trying again may help and whose ``retry_after`` carries the server's
+``Retry-After`` (parsed by ``parse_retry_after``, the one place that reads it).
+"""
+
+from threadloom.transport._client import HttpClient
+from threadloom.transport._errors import (
+    RETRYABLE_STATUSES,
+    ConnectError,
+    ConnectionLost,
+    HttpStatusError,
+    InvalidUrl,
+    ProtocolError,
+    RedirectRefused,
+    TlsError,
+    TooLarge,
+    TransferTimeout,
+    TransportError,
+    TruncatedBody,
+)
+from threadloom.transport._options import TransportOptions
+from threadloom.transport._response import Response
+from threadloom.transport._retry_after import parse_retry_after
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "ConnectError",
+    "ConnectionLost",
+    "HttpClient",
+    "HttpStatusError",
+    "InvalidUrl",
+    "ProtocolError",
+    "RedirectRefused",
+    "Response",
+    "TlsError",
+    "TooLarge",
+    "TransferTimeout",
+    "TransportError",
+    "TransportOptions",
+    "TruncatedBody",
+    "parse_retry_after",
+]

@@ -1,0 +1,126 @@
+"""Turning a failed libcurl transfer into a ``TransportError`` with a human reason."""
+
+from __future__ import annotations
+
+import errno
+import os
+from urllib.parse import urlsplit
+
+import pycurl
+
+from threadloom.transport._errors import (
+    ConnectError,
+    ConnectionLost,
+    InvalidUrl,
+    ProtocolError,
+    RedirectRefused,
+    TlsError,
+    TooLarge,
+    TransferTimeout,
+    TransportError,
+    TruncatedBody,
+)
+from threadloom.transport._handle import STALLED_NO_DATA, Handle
+
+# Codes missing from older pycurl builds are spelled out (values are libcurl's ABI).
+_E_WEIRD_SERVER_REPLY = 8
+_E_HTTP2_STREAM = 92
+_E_HTTP3 = 95
+
+_TLS_VERIFY_CODES = frozenset(
+    {
+        pycurl.E_PEER_FAILED_VERIFICATION,
+        pycurl.E_SSL_CERTPROBLEM,
+        pycurl.E_SSL_CACERT_BADFILE,
+        pycurl.E_SSL_ISSUER_ERROR,
+        pycurl.E_SSL_PINNEDPUBKEYNOTMATCH,
+        pycurl.E_SSL_INVALIDCERTSTATUS,
+        pycurl.E_SSL_CRL_BADFILE,
+    }
+)
+
+
+def seconds(value: float) -> str:
+    """``10`` for 10.0, ``0.5`` for 0.5: durations as people write them."""
+    return f"{value:g}"
+
+
+def too_large_reason(max_size: int) -> str:
+    """The reason of every ``TooLarge``, worded for the command line's option."""
+    return f"response larger than --max-size {max_size}"
+
+
+def map_curl_error(url: str, code: int, message: str, handle: Handle) -> TransportError:
+    """The ``TransportError`` for libcurl error ``code`` (``message`` is libcurl's text)
+    on ``handle``'s just-failed request for ``url``."""
+    curl = handle.curl
+    options = handle.options
+    if code == pycurl.E_ABORTED_BY_CALLBACK and handle.stalled is not None:
+        return _stall(url, handle)
+    if (code == pycurl.E_WRITE_ERROR and handle.too_large) or code == pycurl.E_FILESIZE_EXCEEDED:
+        assert options.max_size is not None
+        return TooLarge(url, too_large_reason(options.max_size))
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        if curl.getinfo(pycurl.CONNECT_TIME_T) == 0:
+            return TransferTimeout(
+                url, f"connect timed out after {seconds(options.connect_timeout)} s"
+            )
+        total = seconds(options.timeout) if options.timeout is not None else "?"
+        return TransferTimeout(url, f"timed out after {total} s (total timeout)")
+    if code == pycurl.E_COULDNT_CONNECT:
+        os_errno = curl.getinfo(pycurl.OS_ERRNO)
+        if os_errno == errno.ECONNREFUSED:
+            return ConnectError(url, "connection refused")
+        detail = os.strerror(os_errno).lower() if os_errno else message
+        return ConnectError(url, f"could not connect: {detail}")
+    if code == pycurl.E_COULDNT_RESOLVE_HOST:
+        return ConnectError(url, f"could not resolve host {urlsplit(url).hostname or ''}")
+    if code == pycurl.E_COULDNT_RESOLVE_PROXY:
+        return ConnectError(url, f"could not resolve proxy: {message}")
+    if code == pycurl.E_PARTIAL_FILE:
+        return _truncated(url, handle)
+    if code == pycurl.E_TOO_MANY_REDIRECTS:
+        return RedirectRefused(url, f"too many redirects (>{options.max_redirects})")
+    if code == pycurl.E_UNSUPPORTED_PROTOCOL:
+        scheme = urlsplit(curl.getinfo(pycurl.EFFECTIVE_URL) or url).scheme or "?"
+        if curl.getinfo(pycurl.REDIRECT_COUNT) > 0:
+            return RedirectRefused(url, f"redirect to unsupported scheme {scheme}://")
+        return InvalidUrl(url, f"unsupported scheme {scheme}://")
+    if code == pycurl.E_URL_MALFORMAT:
+        return InvalidUrl(url, f"malformed URL: {message}")
+    if code in (pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
+        if curl.getinfo(pycurl.OS_ERRNO) == errno.ECONNRESET:
+            return ConnectionLost(url, "connection reset by peer")
+        verb = "receive" if code == pycurl.E_RECV_ERROR else "send"
+        return ConnectionLost(url, f"{verb} failed: {message}")
+    if code == pycurl.E_GOT_NOTHING:
+        return ConnectionLost(url, "server closed the connection without a response")
+    if code == pycurl.E_SSL_CONNECT_ERROR:
+        return TlsError(url, f"TLS handshake failed: {message}", retryable=True)
+    if code in _TLS_VERIFY_CODES:
+        return TlsError(url, f"TLS certificate verification failed: {message}")
+    if code == pycurl.E_BAD_CONTENT_ENCODING:
+        return ProtocolError(url, f"undecodable Content-Encoding: {message}")
+    if code in (pycurl.E_HTTP2, _E_HTTP2_STREAM, _E_HTTP3, _E_WEIRD_SERVER_REPLY):
+        return ProtocolError(url, f"protocol error: {message}", retryable=True)
+    return TransportError(url, f"{message} (curl error {code})")
+
+
+def _stall(url: str, handle: Handle) -> TransferTimeout:
+    options = handle.options
+    period = seconds(options.low_speed_time)
+    received = handle.curl.getinfo(pycurl.SIZE_DOWNLOAD_T)
+    after = f" (after {received} bytes)" if received else ""
+    if handle.stalled == STALLED_NO_DATA:
+        return TransferTimeout(url, f"timed out after {period} s with no data{after}")
+    return TransferTimeout(
+        url, f"timed out: under {options.low_speed_limit} bytes/s for {period} s{after}"
+    )
+
+
+def _truncated(url: str, handle: Handle) -> TruncatedBody:
+    received = handle.curl.getinfo(pycurl.SIZE_DOWNLOAD_T)
+    expected = handle.curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
+    if expected > 0:
+        return TruncatedBody(url, f"body truncated: got {received} of {expected} bytes")
+    return TruncatedBody(url, f"body truncated: connection closed after {received} bytes")

@@ -1,0 +1,66 @@
+"""``TransportOptions``: every knob of the HTTP client, as one immutable value."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from threadloom import __version__
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """How ``HttpClient`` requests URLs. Every field is validated on construction.
+
+    Attributes:
+        connect_timeout: seconds allowed to establish the connection (TCP and TLS).
+        low_speed_time: stall cut, in seconds. The request is aborted with
+            ``TransferTimeout`` when no body byte arrives for this long (including the
+            wait for the first byte), or when fewer than ``low_speed_limit`` bytes a
+            second arrive over such a period. Checked about once a second, so the cut
+            comes at most about a second after the limit.
+        low_speed_limit: bytes per second below which a period counts as a stall
+            (1, the default, means "no data at all").
+        timeout: total seconds for the whole request, redirects included; None for no
+            total limit (the stall cut still applies).
+        max_size: largest accepted body in bytes (after decoding), or None. Enforced
+            while downloading: the transfer is aborted as soon as it is exceeded, and
+            at once when a ``Content-Length`` announces more.
+        max_redirects: redirects followed at most; more is a ``RedirectRefused``.
+            Redirects are only followed to http and https URLs.
+        verify_tls: verify the server's certificate and host name (keep it on).
+        ca_bundle: a CA certificate file to verify against instead of the system's.
+        http2: offer HTTP/2 over TLS (ALPN); plain http always uses HTTP/1.1.
+        decompress: send ``Accept-Encoding`` with every encoding libcurl decodes
+            (gzip, deflate, brotli, zstd as built) and decode responses.
+        user_agent: the ``User-Agent`` header.
+    """
+
+    connect_timeout: float = 10.0
+    low_speed_time: float = 30.0
+    low_speed_limit: int = 1
+    timeout: float | None = None
+    max_size: int | None = None
+    max_redirects: int = 10
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    http2: bool = True
+    decompress: bool = True
+    user_agent: str = field(default=f"threadloom/{__version__}")
+
+    def __post_init__(self) -> None:
+        _positive("connect_timeout", self.connect_timeout)
+        _positive("low_speed_time", self.low_speed_time)
+        if self.low_speed_limit < 1:
+            raise ValueError(f"low_speed_limit must be >= 1, got {self.low_speed_limit}")
+        if self.timeout is not None:
+            _positive("timeout", self.timeout)
+        if self.max_size is not None and self.max_size < 0:
+            raise ValueError(f"max_size must be >= 0 or None, got {self.max_size}")
+        if self.max_redirects < 0:
+            raise ValueError(f"max_redirects must be >= 0, got {self.max_redirects}")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value}")
