@@ -1,0 +1,35 @@
+"""Seed 004 (500 XML documents, 4 at a time): completion order, near the lower bound."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from types import ModuleType
+
+import pytest
+
+Load = Callable[[str], ModuleType]
+
+
+def test_500_documents_in_completion_order_near_the_lower_bound(load_example: Load) -> None:
+    outcome = load_example("seed4_xml_downloader/download.py").main(
+        documents=500, latency=1.5, per_host=4
+    )
+    done = outcome["done"]
+    assert outcome["failures"] == {}
+    assert len(done) == 500
+    assert len({d.url for d in done}) == 500
+    assert all(d.items > 0 for d in done)
+    finished = [d.finished for d in done]
+    assert finished == sorted(finished), "results were not handed back in completion order"
+    input_order = [int(d.url.rsplit("/", 1)[1].split(".")[0]) for d in done]
+    assert input_order != sorted(input_order), "completion order equals input order"
+    assert outcome["max_in_flight"] == 4
+    assert outcome["elapsed"] <= 1.06 * outcome["lower_bound"], outcome
+
+
+def test_fetch_command_downloads_all_500(load_example: Load) -> None:
+    if importlib.util.find_spec("threadloom.cli.fetch") is None:
+        pytest.skip("threadloom fetch is not available yet")
+    outcome = load_example("seed4_xml_downloader/fetch_command.py").main(documents=500)
+    assert outcome == {"status": 0, "done": 500, "failed": 0, "pending": 0}
