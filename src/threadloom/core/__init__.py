@@ -1,0 +1,41 @@
+"""threadloom.core: a drop-in ThreadPoolExecutor with back-pressure, per-key limits,
+retries, timers, deadlines, cooperative cancellation, statistics, traces and pipelines.
+
+Standard library only.
+"""
+
+from ._cancel import CancelToken, TaskCancelled, cancelled, current_token
+from ._errors import BrokenPool, PoolFull
+from ._events import EventKind, Listener, PoolStatistics, TaskEvent
+from ._future import TaskFuture
+from ._pipeline import ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistics
+from ._pool import Pool, WhenFull
+from ._retry import Retry, RetryLater
+from ._timers import Timer
+from ._trace import Span, TraceRecorder
+
+__all__ = [
+    "BrokenPool",
+    "CancelToken",
+    "ErrorPolicy",
+    "EventKind",
+    "Listener",
+    "Pipeline",
+    "PipelineRun",
+    "Pool",
+    "PoolFull",
+    "PoolStatistics",
+    "Retry",
+    "RetryLater",
+    "Span",
+    "Stage",
+    "StageStatistics",
+    "TaskCancelled",
+    "TaskEvent",
+    "TaskFuture",
+    "Timer",
+    "TraceRecorder",
+    "WhenFull",
+    "cancelled",
+    "current_token",
+]

@@ -1,0 +1,288 @@
+"""The engine behind Pool.map / imap / imap_unordered.
+
+Instead of a Future per item, up to ``max_workers`` "pullers" (pool work items) claim
+chunks of input under one lock, run them and store the results; the consumer's iterator
+waits on a Condition. Chunk sizes adapt to measured run time: tiny tasks are claimed
+hundreds at a time, slow tasks one at a time (so greedy load balancing is kept where it
+matters). A puller never blocks: when the buffer is full it ends and the consumer starts
+pullers again as it frees room, so a map never holds a worker hostage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
+from concurrent.futures import TimeoutError as FuturesTimeoutError
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._cancel import CancelToken, _current
+
+if TYPE_CHECKING:
+    from ._pool import Pool, _WorkerState
+
+__all__: list[str] = []
+
+_T = TypeVar("_T")
+
+_TARGET_CHUNK_SECONDS = 0.002  # long enough to amortise a claim, short enough to balance
+_MAX_CHUNK = 512
+
+
+class MapRun(Generic[_T]):
+    """One map call: its input, its results, and the pullers working on it."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        fn: Callable[..., _T],
+        source: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]],
+        *,
+        ordered: bool,
+        limit: int | None,
+        timeout: float | None,
+    ) -> None:
+        self.pool = pool
+        self._fn = fn
+        self._label = getattr(fn, "__name__", "map")
+        if isinstance(source, list):
+            self._items: list[tuple[Any, ...]] | None = source
+            self._iter: Iterator[tuple[Any, ...]] | None = None
+            self._exhausted = not source
+        else:
+            self._items = None
+            self._iter = source
+            self._exhausted = False
+        self._ordered = ordered
+        self._limit = limit
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._by_index: dict[int, tuple[bool, Any]] = {}
+        self._arrived: deque[tuple[bool, Any]] = deque()
+        self._next = 0  # items claimed so far (= index of the next one)
+        self._yielded = 0
+        self._input_error: BaseException | None = None
+        self._stopped: str | None = None
+        self._pullers = 0
+        self._max_pullers = pool._max_workers
+        self._chunk = 1
+        self.token = CancelToken()
+
+    # ---- pullers (worker threads) -----------------------------------------------------
+
+    def _claim_locked(self) -> tuple[int, list[tuple[Any, ...]]]:
+        n = self._chunk
+        if self._limit is not None:
+            room = self._limit - (self._next - self._yielded)
+            if room <= 0:
+                return self._next, []
+            n = min(n, room, max(1, self._limit // (2 * self._max_pullers)))
+        start = self._next
+        if self._items is not None:
+            remaining = len(self._items) - start
+            # Guided self-scheduling: smaller chunks near the end keep the tail balanced.
+            n = min(n, max(1, remaining // (2 * self._max_pullers)))
+            batch = self._items[start : start + n]
+            self._next = start + len(batch)
+            if self._next >= len(self._items):
+                self._exhausted = True
+            return start, batch
+        assert self._iter is not None
+        batch = []
+        try:
+            for args in itertools.islice(self._iter, n):
+                batch.append(args)
+        except BaseException as exc:  # the input raised: deliver it in order, then stop
+            self._input_error = exc
+            self._exhausted = True
+        else:
+            if len(batch) < n:
+                self._exhausted = True
+        self._next = start + len(batch)
+        return start, batch
+
+    def run(self, ws: _WorkerState) -> None:
+        """Claim and run chunks until input, room or the map runs out; never block."""
+        pool = self.pool
+        previous = _current.token
+        _current.token = self.token
+        try:
+            while True:
+                with self._lock:
+                    if self._stopped is None and not self._exhausted:
+                        start, batch = self._claim_locked()
+                    else:
+                        start, batch = self._next, []
+                    if not batch:
+                        self._pullers -= 1
+                        self._cond.notify_all()
+                        ended = self._pullers == 0 and (
+                            self._stopped is not None or self._exhausted
+                        )
+                    if not batch:
+                        pool._map_account(self, puller_done=True, finished=ended)
+                        return
+                if self._items is None:
+                    pool._map_account(self, read=len(batch))
+                results, ok, failed, elapsed = self._run_batch(batch, ws)
+                cancelled = len(batch) - len(results)
+                with self._lock:
+                    if self._ordered:
+                        for i, result in enumerate(results, start):
+                            self._by_index[i] = result
+                    else:
+                        self._arrived.extend(results)
+                    if results:
+                        per_item = elapsed / len(results)
+                        ideal = (
+                            int(_TARGET_CHUNK_SECONDS / per_item) if per_item > 0 else _MAX_CHUNK
+                        )
+                        self._chunk = max(1, min(_MAX_CHUNK, ideal, self._chunk * 4))
+                    self._cond.notify_all()
+                pool._map_account(self, ok=ok, failed=failed, cancelled=cancelled)
+        finally:
+            _current.token = previous
+
+    def _run_batch(
+        self, batch: list[tuple[Any, ...]], ws: _WorkerState
+    ) -> tuple[list[tuple[bool, Any]], int, int, float]:
+        fn = self._fn
+        pool = self.pool
+        results: list[tuple[bool, Any]] = []
+        ok = failed = 0
+        ws.mapping = True
+        t0 = time.monotonic()
+        try:
+            for args in batch:
+                if self._stopped is not None:
+                    break
+                listeners = pool._listeners
+                task_id = 0
+                if listeners:
+                    task_id = next(pool._ids)
+                    pool._emit_raw(
+                        "start",
+                        task_id=task_id,
+                        key=None,
+                        attempt=1,
+                        label=self._label,
+                        error=None,
+                    )
+                try:
+                    results.append((True, fn(*args)))
+                    ok += 1
+                    error = None
+                except BaseException as exc:
+                    results.append((False, exc))
+                    failed += 1
+                    error = f"{type(exc).__name__}: {exc}"
+                if listeners:
+                    pool._emit_raw(
+                        "finish",
+                        task_id=task_id,
+                        key=None,
+                        attempt=1,
+                        label=self._label,
+                        error=error,
+                    )
+        finally:
+            elapsed = time.monotonic() - t0
+            ws.busy += elapsed
+            ws.mapping = False
+        return results, ok, failed, elapsed
+
+    # ---- consumer ----------------------------------------------------------------------
+
+    def spawn(self) -> None:
+        """Start pullers up to the useful number (called by the consumer side)."""
+        with self._lock:
+            if self._stopped is not None or self._exhausted:
+                return
+            if self._limit is not None and (self._next - self._yielded) > self._limit // 2:
+                return  # hysteresis: wait until half the buffer is free
+            want = self._max_pullers
+            if self._items is not None:
+                want = min(want, len(self._items) - self._next)
+            k = want - self._pullers
+            if k <= 0:
+                return
+            self._pullers += k
+        queued = self.pool._map_spawn(self, k)
+        if queued < k:
+            with self._lock:
+                self._pullers -= k - queued
+
+    def _take_locked(self) -> tuple[bool, Any] | None:
+        if self._ordered:
+            return self._by_index.pop(self._yielded, None)
+        return self._arrived.popleft() if self._arrived else None
+
+    def results(self) -> Iterator[_T]:
+        """The iterator handed to the caller of map/imap/imap_unordered."""
+        finished = False
+        try:
+            while True:
+                self.spawn()
+                with self._cond:
+                    while (item := self._take_locked()) is None:
+                        if self._exhausted and self._yielded == self._next:
+                            finished = True
+                            if self._input_error is not None:
+                                raise self._input_error
+                            return
+                        if self._stopped is not None:
+                            raise CancelledError(f"map cancelled ({self._stopped})")
+                        if self._pullers == 0:
+                            # Every claimed item is done and nobody is working: start pullers.
+                            self._cond.release()
+                            try:
+                                self.spawn()
+                            finally:
+                                self._cond.acquire()
+                            if self._pullers == 0 and not self._ready_locked():
+                                raise RuntimeError("cannot schedule new futures after shutdown")
+                            continue
+                        if self._deadline is None:
+                            self._cond.wait()
+                        else:
+                            remaining = self._deadline - time.monotonic()
+                            if remaining <= 0 or not self._cond.wait(remaining):
+                                if self._ready_locked():
+                                    continue
+                                raise FuturesTimeoutError()
+                    self._yielded += 1
+                ok, value = item
+                del item
+                if not ok:
+                    finished = True
+                    raise value
+                yield value
+        except KeyboardInterrupt:
+            self.pool._interrupt()
+            raise
+        finally:
+            if not finished:
+                self.stop("cancel")
+
+    def _ready_locked(self) -> bool:
+        """True if a result for the consumer is ready (or the run can end)."""
+        ready = self._yielded in self._by_index if self._ordered else bool(self._arrived)
+        return ready or (self._exhausted and self._yielded == self._next)
+
+    def stop(self, reason: str) -> None:
+        """Cancel what has not started; set the token of the items running now."""
+        with self._lock:
+            if self._stopped is not None:
+                return
+            self._stopped = reason
+            unclaimed = 0
+            if self._items is not None:
+                unclaimed = len(self._items) - self._next
+            self.token.set(reason)
+            self._cond.notify_all()
+            idle = self._pullers == 0
+        self.pool._map_account(self, cancelled=unclaimed, finished=idle)

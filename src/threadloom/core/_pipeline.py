@@ -1,0 +1,399 @@
+"""Pipeline: items flow through stages, each a pool of its own, with bounded buffers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+from ._pool import Pool
+from ._retry import Retry
+
+__all__ = ["ErrorPolicy", "Pipeline", "PipelineRun", "Stage", "StageStatistics"]
+
+_log = logging.getLogger("threadloom.core")
+
+ErrorPolicy = Literal["raise", "skip"] | Callable[[Any, BaseException], Any]
+
+
+class _Skipped:
+    """Marks an item dropped by ``on_error="skip"``; it still occupies its place in order."""
+
+    __slots__ = ()
+
+
+_SKIPPED = _Skipped()
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One step of a :class:`Pipeline`: ``fn(item) -> new item``, on its own workers.
+
+    workers: threads of this stage (its own :class:`Pool`, threads named
+        ``{pipeline}-{stage}_{n}``).
+    queue_size: most items this stage holds at once (submitted, running, or finished and
+        waiting for the next stage); default ``2 * workers``. A full stage stops the one
+        before it: that is the back-pressure, all the way back to reading the input.
+    ordered: if True, items leave this stage in input order; if False, as they finish.
+    on_error: after retries are used up, ``"raise"`` stops the pipeline and the result
+        iterator raises the exception; ``"skip"`` drops the item (logged at WARNING and
+        counted in ``StageStatistics.skipped``); a callable ``(item, exc) -> replacement``
+        supplies the stage's output for that item (if it raises, that counts as "raise").
+    key, key_limit, key_rate: ``key(item)`` gives the item's key; at most ``key_limit``
+        items of a key run at once in this stage and at most ``key_rate`` start per second
+        (items over either wait without holding a worker; see ``Pool.submit_task``).
+    retry: the stage's :class:`Retry` policy; deadline: seconds per item (see
+        ``Pool.submit_task``).
+    label: ``label(item)`` names the item's task in events and traces (default: the
+        stage's name).
+    name: for thread names and statistics (default ``fn.__name__`` + the stage's index).
+    """
+
+    fn: Callable[[Any], Any]
+    workers: int = 1
+    queue_size: int | None = None
+    ordered: bool = True
+    on_error: ErrorPolicy = "raise"
+    key: Callable[[Any], Hashable] | None = None
+    key_limit: int | None = None
+    key_rate: float | None = None
+    retry: Retry | None = None
+    deadline: float | None = None
+    label: Callable[[Any], str] | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"Stage.workers must be >= 1, got {self.workers}")
+        if self.queue_size is not None and self.queue_size < 1:
+            raise ValueError(f"Stage.queue_size must be None or >= 1, got {self.queue_size}")
+        if not callable(self.on_error) and self.on_error not in ("raise", "skip"):
+            raise ValueError(
+                f"Stage.on_error must be 'raise', 'skip' or a callable, got {self.on_error!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class StageStatistics:
+    """Counters of one stage: items held now (``held``), finished (``done``), failed and
+    replaced by the error policy (``replaced``), dropped (``skipped``)."""
+
+    name: str
+    held: int
+    done: int
+    replaced: int
+    skipped: int
+
+
+class Pipeline:
+    """A sequence of :class:`Stage` s; :meth:`run` streams an iterable through them.
+
+    ``Pipeline([Stage(fetch, workers=8, key=host, key_limit=2, retry=Retry()),
+    Stage(parse, workers=2)]).run(urls)`` yields parsed results. Input is read lazily by the
+    thread iterating the results, only as the first stage has room, so an endless generator
+    runs in bounded memory. A Pipeline is a reusable description; each run has its own
+    threads.
+    """
+
+    def __init__(self, stages: Sequence[Stage], *, name: str = "pipeline") -> None:
+        if not stages:
+            raise ValueError("a Pipeline needs at least one Stage")
+        self.stages = tuple(stages)
+        self.name = name
+
+    def run(self, iterable: Iterable[Any]) -> PipelineRun:
+        """Start a run over ``iterable``; iterate the result to drive it."""
+        return PipelineRun(self, iterable)
+
+
+class _StageState:
+    __slots__ = (
+        "cap",
+        "done",
+        "held",
+        "name",
+        "next_out",
+        "pool",
+        "ready",
+        "replaced",
+        "skipped",
+        "spec",
+    )
+
+    def __init__(self, spec: Stage, index: int, pipeline: str) -> None:
+        self.spec = spec
+        self.name = spec.name or f"{getattr(spec.fn, '__name__', 'stage')}{index}"
+        self.pool = Pool(
+            spec.workers,
+            thread_name_prefix=f"{pipeline}-{self.name}",
+            key_limit=spec.key_limit,
+            retry=spec.retry,
+        )
+        self.cap = spec.queue_size or 2 * spec.workers
+        self.held = 0
+        # Finished items waiting to move on: by sequence number if ordered, else in order
+        # of finishing.
+        self.ready: dict[int, Any] | deque[tuple[int, Any]] = {} if spec.ordered else deque()
+        self.next_out = 0
+        self.done = 0
+        self.replaced = 0
+        self.skipped = 0
+
+
+class PipelineRun(Iterator[Any]):
+    """A running pipeline: an iterator of the last stage's outputs.
+
+    The thread iterating it reads the input (only while the first stage has room), so
+    nothing starts before the first ``next()``; once items are in, the stages move them on
+    by themselves, up to their ``queue_size``.
+
+    ``close()`` (also on leaving a ``with`` block, and automatically when the results are
+    exhausted or an error is raised) cancels what has not started, sets the cancel tokens
+    of running items and waits for the stages' threads. Ctrl-C while waiting for a result
+    does the same and re-raises KeyboardInterrupt.
+    """
+
+    def __init__(self, pipeline: Pipeline, iterable: Iterable[Any]) -> None:
+        self._name = pipeline.name
+        self._stages = [
+            _StageState(spec, i, pipeline.name) for i, spec in enumerate(pipeline.stages)
+        ]
+        self._input = iter(iterable)
+        self._exhausted = False
+        self._read = 0  # items read from the input = next sequence number
+        self._delivered = 0  # items leaving the last stage (including skipped)
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._error: BaseException | None = None
+        self._closed = False
+        self._pumping = False
+        self._completions: deque[tuple[int, int, Any, Future[Any]]] = deque()
+
+    # ---- moving items --------------------------------------------------------------------
+
+    def _enter_locked(self, j: int, seq: int, item: Any) -> None:
+        """Item ``seq`` enters stage ``j`` (or leaves the pipeline if j is past the end)."""
+        stage = self._stages[j]
+        stage.held += 1
+        if item is _SKIPPED:
+            self._finish_locked(j, seq, _SKIPPED)
+            return
+        spec = stage.spec
+        future = stage.pool.submit_task(
+            spec.fn,
+            (item,),
+            key=None if spec.key is None else spec.key(item),
+            deadline=spec.deadline,
+            label=stage.name if spec.label is None else spec.label(item),
+            key_rate=spec.key_rate,
+        )
+        future.add_done_callback(lambda f: self._on_done(j, seq, item, f))
+
+    def _on_done(self, j: int, seq: int, item: Any, future: Future[Any]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._completions.append((j, seq, item, future))
+            self._pump_locked()
+
+    def _finish_locked(self, j: int, seq: int, value: Any) -> None:
+        stage = self._stages[j]
+        stage.done += 1
+        if isinstance(stage.ready, dict):
+            stage.ready[seq] = value
+        else:
+            stage.ready.append((seq, value))
+
+    def _outcome_locked(self, j: int, seq: int, item: Any, future: Future[Any]) -> None:
+        stage = self._stages[j]
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            self._finish_locked(j, seq, future.result())
+            return
+        policy = stage.spec.on_error
+        if policy == "skip":
+            stage.skipped += 1
+            _log.warning(
+                "%s: stage %s skipped item %r: %s: %s",
+                self._name,
+                stage.name,
+                item,
+                type(exc).__name__,
+                exc,
+            )
+            self._finish_locked(j, seq, _SKIPPED)
+        elif policy == "raise":
+            self._error = self._error or exc
+        else:
+            try:
+                replacement = policy(item, exc)
+            except BaseException as error:
+                self._error = self._error or error
+            else:
+                stage.replaced += 1
+                self._finish_locked(j, seq, replacement)
+
+    def _head_locked(self, j: int) -> int | None:
+        """Sequence number that the first ordered stage from ``j`` on needs next."""
+        for stage in self._stages[j:]:
+            if isinstance(stage.ready, dict):
+                return stage.next_out
+        return None
+
+    def _releasable_locked(self, j: int) -> Iterator[tuple[int, Any]]:
+        """Take items that stage ``j`` may hand on now (in order if it is ordered)."""
+        stage = self._stages[j]
+        last = j == len(self._stages) - 1
+        target = None if last else self._stages[j + 1]
+        while True:
+            if isinstance(stage.ready, dict):
+                if stage.next_out not in stage.ready:
+                    return
+                seq = stage.next_out
+                if (
+                    target is not None
+                    and target.held >= target.cap
+                    and seq != self._head_locked(j + 1)
+                ):
+                    return
+                value = stage.ready.pop(seq)
+                stage.next_out += 1
+            else:
+                if not stage.ready:
+                    return
+                index = 0
+                if target is not None and target.held >= target.cap:
+                    # Full: only the item an ordered stage downstream is waiting for may
+                    # pass, or the buffers could fill with items that can never leave.
+                    head = self._head_locked(j + 1)
+                    index = next((i for i, (s, _) in enumerate(stage.ready) if s == head), -1)
+                    if index < 0:
+                        return
+                seq, value = stage.ready[index]
+                del stage.ready[index]
+            stage.held -= 1
+            yield seq, value
+
+    def _pump_locked(self) -> None:
+        if self._pumping:
+            return  # the pump further up this thread's stack will see the new completions
+        self._pumping = True
+        try:
+            while self._completions:
+                j, seq, item, future = self._completions.popleft()
+                self._outcome_locked(j, seq, item, future)
+            if self._error is None:
+                for j in range(len(self._stages) - 2, -1, -1):
+                    for seq, value in self._releasable_locked(j):
+                        self._enter_locked(j + 1, seq, value)
+                        while self._completions:
+                            c = self._completions.popleft()
+                            self._outcome_locked(*c)
+        finally:
+            self._pumping = False
+        self._cond.notify_all()
+
+    # ---- the consumer side ---------------------------------------------------------------
+
+    def __next__(self) -> Any:
+        try:
+            while True:
+                with self._lock:
+                    if self._closed:
+                        raise StopIteration
+                    self._pump_locked()
+                    if self._error is not None:
+                        error = self._error
+                        self._close_locked_then_wait()
+                        raise error
+                    for _, value in self._releasable_locked(len(self._stages) - 1):
+                        self._delivered += 1
+                        if value is not _SKIPPED:
+                            # One item per call; the generator is abandoned after one step.
+                            self._pump_locked()
+                            return value
+                    if self._exhausted and self._delivered == self._read:
+                        self._close_locked_then_wait()
+                        raise StopIteration
+                    room = not self._exhausted and self._stages[0].held < self._stages[0].cap
+                    if not room:
+                        self._cond.wait()
+                        continue
+                # Read input outside the lock: the iterable may be slow (a file, a socket).
+                try:
+                    item = next(self._input)
+                except StopIteration:
+                    with self._lock:
+                        self._exhausted = True
+                    continue
+                except BaseException as exc:
+                    with self._lock:
+                        self._exhausted = True
+                        self._error = self._error or exc
+                    continue
+                with self._lock:
+                    if self._closed:
+                        raise StopIteration
+                    seq = self._read
+                    self._read += 1
+                    self._enter_locked(0, seq, item)
+                    self._pump_locked()
+        except KeyboardInterrupt:
+            self._shutdown(reason_interrupt=True)
+            raise
+
+    def _close_locked_then_wait(self) -> None:
+        self._lock.release()
+        try:
+            self._shutdown(reason_interrupt=False)
+        finally:
+            self._lock.acquire()
+
+    def _shutdown(self, *, reason_interrupt: bool) -> None:
+        with self._lock:
+            already = self._closed
+            self._closed = True
+            self._cond.notify_all()
+        if already:
+            return
+        for stage in self._stages:
+            if reason_interrupt:
+                stage.pool._interrupt()
+            else:
+                stage.pool.shutdown(wait=False, cancel_futures=True)
+        for stage in self._stages:
+            stage.pool.shutdown(wait=True)
+
+    def close(self) -> None:
+        """Stop the run: cancel pending items, signal running ones, wait for the threads."""
+        self._shutdown(reason_interrupt=False)
+
+    def __enter__(self) -> PipelineRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def statistics(self) -> list[StageStatistics]:
+        """A :class:`StageStatistics` per stage, in order."""
+        with self._lock:
+            return [
+                StageStatistics(s.name, s.held, s.done, s.replaced, s.skipped) for s in self._stages
+            ]
+
+    @property
+    def pools(self) -> tuple[Pool, ...]:
+        """The stages' pools, in order (for statistics, events and traces)."""
+        return tuple(s.pool for s in self._stages)

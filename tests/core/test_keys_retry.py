@@ -1,0 +1,236 @@
+"""Per-key limits (no worker held by a full key, no leaked key state) and retries."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from concurrent.futures import wait
+
+import pytest
+
+from threadloom.core import Pool, Retry, RetryLater
+
+
+def test_key_limit_caps_concurrency_per_key() -> None:
+    lock = threading.Lock()
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    def work(key: str) -> None:
+        with lock:
+            running[key] = running.get(key, 0) + 1
+            peak[key] = max(peak.get(key, 0), running[key])
+        threading.Event().wait(0.002)
+        with lock:
+            running[key] -= 1
+
+    with Pool(max_workers=8, key_limit=2) as pool:
+        futures = [pool.submit_task(work, (k,), key=k) for k in "abc" * 20]
+        wait(futures)
+    assert all(v <= 2 for v in peak.values())
+    assert max(peak.values()) == 2
+
+
+def test_full_key_does_not_hold_a_worker() -> None:
+    gate = threading.Event()
+    slow_started = threading.Barrier(2, timeout=10)
+
+    def slow() -> None:
+        slow_started.wait()
+        gate.wait(30)
+
+    with Pool(max_workers=3, key_limit=1) as pool:
+        slow_tasks = [pool.submit_task(slow, key="slow") for _ in range(6)]
+        slow_started.wait()  # one slow task runs; five wait behind its key
+        # Two workers stay free for other keys although five tasks of "slow" wait.
+        others = [pool.submit_task(pow, (2, i), key=f"fast{i % 3}") for i in range(30)]
+        assert [f.result(timeout=10) for f in others] == [2**i for i in range(30)]
+        assert pool.statistics().running == 1
+        assert sum(f.running() for f in slow_tasks) == 1
+        for f in slow_tasks:
+            f.cancel()
+        gate.set()
+
+
+def test_set_key_limit_overrides_default_and_releases_waiting() -> None:
+    gate = threading.Event()
+    both_running = threading.Barrier(3, timeout=10)
+
+    with Pool(max_workers=4) as pool:
+        pool.set_key_limit("db", 1)
+        first = pool.submit_task(both_running.wait, key="db")
+        second = pool.submit_task(both_running.wait, key="db")
+        assert not second.running()
+        pool.set_key_limit("db", 2)
+        both_running.wait()
+        first.result(timeout=10)
+        second.result(timeout=10)
+        gate.set()
+
+
+def test_key_state_is_removed_when_keys_go_idle() -> None:
+    with Pool(max_workers=4, key_limit=1) as pool:
+        futures = [pool.submit_task(int, key=("host", i)) for i in range(20_000)]
+        wait(futures)
+        assert pool.statistics().keys == 0
+        assert pool._keys == {}
+
+
+def test_retry_until_success_records_attempts() -> None:
+    calls = 0
+
+    def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ConnectionError("reset")
+        return "ok"
+
+    with Pool(max_workers=1) as pool:
+        future = pool.submit_task(flaky, retry=Retry(attempts=5, backoff=0.001))
+        assert future.result(timeout=10) == "ok"
+        assert future.attempts == 3
+        assert pool.statistics().retried == 2
+
+
+def test_retry_gives_up_with_the_last_exception() -> None:
+    attempt = 0
+
+    def always() -> None:
+        nonlocal attempt
+        attempt += 1
+        raise ConnectionError(f"try {attempt}")
+
+    with Pool(max_workers=1) as pool:
+        future = pool.submit_task(always, retry=Retry(attempts=3, backoff=0.001))
+        with pytest.raises(ConnectionError, match="try 3"):
+            future.result(timeout=10)
+        assert future.attempts == 3
+
+
+def test_retry_on_filters_exceptions() -> None:
+    with Pool(
+        max_workers=1, retry=Retry(attempts=3, backoff=0, retry_on=(ConnectionError,))
+    ) as pool:
+        future = pool.submit(int, "x")
+        with pytest.raises(ValueError):
+            future.result(timeout=10)
+        assert future.attempts == 1
+        predicate = Retry(attempts=3, backoff=0, retry_on=lambda e: "again" in str(e))
+        calls = []
+
+        def task() -> None:
+            calls.append(1)
+            raise RuntimeError("again")
+
+        assert pool.submit_task(task, retry=predicate).exception(timeout=10) is not None
+        assert len(calls) == 3
+
+
+def test_retry_waits_on_the_scheduler_not_in_a_worker() -> None:
+    # One worker; the task asks to be retried in 0.3 s. Meanwhile the same worker must
+    # run other work, which proves no worker sleeps through the backoff.
+    first_failed = threading.Event()
+    calls = 0
+
+    def needs_patience() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            first_failed.set()
+            raise RetryLater(0.3)
+        return "done"
+
+    with Pool(max_workers=1) as pool:
+        future = pool.submit_task(needs_patience, retry=Retry(attempts=2))
+        assert first_failed.wait(10)
+        other = pool.submit(sum, [1, 2])
+        assert other.result(timeout=0.25) == 3
+        assert not future.done()
+        assert future.result(timeout=10) == "done"
+
+
+def test_retry_after_attribute_is_honoured_and_capped() -> None:
+    class Busy(Exception):
+        retry_after = 120.0
+
+    policy = Retry(backoff=1.0, jitter=0.0, max_retry_after=2.5)
+    assert policy.delay(Busy(), 1) == 2.5
+    assert policy.delay(RetryLater(0.25), 1) == 0.25
+    assert policy.delay(ValueError(), 1) == 1.0
+    assert policy.delay(ValueError(), 3) == 4.0
+    jittery = Retry(backoff=1.0, jitter=0.5, max_backoff=10)
+    rng = random.Random(1)
+    assert all(0.5 <= jittery.delay(ValueError(), 1, rng) <= 1.5 for _ in range(100))
+    assert Retry(backoff=1, multiplier=10, max_backoff=5, jitter=0).delay(ValueError(), 4) == 5
+
+
+def test_retry_never_retries_base_exceptions_and_validates() -> None:
+    assert not Retry().should_retry(KeyboardInterrupt(), 1)
+    assert not Retry(attempts=2).should_retry(ValueError(), 2)
+    for bad in ({"attempts": 0}, {"backoff": -1}, {"multiplier": 0.5}, {"jitter": 2}):
+        with pytest.raises(ValueError):
+            Retry(**bad)  # type: ignore[arg-type]
+
+
+def test_cancel_while_waiting_for_retry_settles_at_once() -> None:
+    failed_once = threading.Event()
+
+    def fail() -> None:
+        failed_once.set()
+        raise ConnectionError
+
+    rescheduled = threading.Event()
+    with Pool(max_workers=1) as pool:
+        pool.subscribe(lambda event: rescheduled.set() if event.kind == "retry" else None)
+        future = pool.submit_task(fail, retry=Retry(attempts=3, backoff=60, jitter=0))
+        assert failed_once.wait(10)
+        assert rescheduled.wait(10)
+        assert future.cancel()
+        assert future.cancelled()
+        assert pool.statistics().waiting_retry == 0
+    # leaving the block did not wait 60 s for the retry
+
+
+def test_keyed_retry_releases_the_key_slot_during_backoff() -> None:
+    failed_once = threading.Event()
+
+    def fail_once() -> str:
+        if not failed_once.is_set():
+            failed_once.set()
+            raise RetryLater(0.5)
+        return "retried"
+
+    with Pool(max_workers=2, key_limit=1) as pool:
+        retrying = pool.submit_task(fail_once, key="k", retry=Retry(attempts=2))
+        assert failed_once.wait(10)
+        other = pool.submit_task(str, ("x",), key="k")
+        assert other.result(timeout=0.4) == "x"  # got the key during the backoff
+        assert retrying.result(timeout=10) == "retried"
+
+
+def test_key_rate_spaces_starts_without_holding_workers() -> None:
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def record() -> None:
+        with lock:
+            starts.append(time.monotonic())
+
+    with Pool(max_workers=4) as pool:
+        limited = [pool.submit_task(record, key="api", key_rate=50.0) for _ in range(6)]
+        # Other keys are not held up by the rate-limited one.
+        free = [pool.submit_task(int, key=f"other{i}") for i in range(20)]
+        assert all(f.result(timeout=0.1) == 0 for f in free)
+        wait(limited)
+    gaps = [b - a for a, b in itertools.pairwise(sorted(starts))]
+    assert all(gap >= 0.02 * 0.9 for gap in gaps), gaps
+    # The key's state lives until its rate allows a new start, then the scheduler drops it.
+    ticker = pool._scheduler._thread
+    if ticker is not None:
+        ticker.join(10)
+    assert pool._keys == {}
+    with pytest.raises(ValueError):
+        Pool(max_workers=1).submit_task(int, key="k", key_rate=0)

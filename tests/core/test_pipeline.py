@@ -1,0 +1,158 @@
+"""Pipeline of stages: order, back-pressure, error policies, keys, shutdown."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from threadloom.core import Pipeline, Retry, RetryLater, Stage
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_ordered_stages_keep_input_order() -> None:
+    release = threading.Event()
+
+    def slow_first(x: int) -> int:
+        if x == 0:
+            release.wait(10)
+        return x
+
+    run = Pipeline([Stage(slow_first, workers=4), Stage(double, workers=2)]).run(range(50))
+    release.set()
+    assert list(run) == [2 * i for i in range(50)]
+
+
+def test_unordered_stage_lets_fast_items_pass_a_slow_one() -> None:
+    release = threading.Event()
+
+    def slow_first(x: int) -> int:
+        if x == 0:
+            release.wait(10)
+        return x
+
+    with Pipeline([Stage(slow_first, workers=2, ordered=False)]).run(range(10)) as run:
+        first_nine = [next(run) for _ in range(9)]
+        assert 0 not in first_nine
+        release.set()
+        assert list(run) == [0]
+
+
+def test_endless_input_is_read_lazily() -> None:
+    read = 0
+
+    def source() -> Iterator[int]:
+        nonlocal read
+        for i in itertools.count():
+            read += 1
+            yield i
+
+    run = Pipeline(
+        [Stage(double, workers=2, queue_size=4), Stage(double, workers=2, queue_size=4)]
+    ).run(source())
+    assert list(itertools.islice(run, 1000)) == [4 * i for i in range(1000)]
+    run.close()
+    assert read <= 1000 + 4 + 4 + 1  # bounded by the stages' queues
+
+
+def test_error_policy_raise_stops_and_reraises() -> None:
+    def fail_on_3(x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        return x
+
+    run = Pipeline([Stage(fail_on_3, workers=2)]).run(itertools.count())
+    with pytest.raises(ValueError, match="three"):
+        list(run)
+    assert all(not p.statistics().running for p in run.pools)
+
+
+def test_error_policy_skip_and_replace() -> None:
+    def odd_fails(x: int) -> int:
+        if x % 2:
+            raise ValueError(x)
+        return x
+
+    skipped = Pipeline([Stage(odd_fails, workers=3, on_error="skip"), Stage(double)]).run(range(10))
+    assert list(skipped) == [0, 4, 8, 12, 16]
+    assert skipped.statistics()[0].skipped == 5
+    replaced = Pipeline([Stage(odd_fails, workers=3, on_error=lambda item, exc: -item)]).run(
+        range(6)
+    )
+    assert list(replaced) == [0, -1, 2, -3, 4, -5]
+
+
+def test_stage_keys_limits_and_retries() -> None:
+    lock = threading.Lock()
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    attempts: dict[str, int] = {}
+
+    def fetch(url: str) -> str:
+        host = url.split("/", maxsplit=1)[0]
+        with lock:
+            running[host] = running.get(host, 0) + 1
+            peak[host] = max(peak.get(host, 0), running[host])
+            attempts[url] = attempts.get(url, 0) + 1
+            first = attempts[url] == 1
+        try:
+            if first and url.endswith("/0"):
+                raise RetryLater(0.01)
+            threading.Event().wait(0.002)
+            return url.upper()
+        finally:
+            with lock:
+                running[host] -= 1
+
+    urls = [f"h{i % 3}/{i // 3}" for i in range(30)]
+    stage = Stage(
+        fetch, workers=8, key=lambda u: u.split("/")[0], key_limit=2, retry=Retry(attempts=2)
+    )
+    assert list(Pipeline([stage, Stage(str.lower, workers=2)]).run(urls)) == urls
+    assert max(peak.values()) <= 2
+    assert all(attempts[f"h{h}/0"] == 2 for h in range(3))
+
+
+def test_closing_early_shuts_everything_down() -> None:
+    started = threading.Event()
+
+    def cooperative(x: int) -> int:
+        started.set()
+        from threadloom.core import current_token
+
+        current_token().wait(30)
+        return x
+
+    before = threading.active_count()
+    run = Pipeline([Stage(double, workers=2), Stage(cooperative, workers=2)]).run(itertools.count())
+    outcome: list[object] = []
+    consumer = threading.Thread(target=lambda: outcome.append(next(run, "stopped")))
+    consumer.start()  # the run is driven by its consumer
+    assert started.wait(10)
+    run.close()
+    consumer.join(10)
+    assert outcome == ["stopped"]
+    assert threading.active_count() == before
+
+
+def test_input_error_is_raised() -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        raise OSError("bad input")
+
+    with pytest.raises(OSError, match="bad input"):
+        list(Pipeline([Stage(double)]).run(source()))
+
+
+def test_stage_labels_name_the_traced_tasks() -> None:
+    from threadloom.core import TraceRecorder
+
+    run = Pipeline([Stage(double, workers=2, label=lambda item: f"item-{item}")]).run(range(3))
+    recorder = TraceRecorder(*run.pools)
+    assert list(run) == [0, 2, 4]
+    assert sorted(s.label for s in recorder.spans()) == ["item-0", "item-1", "item-2"]

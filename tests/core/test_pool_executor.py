@@ -1,0 +1,183 @@
+"""Pool as a drop-in concurrent.futures Executor: names, shutdown, initializer, exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import Executor, Future, as_completed, wait
+from concurrent.futures.thread import BrokenThreadPool
+
+import pytest
+
+from threadloom.core import BrokenPool, Pool, TaskFuture, cancelled
+
+
+def test_is_an_executor_returning_standard_futures() -> None:
+    with Pool(max_workers=3) as pool:
+        assert isinstance(pool, Executor)
+        futures = [pool.submit(pow, 2, i) for i in range(20)]
+        assert all(isinstance(f, Future) and isinstance(f, TaskFuture) for f in futures)
+        assert sorted(f.result() for f in as_completed(futures)) == sorted(2**i for i in range(20))
+        done, not_done = wait(futures)
+        assert len(done) == 20
+        assert not not_done
+
+
+def test_workers_named_like_thread_pool_executor() -> None:
+    names: set[str] = set()
+    barrier = threading.Barrier(3, timeout=10)
+
+    def record() -> None:
+        names.add(threading.current_thread().name)
+        barrier.wait()
+
+    with Pool(max_workers=3, thread_name_prefix="fetch") as pool:
+        for _ in range(3):
+            pool.submit(record)
+    assert names == {"fetch_0", "fetch_1", "fetch_2"}
+    with Pool(max_workers=1) as pool:
+        name = pool.submit(lambda: threading.current_thread().name).result()
+    assert name.startswith("Pool-")
+    assert name.endswith("_0")
+
+
+def test_workers_are_reused() -> None:
+    idents: set[int] = set()
+    with Pool(max_workers=4, thread_name_prefix="reuse") as pool:
+        for _ in range(50):
+            idents.add(pool.submit(threading.get_ident).result())
+        assert 1 <= pool.statistics().workers <= 4
+    assert 1 <= len(idents) <= 4
+
+
+def test_initializer_runs_per_worker_with_initargs() -> None:
+    local = threading.local()
+
+    def init(value: int) -> None:
+        local.value = value
+
+    with Pool(max_workers=2, initializer=init, initargs=(7,)) as pool:
+        assert pool.submit(lambda: local.value).result() == 7
+
+
+def test_failing_initializer_breaks_the_pool() -> None:
+    def init() -> None:
+        raise RuntimeError("no database")
+
+    pool = Pool(max_workers=2, initializer=init)
+    future = pool.submit(int)
+    with pytest.raises(BrokenThreadPool):
+        future.result(timeout=10)
+    assert isinstance(future.exception(), BrokenPool)
+    with pytest.raises(BrokenPool):
+        pool.submit(int)
+    pool.shutdown()
+
+
+def test_submit_after_shutdown_raises() -> None:
+    pool = Pool(max_workers=1)
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(int)
+
+
+def test_shutdown_cancel_futures_cancels_queued_and_signals_running() -> None:
+    started = threading.Event()
+    saw_cancel = threading.Event()
+
+    def long_task() -> None:
+        started.set()
+        while not cancelled():
+            threading.Event().wait(0.005)
+        saw_cancel.set()
+
+    pool = Pool(max_workers=1)
+    running = pool.submit(long_task)
+    queued = [pool.submit(int) for _ in range(10)]
+    assert started.wait(10)
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert saw_cancel.is_set()
+    assert running.result() is None
+    assert all(f.cancelled() for f in queued)
+    assert pool.statistics().cancelled == 10
+
+
+def test_shutdown_without_cancel_runs_queued_work() -> None:
+    gate = threading.Event()
+    pool = Pool(max_workers=1)
+    first = pool.submit(gate.wait, 10)
+    rest = [pool.submit(pow, 3, i) for i in range(5)]
+    pool.shutdown(wait=False)
+    gate.set()
+    pool.shutdown(wait=True)
+    assert first.result() is True
+    assert [f.result() for f in rest] == [3**i for i in range(5)]
+
+
+def test_with_block_exception_cancels_pending_work() -> None:
+    gate = threading.Event()
+    started = threading.Event()
+    ran: list[int] = []
+
+    def blocker() -> None:
+        started.set()
+        while not cancelled() and not gate.is_set():
+            threading.Event().wait(0.005)
+
+    futures: list[Future[None]] = []
+
+    def body() -> None:
+        nonlocal futures
+        with Pool(max_workers=1) as pool:
+            pool.submit(blocker)
+            futures = [pool.submit(ran.append, i) for i in range(100)]
+            assert started.wait(10)
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        body()
+    assert ran == []
+    assert all(f.cancelled() for f in futures)
+
+
+def _run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_interpreter_exit_does_not_hang_on_idle_workers_or_unshut_pools() -> None:
+    proc = _run_script(
+        """
+        from threadloom.core import Pool
+        pool = Pool(max_workers=4)
+        for i in range(20):
+            pool.submit(pow, 2, i)
+        keep = Pool(max_workers=2)
+        keep.every(0.01, int)
+        fut = keep.submit(sum, [1, 2])
+        print("ok", fut.result())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ok 3" in proc.stdout
+
+
+def test_interpreter_exit_finishes_queued_work_like_thread_pool_executor() -> None:
+    proc = _run_script(
+        """
+        import time
+        from threadloom.core import Pool
+        pool = Pool(max_workers=1)
+        for i in range(5):
+            pool.submit(lambda i=i: (time.sleep(0.01), print("done", i, flush=True)))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("done") == 5
