@@ -1,9 +1,97 @@
 """threadloom: threaded work in Python made safe, fast and visible.
 
-Everything a user may import is re-exported here; modules and names starting with
-an underscore are private.
+The worker pool and everything around it (``Pool``, ``Retry``, ``Pipeline``, timers,
+cancellation, traces) come from :mod:`threadloom.core`; the drop-in, deadlock-detecting
+primitives (``Lock``, ``RLock``, ``Condition``, ``Semaphore``, ``BoundedSemaphore``,
+``Event``, ``Barrier``) from :mod:`threadloom.sync`, whose configuration and findings
+API stays there. Modules and names starting with an underscore are private.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from threadloom.core import (
+    BrokenPool,
+    CancelToken,
+    ErrorPolicy,
+    EventKind,
+    Listener,
+    Pipeline,
+    PipelineRun,
+    Pool,
+    PoolFull,
+    PoolStatistics,
+    Retry,
+    RetryLater,
+    Span,
+    Stage,
+    StageStatistics,
+    TaskCancelled,
+    TaskEvent,
+    TaskFuture,
+    Timer,
+    TraceRecorder,
+    WhenFull,
+    cancelled,
+    current_token,
+)
+from threadloom.sync import (
+    Barrier,
+    BoundedSemaphore,
+    BrokenBarrierError,
+    Condition,
+    DeadlockError,
+    Event,
+    Guarded,
+    Lock,
+    LockOrderError,
+    LockOrderWarning,
+    RLock,
+    Semaphore,
+    UnguardedAccessError,
+    guarded_by,
+    held,
+    watch,
+)
+
+__all__ = [
+    "Barrier",
+    "BoundedSemaphore",
+    "BrokenBarrierError",
+    "BrokenPool",
+    "CancelToken",
+    "Condition",
+    "DeadlockError",
+    "ErrorPolicy",
+    "Event",
+    "EventKind",
+    "Guarded",
+    "Listener",
+    "Lock",
+    "LockOrderError",
+    "LockOrderWarning",
+    "Pipeline",
+    "PipelineRun",
+    "Pool",
+    "PoolFull",
+    "PoolStatistics",
+    "RLock",
+    "Retry",
+    "RetryLater",
+    "Semaphore",
+    "Span",
+    "Stage",
+    "StageStatistics",
+    "TaskCancelled",
+    "TaskEvent",
+    "TaskFuture",
+    "Timer",
+    "TraceRecorder",
+    "UnguardedAccessError",
+    "WhenFull",
+    "__version__",
+    "cancelled",
+    "current_token",
+    "guarded_by",
+    "held",
+    "watch",
+]

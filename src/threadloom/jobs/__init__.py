@@ -1,1 +1,25 @@
 """The fetch job: input -> fetch -> process -> store; resume; summary; trace; report."""
+
+from threadloom.jobs._fetch import FetchJob, FetchOptions, FetchResult, read_lines
+from threadloom.jobs._outputs import write_outputs
+from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
+from threadloom.jobs._progress import ProgressMode
+from threadloom.jobs._report import ReportData, TimelineSpan, write_report
+from threadloom.jobs._summary import RunSummary, render_summary
+
+__all__ = [
+    "FetchJob",
+    "FetchOptions",
+    "FetchResult",
+    "ProcessorSpecError",
+    "ProgressMode",
+    "ReportData",
+    "RunSummary",
+    "TimelineSpan",
+    "load_processor",
+    "read_lines",
+    "render_summary",
+    "write_outputs",
+    "write_report",
+    "xml_summary",
+]

@@ -30,13 +30,12 @@ class ProcessorSpecError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ProcessOutcome:
-    """What processing one response produced: exactly one of ``result`` or ``error``.
+    """What processing one response produced: a JSON-serialisable ``value``, or an ``error``.
 
-    ``result`` is the processor's value already encoded as compact JSON text;
-    ``error`` is a one-line human reason.
+    ``error`` is a one-line human reason; when it is set, ``value`` is None.
     """
 
-    result: str | None
+    value: object
     error: str | None
 
 
@@ -96,10 +95,12 @@ def run_processor(processor: Processor, response: Response) -> ProcessOutcome:
     """
     try:
         value = processor(response)
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        # Checked here, in the processing thread, so that a value the store could not
+        # encode fails this URL's processing instead of the run's writer.
+        json.dumps(value, allow_nan=False)
     except Exception as exc:
-        return ProcessOutcome(result=None, error=_last_line(exc))
-    return ProcessOutcome(result=encoded, error=None)
+        return ProcessOutcome(value=None, error=_last_line(exc))
+    return ProcessOutcome(value=value, error=None)
 
 
 def _last_line(exc: BaseException) -> str:

@@ -1,0 +1,46 @@
+"""``threadloom status``: how many URLs of a store are in each state."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from threadloom.cli._stores import open_existing
+from threadloom.jobs._progress import human_bytes
+
+
+@click.command()
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(store: str, as_json: bool) -> None:
+    """Count the URLs of STORE by state (total, done, failed, invalid, pending) and bytes.
+
+    Safe to run while a fetch is writing to the same store.
+    """
+    opened = open_existing(store)
+    try:
+        counts = opened.counts()
+    finally:
+        opened.close()
+    fields = {
+        "total": counts.total,
+        "done": counts.done,
+        "failed": counts.failed,
+        "invalid": counts.invalid,
+        "pending": counts.pending,
+        "bytes": counts.bytes,
+    }
+    if as_json:
+        click.echo(json.dumps(fields))
+        return
+    table = Table(title=store, title_justify="left", show_edge=False)
+    table.add_column("state")
+    table.add_column("URLs", justify="right")
+    for name in ("done", "failed", "invalid", "pending", "total"):
+        table.add_row(name, str(fields[name]))
+    console = Console()
+    console.print(table)
+    console.print(f"{human_bytes(counts.bytes)} stored", highlight=False)

@@ -1,0 +1,312 @@
+"""The fetch job: URLs in, through a fetch stage and a process stage, into a store.
+
+The flow is seed 004's job done for real::
+
+    input lines --add_urls--> store (pending) --pending()--> fetch stage (pool: -j workers,
+    per-host key limit, retries on the pool's scheduler) --> process stage --> main thread
+    --record()--> store writer thread (batched transactions)
+
+Every URL that leaves the fetch stage becomes exactly one recorded outcome: done with
+its body, or failed with a one-line reason. A URL still in flight when the run stops
+(Ctrl-C, kill -9) stays pending in the store, so running the same command again
+resumes where this run stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from threadloom.core import Pipeline, Retry, Stage, TraceRecorder
+from threadloom.jobs._process import Processor, ProcessOutcome, load_processor, run_processor
+from threadloom.jobs._progress import ProgressMode, ProgressReporter
+from threadloom.jobs._summary import RunSummary
+from threadloom.jobs._trace import RunTrace
+from threadloom.store import AddResult, Outcome, State, Store, UrlRecord, open_store
+from threadloom.transport import (
+    HttpClient,
+    HttpStatusError,
+    Response,
+    TransportError,
+    TransportOptions,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    """Everything a fetch run is configured with; the CLI's options map one to one.
+
+    jobs: fetch worker threads. per_host: most requests in flight to one host at once.
+    rate: most requests started per second per host (None: no rate limit).
+    timeout: seconds allowed to connect, and seconds without any data before a transfer
+    counts as stalled. retries: further attempts after the first for retryable failures
+    (connection errors, timeouts, 408, 429, 5xx). max_size: largest body in bytes,
+    enforced while downloading. process: ``"xml"``, ``"MODULE:FUNCTION"`` or None.
+    retry_failed: fetch URLs that failed in an earlier run again (the default).
+    verify_tls: verify TLS certificates (keep it on outside tests).
+    """
+
+    jobs: int = 8
+    per_host: int = 4
+    rate: float | None = None
+    timeout: float = 30.0
+    retries: int = 3
+    max_size: int | None = None
+    process: str | None = None
+    retry_failed: bool = True
+    verify_tls: bool = True
+    backoff: float = 0.5
+    max_retry_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.per_host < 1:
+            raise ValueError(f"per-host must be at least 1, got {self.per_host}")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError(f"rate must be a positive number of requests/s, got {self.rate}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {self.retries}")
+        if self.max_size is not None and self.max_size < 1:
+            raise ValueError(f"max-size must be at least 1 byte, got {self.max_size}")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What a run did: the input it read (None when it read none), the summary, when it
+    started (UTC), and what every worker did (when the run was asked to record it)."""
+
+    added: AddResult | None
+    summary: RunSummary
+    started_at: datetime
+    trace: RunTrace | None = None
+
+
+@dataclass(slots=True)
+class _Work:
+    """One URL on its way through the stages; ``attempts`` counts this run's requests."""
+
+    record: UrlRecord
+    host: str
+    attempts: int = 0
+    response: Response | None = None
+    error: str | None = None
+    http_status: int | None = None
+    processed: ProcessOutcome | None = field(default=None)
+
+
+def _host_of(url: str) -> str:
+    """The per-host limit key: the URL's host and port, lower-cased."""
+    return urlsplit(url).netloc.rpartition("@")[2].lower()
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Whether the transport says another attempt may help (timeouts, resets, 408/429/5xx)."""
+    return isinstance(exc, TransportError) and exc.retryable
+
+
+class FetchJob:
+    """One run of the fetch job over a store; see the module docstring for the flow.
+
+    Construct it, then call :meth:`run` once from the thread that should see Ctrl-C
+    (normally the main thread).
+    """
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        options: FetchOptions,
+        *,
+        progress: ProgressMode = "auto",
+        record_trace: bool = False,
+    ) -> None:
+        self._store_path = str(store_path)
+        self._options = options
+        self._progress = progress
+        self._record_trace = record_trace
+        self._processor: Processor | None = (
+            load_processor(options.process) if options.process else None
+        )
+        self._client = HttpClient(
+            TransportOptions(
+                connect_timeout=options.timeout,
+                low_speed_time=options.timeout,
+                max_size=options.max_size,
+                verify_tls=options.verify_tls,
+            )
+        )
+        self._rate_lock = threading.Lock()
+        self._next_slot: dict[str, float] = {}
+
+    def run(self, lines: Iterable[bytes | str] | None) -> FetchResult:
+        """Add ``lines`` (if given) to the store, fetch every URL still to do, record all.
+
+        Returns when every URL has an outcome, or after Ctrl-C (the summary then says
+        ``interrupted`` and the store is left resumable). Never raises for a bad URL or a
+        failed fetch; raises for a store that cannot be opened or written.
+        """
+        started = time.monotonic()
+        started_at = datetime.now(UTC)
+        finished = 0
+        interrupted = False
+        trace: RunTrace | None = None
+        store = open_store(self._store_path)
+        try:
+            added = store.add_urls(lines) if lines is not None else None
+            counts = store.counts()
+            to_do = counts.pending + (counts.failed if self._options.retry_failed else 0)
+            pipeline = Pipeline(self._stages(), name="fetch")
+            run = pipeline.run(
+                _Work(record, _host_of(record.url))
+                for record in store.pending(include_failed=self._options.retry_failed)
+            )
+            recorder = TraceRecorder(*run.pools) if self._record_trace else None
+            try:
+                with ProgressReporter(to_do, mode=self._progress) as bar:
+                    for work in run:
+                        outcome = self._outcome(work)
+                        store.record(outcome)
+                        finished += 1
+                        bar.advance(
+                            ok=outcome.state is State.DONE,
+                            size=len(outcome.body) if outcome.body is not None else 0,
+                        )
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                run.close()
+                if recorder is not None:
+                    recorder.close()
+                    trace = RunTrace(recorder, origin=started)
+            store.flush()
+            summary = self._summary(store, finished, time.monotonic() - started, interrupted)
+        finally:
+            store.close()
+            self._client.close()
+        return FetchResult(added=added, summary=summary, started_at=started_at, trace=trace)
+
+    def _stages(self) -> list[Stage]:
+        options = self._options
+        stages = [
+            Stage(
+                self._fetch,
+                workers=options.jobs,
+                queue_size=options.jobs * 4,
+                ordered=False,
+                on_error=self._fetch_failed,
+                key=_work_host,
+                key_limit=options.per_host,
+                key_rate=options.rate,
+                retry=Retry(
+                    attempts=options.retries + 1,
+                    backoff=options.backoff,
+                    max_backoff=30.0,
+                    retry_on=_retryable,
+                    max_retry_after=options.max_retry_after,
+                ),
+                label=_work_url,
+                name="fetch",
+            )
+        ]
+        if self._processor is not None:
+            stages.append(
+                Stage(
+                    self._process,
+                    workers=1,
+                    queue_size=options.jobs * 4,
+                    ordered=False,
+                    label=_work_url,
+                    name="process",
+                )
+            )
+        return stages
+
+    def _fetch(self, work: _Work) -> _Work:
+        """The fetch stage: one HTTP attempt (the pool retries it per the Retry policy)."""
+        work.attempts += 1
+        work.response = self._client.get(work.record.url)
+        work.http_status = work.response.status
+        return work
+
+    def _fetch_failed(self, work: _Work, exc: BaseException) -> _Work:
+        """The fetch stage's error policy: a failure after the last attempt is an outcome."""
+        if isinstance(exc, TransportError):
+            work.error = exc.reason
+            if isinstance(exc, HttpStatusError):
+                work.http_status = exc.status
+        else:
+            work.error = f"{type(exc).__name__}: {exc}"
+        return work
+
+    def _process(self, work: _Work) -> _Work:
+        """The process stage: runs the processor; its failure is confined to this URL."""
+        if work.response is not None and self._processor is not None:
+            work.processed = run_processor(self._processor, work.response)
+        return work
+
+    def _outcome(self, work: _Work) -> Outcome:
+        response = work.response
+        if response is None:
+            return Outcome(
+                url=work.record.url,
+                state=State.FAILED,
+                http_status=work.http_status,
+                attempts=work.attempts,
+                error=work.error or "unknown failure",
+            )
+        processed = work.processed
+        return Outcome(
+            url=work.record.url,
+            state=State.DONE,
+            http_status=response.status,
+            body=response.body,
+            attempts=work.attempts,
+            content_type=response.headers.get("content-type"),
+            final_url=response.final_url,
+            processed=None if processed is None else processed.value,
+            process_error=None if processed is None else processed.error,
+        )
+
+    def _summary(
+        self, store: Store, finished: int, elapsed: float, interrupted: bool
+    ) -> RunSummary:
+        counts = store.counts()
+        return RunSummary(
+            store=self._store_path,
+            counts={
+                "done": counts.done,
+                "failed": counts.failed,
+                "invalid": counts.invalid,
+                "pending": counts.pending,
+            },
+            bytes_total=counts.bytes,
+            error_reasons=store.error_reasons(limit=5),
+            finished_this_run=finished,
+            elapsed=elapsed,
+            interrupted=interrupted,
+        )
+
+
+def _work_host(work: _Work) -> Hashable:
+    return work.host
+
+
+def _work_url(work: _Work) -> str:
+    return work.record.url
+
+
+def read_lines(path: str | Path) -> Iterator[bytes]:
+    """Stream the raw lines of a URL list file (``"-"`` for standard input)."""
+    if str(path) == "-":
+        yield from sys.stdin.buffer
+        return
+    with open(path, "rb") as handle:
+        yield from handle

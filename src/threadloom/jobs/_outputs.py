@@ -1,0 +1,45 @@
+"""Files a fetch run leaves behind besides the store: the Chrome trace and the HTML report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from threadloom.jobs._fetch import FetchResult
+from threadloom.jobs._report import ReportData, write_report
+
+
+def write_outputs(
+    result: FetchResult,
+    *,
+    title: str,
+    settings: Mapping[str, str],
+    trace_path: Path | None = None,
+    report_path: Path | None = None,
+) -> None:
+    """Write the trace and/or the report of ``result``; the run must have recorded a trace.
+
+    Raises ValueError if a path is given but the run recorded no trace.
+    """
+    if trace_path is None and report_path is None:
+        return
+    if result.trace is None:
+        raise ValueError("this run recorded no trace: run it with record_trace=True")
+    if trace_path is not None:
+        result.trace.save_chrome_trace(trace_path)
+    if report_path is not None:
+        summary = result.summary
+        write_report(
+            ReportData(
+                title=title,
+                started_at=result.started_at,
+                elapsed=summary.elapsed,
+                spans=result.trace.timeline(),
+                counts=summary.counts,
+                error_reasons=summary.error_reasons,
+                bytes_total=summary.bytes_total,
+                settings=settings,
+                finished=summary.finished_this_run,
+            ),
+            report_path,
+        )

@@ -1,0 +1,70 @@
+"""What every worker thread did during a fetch run: the Chrome trace and the report's spans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from threadloom.core import Span, TraceRecorder
+from threadloom.jobs._report import TimelineSpan
+
+
+@dataclass(frozen=True, slots=True)
+class RunTrace:
+    """The attempts recorded across the stages of one run.
+
+    ``spans`` are core :class:`~threadloom.core.Span` s with ``time.monotonic()`` times;
+    ``origin`` is the monotonic time the run started, the zero of the report's axis.
+    """
+
+    recorder: TraceRecorder
+    origin: float
+
+    @property
+    def spans(self) -> Sequence[Span]:
+        """Every finished attempt of every stage, in order of finishing."""
+        return self.recorder.spans()
+
+    def save_chrome_trace(self, path: str | Path) -> Path:
+        """Write the Chrome Trace Event file (one track per worker thread)."""
+        return self.recorder.save_chrome_trace(path)
+
+    def timeline(self) -> list[TimelineSpan]:
+        """The spans as the HTML report draws them, times relative to the run's start.
+
+        A failed attempt that was followed by another attempt of the same task is a
+        ``"retry"``; the last failed attempt is ``"failed"``; a successful attempt is
+        ``"done"`` in the fetch stage and ``"processed"`` in later stages.
+        """
+        spans = self.spans
+        last_attempt: dict[tuple[str, int], int] = {}
+        for span in spans:
+            task = (_stage_of(span.thread), span.task_id)
+            last_attempt[task] = max(last_attempt.get(task, 0), span.attempt)
+        timeline = []
+        for span in spans:
+            stage = _stage_of(span.thread)
+            if span.ok:
+                outcome = "done" if stage == "fetch" else "processed"
+            elif span.attempt < last_attempt[(stage, span.task_id)]:
+                outcome = "retry"
+            else:
+                outcome = "failed"
+            timeline.append(
+                TimelineSpan(
+                    thread=span.thread,
+                    start=span.start - self.origin,
+                    end=span.end - self.origin,
+                    label=span.label,
+                    outcome=outcome,
+                    attempt=span.attempt,
+                    detail=span.error,
+                )
+            )
+        return timeline
+
+
+def _stage_of(thread_name: str) -> str:
+    """``"fetch-process_0"`` -> ``"process"``: worker names are ``{pipeline}-{stage}_{n}``."""
+    return thread_name.partition("-")[2].rpartition("_")[0]
