@@ -163,7 +163,7 @@ class FetchJob:
             added = store.add_urls(lines) if lines is not None else None
             counts = store.counts()
             to_do = counts.pending + (counts.failed if self._options.retry_failed else 0)
-            pipeline = Pipeline(self._stages(), name="fetch")
+            pipeline = Pipeline(self._stages(), name="job")
             run = pipeline.run(
                 _Work(record, _host_of(record.url))
                 for record in store.pending(include_failed=self._options.retry_failed)

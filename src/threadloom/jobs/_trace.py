@@ -66,5 +66,5 @@ class RunTrace:
 
 
 def _stage_of(thread_name: str) -> str:
-    """``"fetch-process_0"`` -> ``"process"``: worker names are ``{pipeline}-{stage}_{n}``."""
+    """``"job-process_0"`` -> ``"process"``: worker names are ``{pipeline}-{stage}_{n}``."""
     return thread_name.partition("-")[2].rpartition("_")[0]
