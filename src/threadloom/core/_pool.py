@@ -1120,6 +1120,9 @@ class Pool(Executor):
         for thread in list(self._threads):
             if thread is not threading.current_thread():
                 thread.join()
+        # The scheduler thread leaves by itself once nothing is scheduled; wait for it
+        # so that ``shutdown(wait=True)`` leaves no thread of this pool behind.
+        self._scheduler.join_idle()
 
     def _initializer_failed(self) -> None:
         with self._lock:

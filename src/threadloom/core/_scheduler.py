@@ -83,6 +83,24 @@ class Scheduler:
                 self._heap = [item for item in self._heap if not item[2].cancelled]
                 heapq.heapify(self._heap)
 
+    def join_idle(self) -> None:
+        """Wait for the scheduler thread to exit if nothing is left to run; else return.
+
+        Called by the pool's ``shutdown(wait=True)`` from a thread other than the
+        scheduler's (a callback that shuts its own pool down returns at once).
+        """
+        while True:
+            with self._cond:
+                thread = self._thread
+                if thread is None or self._live or thread is threading.current_thread():
+                    return
+                self._cond.notify()
+            # In slices: a callback running right now may schedule something new, and
+            # then the thread stays (and this returns) instead of exiting.
+            thread.join(0.05)
+            if not thread.is_alive():
+                return
+
     def pending(self) -> int:
         """Number of live (not yet run, not cancelled) entries."""
         with self._cond:
