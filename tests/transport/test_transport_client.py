@@ -9,7 +9,7 @@ import pytest
 from threadloom import __version__
 from threadloom.server import FaultServer, document
 from threadloom.transport import HttpClient, Response, TransportOptions
-from threadloom.transport._client import _final_headers
+from threadloom.transport._exchange import final_headers as _final_headers
 
 
 def test_response_fields(server: FaultServer, client: HttpClient) -> None:
@@ -129,3 +129,16 @@ def test_final_headers_come_from_the_last_response() -> None:
         "cache-control": "no-cache, max-age=0",
     }
     assert _final_headers([]) == {}
+
+
+def test_final_headers_trim_like_rfc_9110() -> None:
+    lines = [
+        b"HTTP/1.1 200 OK\r\n",
+        b"A:  x  \r\n",
+        b"B :y\t\r \r\n",  # a stray CR inside stays; one CR of the line end and blanks go
+        b" folded continuation\r\n",
+        b"C:\r\n",
+        b"A: 2\r\n",
+        b"\r\n",
+    ]
+    assert _final_headers(lines) == {"a": "x, 2", "b": "y\t\r", "c": ""}

@@ -6,6 +6,7 @@ import dataclasses
 import pickle
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +25,14 @@ from threadloom.transport import (
     TransportOptions,
     TruncatedBody,
 )
+
+
+@pytest.fixture
+def client(client_class: type[HttpClient], options: TransportOptions) -> Iterator[HttpClient]:
+    """The conftest's client, once per way of making requests (``get`` and ``submit``)."""
+    with client_class(options) as http:
+        yield http
+
 
 _FAULTS: list[tuple[str, type[TransportError], str, bool]] = [
     ("/reset", ConnectionLost, "connection reset by peer", True),
@@ -121,19 +130,21 @@ def test_redirect_chain_followed(server: FaultServer, client: HttpClient) -> Non
     assert response.body == document(9, 11)
 
 
-def test_max_redirects_is_configurable(server: FaultServer, options: TransportOptions) -> None:
-    with HttpClient(dataclasses.replace(options, max_redirects=2)) as http:
+def test_max_redirects_is_configurable(
+    server: FaultServer, options: TransportOptions, client_class: type[HttpClient]
+) -> None:
+    with client_class(dataclasses.replace(options, max_redirects=2)) as http:
         assert http.get(server.url("/redirect/2")).redirects == 2
         with pytest.raises(RedirectRefused, match=r"too many redirects \(>2\)"):
             http.get(server.url("/redirect/3"))
 
 
-def test_connection_refused(options: TransportOptions) -> None:
+def test_connection_refused(options: TransportOptions, client_class: type[HttpClient]) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Nothing listens on the port now.
-    with HttpClient(options) as http, pytest.raises(ConnectError) as info:
+    with client_class(options) as http, pytest.raises(ConnectError) as info:
         http.get(f"http://127.0.0.1:{port}/")
     assert info.value.reason == "connection refused"
     assert info.value.retryable
@@ -180,11 +191,11 @@ def test_no_first_byte_is_a_stall(server: FaultServer, client: HttpClient) -> No
 
 
 def test_slow_drip_under_the_speed_limit_is_cut(
-    server: FaultServer, options: TransportOptions
+    server: FaultServer, options: TransportOptions, client_class: type[HttpClient]
 ) -> None:
     options = dataclasses.replace(options, low_speed_limit=1000)
     started = time.monotonic()
-    with HttpClient(options) as http, pytest.raises(TransferTimeout) as info:
+    with client_class(options) as http, pytest.raises(TransferTimeout) as info:
         http.get(server.url("/drip?size=100000&rate=200"))
     assert time.monotonic() - started < 3.5
     assert info.value.reason.startswith("timed out: under 1000 bytes/s for 1 s (after ")
@@ -195,10 +206,12 @@ def test_drip_above_the_limit_completes(server: FaultServer, client: HttpClient)
     assert len(response.body) == 400
 
 
-def test_total_timeout(server: FaultServer, options: TransportOptions) -> None:
+def test_total_timeout(
+    server: FaultServer, options: TransportOptions, client_class: type[HttpClient]
+) -> None:
     options = dataclasses.replace(options, timeout=0.5, low_speed_time=5)
     started = time.monotonic()
-    with HttpClient(options) as http, pytest.raises(TransferTimeout) as info:
+    with client_class(options) as http, pytest.raises(TransferTimeout) as info:
         http.get(server.url("/drip?size=100000&rate=1000"))
     assert time.monotonic() - started < 1.5
     assert info.value.reason == "timed out after 0.5 s (total timeout)"
@@ -206,12 +219,12 @@ def test_total_timeout(server: FaultServer, options: TransportOptions) -> None:
 
 @pytest.mark.parametrize("chunked", [True, False])
 def test_max_size_aborts_while_downloading(
-    server: FaultServer, chunked: bool, options: TransportOptions
+    server: FaultServer, chunked: bool, options: TransportOptions, client_class: type[HttpClient]
 ) -> None:
     total = 500_000_000
     options = dataclasses.replace(options, max_size=1_000_000)
     started = time.monotonic()
-    with HttpClient(options) as http, pytest.raises(TooLarge) as info:
+    with client_class(options) as http, pytest.raises(TooLarge) as info:
         http.get(server.url(f"/huge?size={total}&chunked={int(chunked)}"))
     assert time.monotonic() - started < 2.0
     assert info.value.reason == "response larger than --max-size 1000000"
@@ -221,9 +234,11 @@ def test_max_size_aborts_while_downloading(
     assert server.statistics().bytes_sent < total // 20
 
 
-def test_max_size_counts_decoded_bytes(server: FaultServer, options: TransportOptions) -> None:
+def test_max_size_counts_decoded_bytes(
+    server: FaultServer, options: TransportOptions, client_class: type[HttpClient]
+) -> None:
     # 5 MB of filler compresses to a few KB: only the decoded size can catch it.
-    with HttpClient(dataclasses.replace(options, max_size=1_000_000)) as http:
+    with client_class(dataclasses.replace(options, max_size=1_000_000)) as http:
         with pytest.raises(TooLarge):
             http.get(server.url("/gzip/bytes?size=5000000"))
         assert len(http.get(server.url("/bytes?size=1000000")).body) == 1_000_000

@@ -1,35 +1,21 @@
-"""``HttpClient``: thread-safe GETs over pycurl, one reusable easy handle per thread."""
+"""``HttpClient``: thread-safe GETs over pycurl, one reusable easy handle per thread,
+or many transfers driven by one thread through ``submit``."""
 
 from __future__ import annotations
 
-import re
 import threading
+from concurrent.futures import Future
 from types import TracebackType
 from typing import Self
-from urllib.parse import quote, urlsplit
 
 import pycurl
 
-from threadloom.transport._errors import HttpStatusError, InvalidUrl, TruncatedBody
+from threadloom.transport._exchange import build_response, request_url
 from threadloom.transport._handle import Handle
 from threadloom.transport._mapping import map_curl_error
+from threadloom.transport._multi import MultiDriver
 from threadloom.transport._options import TransportOptions
 from threadloom.transport._response import Response
-from threadloom.transport._retry_after import parse_retry_after
-
-_HTTP_VERSIONS = {
-    pycurl.CURL_HTTP_VERSION_1_0: "1.0",
-    pycurl.CURL_HTTP_VERSION_1_1: "1.1",
-    pycurl.CURL_HTTP_VERSION_2_0: "2",
-    pycurl.CURL_HTTP_VERSION_3: "3",
-}
-
-# "name: value" per line; the value without surrounding whitespace (RFC 9110 5.5).
-_HEADER_FIELD = re.compile(r"^([^:\s]+)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.MULTILINE)
-
-# Characters left alone when percent-encoding a non-ASCII URL: RFC 3986 reserved and
-# unreserved characters, and "%" so existing escapes survive.
-_URL_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
 
 
 class HttpClient:
@@ -40,13 +26,23 @@ class HttpClient:
     reused (and TLS sessions resumed) per thread. libcurl releases the GIL while it
     transfers. Handles of threads that have ended are closed when another thread
     creates one; ``close()`` closes them all. Usable as a context manager.
+
+    :meth:`submit` is the other way in: it returns a ``Future`` at once and one thread
+    drives all submitted transfers (a ``CurlMulti``), which is far cheaper in CPU than
+    a thread blocked in ``get`` per transfer when there are many small ones.
     """
 
-    def __init__(self, options: TransportOptions | None = None) -> None:
+    def __init__(
+        self, options: TransportOptions | None = None, *, max_transfers: int | None = None
+    ) -> None:
+        if max_transfers is not None and max_transfers < 1:
+            raise ValueError(f"max_transfers must be None or >= 1, got {max_transfers}")
         self.options = options if options is not None else TransportOptions()
+        self._max_transfers = max_transfers
         self._local = threading.local()
         self._lock = threading.Lock()
         self._handles: dict[threading.Thread, Handle] = {}
+        self._driver: MultiDriver | None = None
         self._closed = False
 
     @property
@@ -71,53 +67,43 @@ class HttpClient:
                 ``RedirectRefused``, ``InvalidUrl``, ...), with a one-line ``reason``.
             RuntimeError: the client is closed.
         """
-        scheme = url[:8].lower()
-        if not scheme.startswith(("http://", "https://")):
-            given = urlsplit(url).scheme if "://" in url else ""
-            reason = f"unsupported scheme {given}://" if given else "not an http(s) URL"
-            raise InvalidUrl(url, reason)
+        target = request_url(url)
         handle = self._handle()
-        curl = handle.curl
-        handle.begin(url if url.isascii() else quote(url, safe=_URL_SAFE))
+        handle.begin(target)
         try:
-            curl.perform()
+            handle.curl.perform()
         except pycurl.error as exc:
             code, message = exc.args
             raise map_curl_error(url, code, message, handle) from None
         else:
-            response = self._response(url, handle)
+            return build_response(url, handle, raise_for_status)
         finally:
             handle.end()
-        if raise_for_status and response.status >= 400:
-            raise HttpStatusError(response, parse_retry_after(response.headers.get("retry-after")))
-        return response
 
-    def _response(self, url: str, handle: Handle) -> Response:
-        curl = handle.curl
-        status: int = curl.getinfo(pycurl.RESPONSE_CODE)
-        headers = _final_headers(handle.header_lines)
-        body = handle.body.getvalue()
-        # libcurl reports a short body as CURLE_PARTIAL_FILE; this re-check makes
-        # "truncated is never a success" independent of libcurl's framing rules.
-        length = headers.get("content-length")
-        if (
-            length is not None
-            and length.isdigit()
-            and "content-encoding" not in headers
-            and status not in (204, 304)
-            and len(body) < int(length)
-        ):
-            raise TruncatedBody(url, f"body truncated: got {len(body)} of {length} bytes")
-        return Response(
-            url=url,
-            final_url=curl.getinfo(pycurl.EFFECTIVE_URL),
-            status=status,
-            headers=headers,
-            body=body,
-            elapsed=curl.getinfo(pycurl.TOTAL_TIME_T) / 1_000_000,
-            http_version=_HTTP_VERSIONS.get(curl.getinfo(pycurl.INFO_HTTP_VERSION), ""),
-            redirects=curl.getinfo(pycurl.REDIRECT_COUNT),
-        )
+    def submit(self, url: str, *, raise_for_status: bool = True) -> Future[Response]:
+        """Start a GET of ``url`` on the client's transfer thread; return its ``Future``.
+
+        The future resolves exactly as :meth:`get` returns or raises (the same
+        ``Response``, the same ``TransportError`` subclasses and reasons), but the
+        calling thread does not wait: one thread (``threadloom-http``, started on the
+        first ``submit``) drives every submitted transfer through a ``pycurl.CurlMulti``,
+        as ``curl -Z`` does, and completes the futures, so their done-callbacks run on
+        that thread and must be quick. At most ``max_transfers`` (a constructor
+        argument) run at once; the rest wait in submission order. Cancelling a future
+        works until its transfer starts. Connections are kept alive between transfers.
+        Raises RuntimeError if the client is closed.
+        """
+        driver = self._driver
+        if driver is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("HttpClient is closed")
+                driver = self._driver
+                if driver is None:
+                    driver = self._driver = MultiDriver(
+                        self.options, max_transfers=self._max_transfers
+                    )
+        return driver.submit(url, raise_for_status=raise_for_status)
 
     def _handle(self) -> Handle:
         handle: Handle | None = getattr(self._local, "handle", None)
@@ -138,15 +124,19 @@ class HttpClient:
     def close(self) -> None:
         """Close every handle (and so every kept-alive connection) this client made.
 
-        Call it once no ``get`` is running; later ``get`` calls raise RuntimeError.
-        Idempotent.
+        Call it once no ``get`` is running; later ``get`` and ``submit`` calls raise
+        RuntimeError. Submitted requests not started yet are cancelled; transfers still
+        running are aborted and their futures fail with RuntimeError. Idempotent.
         """
         with self._lock:
             self._closed = True
             handles = list(self._handles.values())
             self._handles.clear()
+            driver = self._driver
         for handle in handles:
             handle.close()
+        if driver is not None:
+            driver.close()
 
     def __enter__(self) -> Self:
         return self
@@ -158,24 +148,3 @@ class HttpClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _final_headers(lines: list[bytes]) -> dict[str, str]:
-    """The header fields of the last response in ``lines`` (raw header callback lines,
-    which hold every response of a redirect chain and any 1xx interim responses)."""
-    start = 0
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index].startswith(b"HTTP/"):
-            start = index + 1
-            break
-    # One decode and one regex pass instead of per-line Python work: this runs for
-    # every request, so it shows in the per-request cost.
-    text = b"".join(lines[start:]).decode("latin-1")
-    headers: dict[str, str] = {}
-    for name, value in _HEADER_FIELD.findall(text):
-        key = name.lower()
-        if key in headers:
-            headers[key] = f"{headers[key]}, {value}"
-        else:
-            headers[key] = value
-    return headers

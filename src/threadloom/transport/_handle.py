@@ -51,7 +51,11 @@ class Handle:
         "too_large",
     )
 
-    def __init__(self, options: TransportOptions) -> None:
+    def __init__(self, options: TransportOptions, *, watch_progress: bool = True) -> None:
+        """Configure a new easy handle for ``options``. With ``watch_progress`` libcurl's
+        progress callback cuts stalls during ``perform``; without it the owner must call
+        :meth:`stalled_now` about every second while a transfer runs (the multi driver
+        does, for all its transfers at once, instead of a Python call per progress tick)."""
         self.options = options
         self.curl = curl = pycurl.Curl()
         self.body = io.BytesIO()
@@ -75,8 +79,9 @@ class Handle:
         # Stalls are cut by _progress rather than LOW_SPEED_LIMIT/TIME: libcurl judges
         # speed over a window of about five seconds, so a stall right after a burst of
         # data would be cut up to five seconds late.
-        curl.setopt(pycurl.NOPROGRESS, 0)
-        curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
+        if watch_progress:
+            curl.setopt(pycurl.NOPROGRESS, 0)
+            curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
         if options.max_size is not None:
             # Refuses at once when Content-Length announces too much; _write_limited
             # catches the rest (no Content-Length, or decoding that inflates the body).
@@ -131,6 +136,11 @@ class Handle:
     def _progress(self, _dltotal: int, dlnow: int, _ultotal: int, _ulnow: int) -> int:
         # Called by libcurl many times a second while data flows and about once a
         # second when it does not; returning non-zero aborts the transfer.
+        return 1 if self.stalled_now(dlnow) else 0
+
+    def stalled_now(self, dlnow: int) -> bool:
+        """Whether the transfer, having received ``dlnow`` body bytes so far, is stalled
+        (no data, or too slow, for ``low_speed_time``); if so ``stalled`` says how."""
         now = self._monotonic()
         options = self.options
         if dlnow != self._last_bytes:
@@ -138,15 +148,15 @@ class Handle:
             self._last_change = now
         elif now - self._last_change >= options.low_speed_time:
             self.stalled = STALLED_NO_DATA
-            return 1
+            return True
         if options.low_speed_limit > 1 and now - self._window_start >= options.low_speed_time:
             received = dlnow - self._window_bytes
             if received < options.low_speed_limit * (now - self._window_start):
                 self.stalled = STALLED_SLOW
-                return 1
+                return True
             self._window_start = now
             self._window_bytes = dlnow
-        return 0
+        return False
 
     def close(self) -> None:
         """Close the libcurl handle and its connections."""
