@@ -15,7 +15,6 @@ resumes where this run stopped.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from threadloom.core import Pipeline, Retry, Stage, TraceRecorder
+from threadloom.jobs._input import InputReader, PendingFollower
 from threadloom.jobs._process import Processor, ProcessOutcome, load_processor, run_processor
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._summary import RunSummary
@@ -143,15 +143,15 @@ class FetchJob:
                 verify_tls=options.verify_tls,
             )
         )
-        self._rate_lock = threading.Lock()
-        self._next_slot: dict[str, float] = {}
 
     def run(self, lines: Iterable[bytes | str] | None) -> FetchResult:
         """Add ``lines`` (if given) to the store, fetch every URL still to do, record all.
 
+        Input is read on a thread of its own while fetching goes on, in bounded memory.
         Returns when every URL has an outcome, or after Ctrl-C (the summary then says
-        ``interrupted`` and the store is left resumable). Never raises for a bad URL or a
-        failed fetch; raises for a store that cannot be opened or written.
+        ``interrupted`` and the store is left resumable; ``added`` is None when the input
+        was not read to its end). Never raises for a bad URL or a failed fetch; raises for
+        a store that cannot be opened or written.
         """
         started = time.monotonic()
         started_at = datetime.now(UTC)
@@ -159,18 +159,15 @@ class FetchJob:
         interrupted = False
         trace: RunTrace | None = None
         store = open_store(self._store_path)
+        reader = InputReader(store, lines) if lines is not None else None
         try:
-            added = store.add_urls(lines) if lines is not None else None
-            counts = store.counts()
-            to_do = counts.pending + (counts.failed if self._options.retry_failed else 0)
-            pipeline = Pipeline(self._stages(), name="job")
-            run = pipeline.run(
-                _Work(record, _host_of(record.url))
-                for record in store.pending(include_failed=self._options.retry_failed)
+            source = PendingFollower(store, self._options.retry_failed, reader)
+            run = Pipeline(self._stages(), name="job").run(
+                _Work(record, _host_of(record.url)) for record in source
             )
             recorder = TraceRecorder(*run.pools) if self._record_trace else None
             try:
-                with ProgressReporter(to_do, mode=self._progress) as bar:
+                with ProgressReporter(None, mode=self._progress) as bar:
                     for work in run:
                         outcome = self._outcome(work)
                         store.record(outcome)
@@ -178,17 +175,23 @@ class FetchJob:
                         bar.advance(
                             ok=outcome.state is State.DONE,
                             size=len(outcome.body) if outcome.body is not None else 0,
+                            total=source.total,
                         )
             except KeyboardInterrupt:
                 interrupted = True
             finally:
                 run.close()
+                if reader is not None:
+                    reader.stop()
                 if recorder is not None:
                     recorder.close()
                     trace = RunTrace(recorder, origin=started)
+            added = reader.result() if reader is not None and reader.done.is_set() else None
             store.flush()
             summary = self._summary(store, finished, time.monotonic() - started, interrupted)
         finally:
+            if reader is not None:
+                reader.stop()
             store.close()
             self._client.close()
         return FetchResult(added=added, summary=summary, started_at=started_at, trace=trace)

@@ -30,12 +30,14 @@ class ProgressReporter:
 
     ``mode="auto"`` picks the bar when ``stream`` is a terminal and plain lines
     (one every ``interval`` seconds) when it is not; ``"quiet"`` shows nothing.
-    Use it as a context manager around the consuming loop.
+    ``total`` may be None while it is not known yet (input still being read); the bar
+    then pulses and the plain line shows ``?``. Use it as a context manager around the
+    consuming loop.
     """
 
     def __init__(
         self,
-        total: int,
+        total: int | None,
         *,
         mode: ProgressMode = "auto",
         stream: TextIO | None = None,
@@ -89,8 +91,11 @@ class ProgressReporter:
         elif self._mode == "plain":
             self._print_line()
 
-    def advance(self, *, ok: bool, size: int = 0) -> None:
-        """Count one finished URL (``ok`` for done, else failed) and ``size`` bytes."""
+    def advance(self, *, ok: bool, size: int = 0, total: int | None = None) -> None:
+        """Count one finished URL (``ok`` for done, else failed) and ``size`` bytes;
+        ``total``, when given, replaces the number of URLs expected."""
+        if total is not None:
+            self._total = total
         if ok:
             self._done += 1
         else:
@@ -114,6 +119,7 @@ class ProgressReporter:
         finished = self._done + self._failed
         self._progress.update(
             self._task,
+            total=self._total,
             completed=finished,
             done=self._done,
             failed=self._failed,
@@ -124,10 +130,11 @@ class ProgressReporter:
     def _print_line(self) -> None:
         finished = self._done + self._failed
         rate = self._rate()
-        remaining = self._total - finished
-        eta = f"{remaining / rate:.0f}s" if rate > 0 and remaining > 0 else "-"
+        total = "?" if self._total is None else str(self._total)
+        remaining = None if self._total is None else self._total - finished
+        eta = f"{remaining / rate:.0f}s" if rate > 0 and remaining else "-"
         print(
-            f"fetch: {finished}/{self._total} ({self._done} done, {self._failed} failed), "
+            f"fetch: {finished}/{total} ({self._done} done, {self._failed} failed), "
             f"{rate:.1f} docs/s, {human_bytes(self._bytes)}, ETA {eta}",
             file=self._stream,
             flush=True,

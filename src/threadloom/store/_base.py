@@ -111,20 +111,29 @@ class Store:
 
     # -- input -------------------------------------------------------------------------
 
-    def add_urls(self, lines: Iterable[bytes | str], *, batch_size: int = 5000) -> AddResult:
+    def add_urls(
+        self, lines: Iterable[bytes | str], *, batch_size: int = 5000, max_delay: float = 0.5
+    ) -> AddResult:
         """Stream input lines into the store, in order, in bounded memory.
 
         Each line is classified by `classify_line`: valid URLs are inserted as pending,
         invalid lines as invalid with their reason, blank and ``#`` lines skipped. A URL
         already in the store (any state) is left as it is and counted as a duplicate, so
         adding the same input again (a resumed run) adds nothing. Lines are committed
-        ``batch_size`` at a time; an interrupted call leaves a committed prefix, and adding
-        the input again completes it in the original order.
+        ``batch_size`` at a time, or sooner when a line arrives ``max_delay`` seconds or
+        more after the first line of its batch (so that slowly produced input becomes
+        visible to `pending` as it arrives); an interrupted call leaves a committed
+        prefix, and adding the input again completes it in the original order.
+
+        May run in one thread while others fetch and record: it writes through a
+        connection of its own, so its transactions and the writer thread's take turns.
         """
-        conn = self._connection_for_writing()
+        self._connection_for_writing()  # raises if the store is closed or its writer failed
+        conn = connect(self._index_path, create=False)
         added = duplicates = invalid = skipped = 0
         batch: list[Line] = []
-        with self._input_lock:
+        batch_started = 0.0
+        with self._input_lock, contextlib.closing(conn):
             for raw in lines:
                 verdict = classify_line(raw)
                 if isinstance(verdict, Valid):
@@ -134,7 +143,9 @@ class Store:
                 else:
                     skipped += 1
                     continue
-                if len(batch) >= batch_size:
+                if len(batch) == 1:
+                    batch_started = time.monotonic()
+                if len(batch) >= batch_size or time.monotonic() - batch_started >= max_delay:
                     new_valid, new_invalid = _insert_lines(conn, batch)
                     added += new_valid
                     invalid += new_invalid
@@ -149,23 +160,25 @@ class Store:
 
     # -- work to do --------------------------------------------------------------------
 
-    def pending(self, include_failed: bool = True, *, page_size: int = 1000) -> Iterator[UrlRecord]:
-        """Yield the URLs still to fetch, in input order, ``page_size`` rows at a time.
+    def pending(
+        self, include_failed: bool = True, *, after: int = 0, page_size: int = 1000
+    ) -> Iterator[UrlRecord]:
+        """Yield the URLs still to fetch whose ``seq`` is above ``after``, in input order,
+        ``page_size`` rows at a time.
 
         Pending URLs, and failed ones too when ``include_failed``. Safe while outcomes are
-        being recorded: each page is read from a committed snapshot on a connection of its
-        own, and paging only moves forward by ``seq``, so a URL is yielded at most once per
-        iteration, and a URL recorded done before its page is read is not yielded. A URL
-        that fails during the iteration after being yielded is not yielded again.
+        being recorded and input is being added: each page is read from a committed
+        snapshot on a connection of its own, and paging only moves forward by ``seq``, so
+        a URL is yielded at most once per iteration, and a URL recorded done before its
+        page is read is not yielded. A URL that fails during the iteration after being
+        yielded is not yielded again. To follow input still being added, iterate again
+        with ``after`` set to the last ``seq`` seen.
         """
-        # "+state" keeps SQLite on the rowid order: one forward scan over all pages,
-        # instead of re-sorting both states' index ranges for every page.
-        where = "+state IN ('pending', 'failed')" if include_failed else "state = 'pending'"
         sql = (
-            f"SELECT seq, url, state, attempts FROM urls WHERE {where} AND seq > ?"
-            " ORDER BY seq LIMIT ?"
+            f"SELECT seq, url, state, attempts FROM urls WHERE {_todo(include_failed)}"
+            " AND seq > ? ORDER BY seq LIMIT ?"
         )
-        for row in self._paged(sql, page_size):
+        for row in self._paged(sql, page_size, after=after):
             seq, url, state, attempts = cast(tuple[int, str, str, int], row)
             yield UrlRecord(seq, url, State(state), attempts)
 
@@ -239,6 +252,14 @@ class Store:
             pending=by_state[State.PENDING],
             bytes=total_bytes,
         )
+
+    def count_pending(self, include_failed: bool = True, *, after: int = 0) -> int:
+        """How many URLs `pending` would yield now with the same arguments (committed)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT count(*) FROM urls WHERE {_todo(include_failed)} AND seq > ?", (after,)
+            ).fetchone()
+        return int(row[0])
 
     def error_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
         """The ``limit`` most frequent reasons of failed and invalid URLs, with counts,
@@ -368,12 +389,12 @@ class Store:
             conn.execute("ROLLBACK")
             raise
 
-    def _paged(self, sql: str, page_size: int) -> Iterator[tuple[object, ...]]:
-        """Rows of ``sql`` (``seq > ? ... ORDER BY seq LIMIT ?``, seq first), page by page
-        on a connection of its own so no read transaction outlives one page."""
+    def _paged(self, sql: str, page_size: int, *, after: int = 0) -> Iterator[tuple[object, ...]]:
+        """Rows of ``sql`` (``seq > ? ... ORDER BY seq LIMIT ?``, seq first) past ``after``,
+        page by page on a connection of its own so no read transaction outlives one page."""
         conn = connect(self._index_path, create=False)
         try:
-            last = 0
+            last = after
             while True:
                 rows: list[tuple[object, ...]] = conn.execute(sql, (last, page_size)).fetchall()
                 if not rows:
@@ -412,6 +433,13 @@ class Store:
             self._conn.close()
             self._conn = None
         self._release_kind()
+
+
+def _todo(include_failed: bool) -> str:
+    """The WHERE condition of URLs still to fetch."""
+    # "+state" keeps SQLite on the rowid order: one forward scan over all pages, instead
+    # of re-sorting both states' index ranges for every page.
+    return "+state IN ('pending', 'failed')" if include_failed else "state = 'pending'"
 
 
 def _insert_lines(conn: sqlite3.Connection, batch: list[Line]) -> tuple[int, int]:
