@@ -52,6 +52,12 @@ class Stage:
     label: ``label(item)`` names the item's task in events and traces (default: the
         stage's name).
     name: for thread names and statistics (default ``fn.__name__`` + the stage's index).
+    returns_future: ``fn(item)`` starts the item's work and returns a
+        :class:`concurrent.futures.Future` of the new item, completed later by another
+        thread; the stage's worker is free as soon as ``fn`` returns, while the item keeps
+        its place in ``queue_size``, its key's slot, its deadline and its retries until
+        that future resolves (see ``Pool.submit_task``). Few workers then drive up to
+        ``queue_size`` items at once.
     """
 
     fn: Callable[[Any], Any]
@@ -66,6 +72,7 @@ class Stage:
     deadline: float | None = None
     label: Callable[[Any], str] | None = None
     name: str | None = None
+    returns_future: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -191,6 +198,7 @@ class PipelineRun(Iterator[Any]):
             deadline=spec.deadline,
             label=stage.name if spec.label is None else spec.label(item),
             key_rate=spec.key_rate,
+            returns_future=spec.returns_future,
         )
         future.add_done_callback(lambda f: self._on_done(j, seq, item, f))
 

@@ -13,7 +13,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar, cast
@@ -101,6 +101,7 @@ class _Task:
         "deadline_entry",
         "fn",
         "future",
+        "inner",
         "key",
         "key_limit",
         "key_rate",
@@ -109,6 +110,8 @@ class _Task:
         "pool",
         "retry",
         "retry_entry",
+        "returns_future",
+        "thread",
     )
 
     def __init__(
@@ -132,6 +135,10 @@ class _Task:
         self.bounded = False
         self.deadline_entry: _Entry | None = None
         self.retry_entry: _Entry | None = None
+        self.returns_future = False
+        # returns_future: the running attempt's inner future and the worker that started it
+        self.inner: Future[Any] | None = None
+        self.thread = ""
 
 
 class _KeyState:
@@ -320,6 +327,8 @@ class Pool(Executor):
         self._keys: dict[Hashable, _KeyState] = {}
         self._key_limits: dict[Hashable, int] = {}
         self._retrying: dict[int, _Task] = {}
+        # returns_future attempts whose inner future has not resolved yet, by task id.
+        self._awaiting: dict[int, _Task] = {}
         self._timers: set[Timer] = set()
         self._maps: set[MapRun[Any]] = set()
         self._submitted = 0
@@ -361,6 +370,7 @@ class Pool(Executor):
         label: str | None = None,
         key_limit: int | None = None,
         key_rate: float | None = None,
+        returns_future: bool = False,
     ) -> TaskFuture[_T]:
         """Schedule ``fn(*args, **kwargs)`` with the pool's extra controls.
 
@@ -384,6 +394,27 @@ class Pool(Executor):
             1/key_rate apart); tasks over the rate wait like tasks of a full key, and the
             scheduler releases them. Fixed by the first task that brings the key into use.
         label: a name for events and traces (default: ``fn.__name__``).
+        returns_future: if True, ``fn`` starts the work and returns a
+            :class:`concurrent.futures.Future` (the *inner* future) that something else
+            completes later, from any thread (an I/O driver, another pool). The worker is
+            free as soon as ``fn`` returns; the attempt stays running until the inner
+            future resolves: it keeps its key's slot (``key_limit`` and ``key_rate`` still
+            hold), counts as ``running`` in :meth:`statistics`, its deadline stays armed
+            and its token is set by ``cancel()``, shutdown and the deadline (``fn`` runs
+            with the token current, so it can hand ``current_token()`` to whatever
+            completes the inner future). The inner future's result becomes the task's
+            result; its exception goes through the retry policy exactly as if ``fn`` had
+            raised it (re-scheduled on the scheduler, Retry-After honoured), and an inner
+            future that ends cancelled counts as an attempt that raised
+            :class:`concurrent.futures.CancelledError`. ``fn`` raising is handled as
+            without this flag. ``fn`` returning anything but a Future fails the task at
+            once (no retry) with :class:`TypeError`. The attempt's ``"finish"`` event is
+            emitted on the thread that resolves the inner future, at that time, but names
+            the worker that started the attempt (so a trace span runs from start to
+            resolution on that worker's track). ``shutdown(wait=True)`` waits for inner
+            futures; ``cancel_futures=True`` (and Ctrl-C) also calls ``cancel()`` on them.
+            The inner future's done-callback does the settling (a lock, the key release,
+            the task future's own callbacks), so it runs on the resolving thread.
         """
         if key_rate is not None and not key_rate > 0:
             raise ValueError(f"key_rate must be > 0 tasks/s, got {key_rate}")
@@ -399,6 +430,7 @@ class Pool(Executor):
             label=label,
             key_limit=key_limit,
             key_rate=key_rate,
+            returns_future=returns_future,
         )
 
     def _submit(
@@ -414,6 +446,7 @@ class Pool(Executor):
         key_limit: int | None = None,
         key_rate: float | None = None,
         internal: bool = False,
+        returns_future: bool = False,
     ) -> TaskFuture[_T]:
         future: TaskFuture[_T] = TaskFuture()
         future.task_id = next(self._ids)
@@ -428,6 +461,8 @@ class Pool(Executor):
             task.key_rate = key_rate
         if label is not None:
             future.label = label
+        if returns_future:
+            task.returns_future = True
         run_inline = False
         with self._lock:
             self._check_open_locked()
@@ -639,6 +674,18 @@ class Pool(Executor):
                 ws.busy += time.monotonic() - t0
                 ws.current = None
         if error is None:
+            if task.returns_future:
+                if isinstance(result, Future):
+                    self._await_inner(task, result, attempt, ws)
+                    return
+                error = TypeError(
+                    f"task {future.label or str(getattr(task.fn, '__name__', future.task_id))!r} "
+                    "was submitted with returns_future=True, so its function must return a "
+                    f"concurrent.futures.Future; it returned {type(result).__name__}"
+                )
+                del result
+                self._end_attempt(task, attempt, None, error, retry=False)
+                return
             if task.deadline_entry is None and not task.keyed and ws is not None:
                 # The fast path: nothing else can settle this future, no key to release.
                 future.set_result(result)
@@ -653,11 +700,35 @@ class Pool(Executor):
                         if self._idle_locked():
                             self._close_locked()
                 return
+        self._end_attempt(task, attempt, result if error is None else None, error)
+
+    def _end_attempt(
+        self,
+        task: _Task,
+        attempt: int,
+        result: object,
+        error: BaseException | None,
+        *,
+        retry: bool = True,
+        thread: str | None = None,
+    ) -> None:
+        """Settle an attempt that ended with ``result`` or ``error`` (off the fast path).
+
+        ``thread`` names the worker that started the attempt when it ends elsewhere (an
+        inner future resolved on another thread); such an attempt is also removed from
+        ``_awaiting`` under the same lock hold that releases its key.
+        """
+        future = task.future
+        listeners = self._listeners
+        awaited = thread is not None
+        if error is None:
             resolved = future._succeed(result)
             del result
             if listeners:
-                self._emit("finish", task, attempt)
+                self._emit("finish", task, attempt, thread=thread)
             with self._lock:
+                if awaited:
+                    del self._awaiting[future.task_id]
                 if task.keyed:
                     self._release_key_locked(task)
                 if resolved:
@@ -665,12 +736,19 @@ class Pool(Executor):
                 self._settle_locked(task)
             return
         if listeners:
-            self._emit("finish", task, attempt, error)
+            self._emit("finish", task, attempt, error, thread=thread)
         policy = task.retry
         delay = None
-        if policy is not None and not future.token.is_set() and policy.should_retry(error, attempt):
+        if (
+            retry
+            and policy is not None
+            and not future.token.is_set()
+            and policy.should_retry(error, attempt)
+        ):
             delay = policy.delay(error, attempt)
         with self._lock:
+            if awaited:
+                del self._awaiting[future.task_id]
             if task.keyed:
                 self._release_key_locked(task)
             if (
@@ -694,6 +772,37 @@ class Pool(Executor):
             if resolved:
                 self._failed += 1
             self._settle_locked(task)
+
+    def _await_inner(
+        self, task: _Task, inner: Future[Any], attempt: int, ws: _WorkerState | None
+    ) -> None:
+        """Keep the attempt running (key slot, deadline, statistics) until ``inner``
+        resolves; the worker that started it goes back to the run queue now."""
+        task.thread = threading.current_thread().name if ws is None else ws.name
+        with self._lock:
+            task.inner = inner
+            self._awaiting[task.future.task_id] = task
+        # If inner is already done this runs the settling here, on the worker, at once.
+        inner.add_done_callback(lambda f: self._inner_done(task, f, attempt))
+
+    def _inner_done(self, task: _Task, inner: Future[Any], attempt: int) -> None:
+        task.inner = None
+        result: object = None
+        error: BaseException | None
+        if inner.cancelled():
+            name = task.future.label or str(getattr(task.fn, "__name__", task.future.task_id))
+            error = CancelledError(f"the future returned by task {name!r} was cancelled")
+        else:
+            error = inner.exception()
+            if error is None:
+                result = inner.result()
+        try:
+            self._end_attempt(task, attempt, result, error, thread=task.thread)
+        except BaseException:
+            # Future swallows what a done-callback raises; a task must not vanish silently.
+            _log.critical(
+                "pool %r: settling task %r failed", self.name, task.future.task_id, exc_info=True
+            )
 
     def _settle_locked(self, task: _Task) -> None:
         self._outstanding -= 1
@@ -780,11 +889,18 @@ class Pool(Executor):
         return unsubscribe
 
     def _emit(
-        self, kind: EventKind, task: _Task, attempt: int, error: BaseException | None = None
+        self,
+        kind: EventKind,
+        task: _Task,
+        attempt: int,
+        error: BaseException | None = None,
+        *,
+        thread: str | None = None,
     ) -> None:
         future = task.future
         self._emit_raw(
             kind,
+            thread=thread,
             task_id=future.task_id,
             key=future.key,
             attempt=attempt,
@@ -801,11 +917,12 @@ class Pool(Executor):
         attempt: int,
         label: str,
         error: str | None,
+        thread: str | None = None,
     ) -> None:
         event = TaskEvent(
             kind,
             task_id,
-            threading.current_thread().name,
+            threading.current_thread().name if thread is None else thread,
             time.monotonic(),
             key,
             attempt,
@@ -824,6 +941,7 @@ class Pool(Executor):
         """A :class:`PoolStatistics` snapshot (consistent counters; busy times approximate)."""
         with self._lock:
             running = sum(1 for ws in self._workers if ws.current is not None or ws.mapping)
+            running += len(self._awaiting)
             waiting_retry = len(self._retrying)
             succeeded = self._succeeded + sum(ws.settled for ws in self._workers)
             settled = succeeded + self._failed + self._cancelled
@@ -1051,9 +1169,14 @@ class Pool(Executor):
             maps = list(self._maps) if cancel_futures else []
             cancelled: list[_Task] = []
             running: list[TaskFuture[Any]] = []
+            inners: list[Future[Any]] = []
             if cancel_futures:
                 cancelled = self._drain_locked()
                 running = [ws.current for ws in self._workers if ws.current is not None]
+                for task in self._awaiting.values():
+                    running.append(task.future)
+                    if task.inner is not None:
+                        inners.append(task.inner)
             if self._idle_locked():
                 self._close_locked()
         for timer in timers:
@@ -1062,6 +1185,10 @@ class Pool(Executor):
             run.stop(reason)
         for future in running:
             future.token.set(reason)
+        # After the tokens: an inner future's cancellation is then not retried. Outside
+        # the lock: cancelling runs its done-callbacks, which settle the attempt.
+        for inner in inners:
+            inner.cancel()
         for task in cancelled:
             if task.future._force_cancel():
                 with self._lock:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
-from threadloom.store._db import UPSERT_SQL, Row, check_meta, connect, ensure_schema, iso_utc
+from threadloom.store._db import Row, check_meta, connect, ensure_schema, iso_utc, upsert_rows
 from threadloom.store._types import (
     AddResult,
     Outcome,
@@ -328,7 +328,7 @@ class Store:
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         """Write one batch inside the writer's open transaction."""
-        conn.executemany(UPSERT_SQL, [row for row, _ in batch])
+        upsert_rows(conn, [row for row, _ in batch])
 
     def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
         raise NotImplementedError

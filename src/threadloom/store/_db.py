@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import itertools
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -60,14 +63,42 @@ COLUMNS: Final = (
 """The columns an outcome row sets, in the order of `UPSERT_SQL`'s parameters."""
 
 # attempts accumulate across runs; everything else is replaced by the latest outcome.
-UPSERT_SQL: Final = (
-    f"INSERT INTO urls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    " ON CONFLICT (url) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = urls.attempts + excluded.attempts" if c == "attempts" else f"{c} = excluded.{c}"
-        for c in COLUMNS[1:]
-    )
+_ON_CONFLICT: Final = " ON CONFLICT (url) DO UPDATE SET " + ", ".join(
+    f"{c} = urls.attempts + excluded.attempts" if c == "attempts" else f"{c} = excluded.{c}"
+    for c in COLUMNS[1:]
 )
+_ROW_MARKS: Final = f"({', '.join('?' * len(COLUMNS))})"
+
+UPSERT_SQL: Final = f"INSERT INTO urls ({', '.join(COLUMNS)}) VALUES {_ROW_MARKS}" + _ON_CONFLICT
+"""Insert one outcome row, or update the URL's row (attempts summed)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_many_sql(rows: int) -> str:
+    values = ", ".join(itertools.repeat(_ROW_MARKS, rows))
+    return f"INSERT INTO urls ({', '.join(COLUMNS)}) VALUES {values}" + _ON_CONFLICT
+
+
+def rows_per_statement(conn: sqlite3.Connection, params_per_row: int) -> int:
+    """How many rows of ``params_per_row`` parameters one statement may bind on ``conn``
+    (SQLITE_MAX_VARIABLE_NUMBER: 999 before SQLite 3.32, 32766 since, or as built)."""
+    return max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // params_per_row)
+
+
+def upsert_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+    """Apply `UPSERT_SQL` to ``rows`` in order, as multi-row statements.
+
+    The same result as ``executemany(UPSERT_SQL, rows)`` (SQLite applies a multi-row
+    VALUES upsert row by row, so a URL twice in ``rows`` is inserted, then updated with
+    attempts summed), in one statement per chunk instead of one per row: sqlite3 drops
+    and retakes the GIL around every statement step, and under contention each retake
+    can wait for another thread's switch interval.
+    """
+    per = rows_per_statement(conn, len(COLUMNS))
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        conn.execute(_upsert_many_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+
 
 # The parameters of one UPSERT_SQL execution, in COLUMNS order.
 Row = tuple[

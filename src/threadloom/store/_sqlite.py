@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import sqlite3
 from pathlib import Path
 from typing import ClassVar
 
 from threadloom.store._base import Item, Store
+from threadloom.store._db import rows_per_statement
 
 
 class SqliteStore(Store):
@@ -42,20 +45,21 @@ class SqliteStore(Store):
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         super()._write_batch(conn, batch)
-        # In batch order, so recording a URL twice in one batch ends with the last outcome.
-        store = "INSERT OR REPLACE INTO bodies (seq, body) SELECT seq, ? FROM urls WHERE url = ?"
-        drop = "DELETE FROM bodies WHERE seq = (SELECT seq FROM urls WHERE url = ?)"
-        run: list[tuple[bytes, str]] = []
+        # Only a URL's last outcome in the batch decides its body (store or drop are
+        # both idempotent), so the rows can go in two multi-row statements.
+        last: dict[str, bytes | None] = {}
         for row, body in batch:
-            if body is not None:
-                run.append((body, row[0]))
-                continue
-            if run:
-                conn.executemany(store, run)
-                run = []
-            conn.execute(drop, (row[0],))
-        if run:
-            conn.executemany(store, run)
+            last[row[0]] = body
+        stored = [(url, body) for url, body in last.items() if body is not None]
+        dropped = [url for url, body in last.items() if body is None]
+        per = rows_per_statement(conn, 2)
+        for start in range(0, len(stored), per):
+            chunk = stored[start : start + per]
+            conn.execute(_store_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        per = rows_per_statement(conn, 1)
+        for start in range(0, len(dropped), per):
+            urls = dropped[start : start + per]
+            conn.execute(_drop_sql(len(urls)), urls)
 
     def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
         row = conn.execute("SELECT body FROM bodies WHERE seq = ?", (seq,)).fetchone()
@@ -64,3 +68,16 @@ class SqliteStore(Store):
         body = row[0]
         assert isinstance(body, bytes)
         return body
+
+
+# The URL's row was upserted earlier in the same transaction, so the lookup finds its seq.
+@functools.lru_cache(maxsize=64)
+def _store_sql(rows: int) -> str:
+    values = ", ".join(itertools.repeat("((SELECT seq FROM urls WHERE url = ?), ?)", rows))
+    return f"INSERT OR REPLACE INTO bodies (seq, body) VALUES {values}"
+
+
+@functools.lru_cache(maxsize=64)
+def _drop_sql(rows: int) -> str:
+    marks = ", ".join("?" * rows)
+    return f"DELETE FROM bodies WHERE seq IN (SELECT seq FROM urls WHERE url IN ({marks}))"

@@ -6,6 +6,11 @@ off and hands them to ``commit`` in batches of at most ``max_batch`` items, or w
 arrived within ``max_delay`` seconds of the batch's first item, whichever comes first.
 One transaction per batch instead of one per item is what makes the store fast.
 
+The writer sleeps while a batch fills and takes it in one go: a producer wakes it only
+for the first item, a full batch, or a flush/stop marker. Waking it for every item (as a
+``queue.Queue.get`` per item does) costs a GIL hand-off per item, and under contention
+each hand-off can wait for another thread's switch interval.
+
 A failure in ``commit`` is kept and raised (as `StoreWriteError`) by the next `put`,
 `flush` or `close`, never swallowed; after it the writer drains and drops the queue so
 no producer blocks forever, and commits nothing more.
@@ -13,9 +18,9 @@ no producer blocks forever, and commits nothing more.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
@@ -72,7 +77,13 @@ class BatchWriter(Generic[T]):
         self._commit = commit
         self._max_batch = max_batch
         self._max_delay = max_delay
-        self._queue: queue.Queue[T | _Flush | _Stop] = queue.Queue(max_queued)
+        self._max_queued = max_queued
+        # Guarded by self._lock: the queued items and how many of them are markers.
+        self._lock = threading.Lock()
+        self._items: deque[T | _Flush | _Stop] = deque()
+        self._markers = 0
+        self._has_work = threading.Condition(self._lock)  # the writer waits on it
+        self._has_room = threading.Condition(self._lock)  # blocked producers wait on it
         self._error: BaseException | None = None
         self._error_reported = False
         self._committed = 0
@@ -143,7 +154,7 @@ class BatchWriter(Generic[T]):
 
     def statistics(self) -> WriterStatistics:
         """The current `WriterStatistics`."""
-        return WriterStatistics(self._committed, self._batches, self._queue.qsize())
+        return WriterStatistics(self._committed, self._batches, len(self._items))
 
     def check(self) -> None:
         """Raise what `put` would raise now (`StoreWriteError`, `StoreClosedError`), or nothing."""
@@ -163,43 +174,57 @@ class BatchWriter(Generic[T]):
 
     def _blocking_put(self, item: T | _Flush | _Stop, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                self._queue.put(item, timeout=_wait_time(deadline))
-            except queue.Full:
+        marker = isinstance(item, _Flush | _Stop)
+        with self._lock:
+            while len(self._items) >= self._max_queued:
+                self._has_room.wait(_wait_time(deadline))
+                if len(self._items) < self._max_queued:
+                    break
                 self._raise_error()
                 if not self._thread.is_alive():
-                    raise StoreClosedError("the store's writer thread is gone") from None
+                    raise StoreClosedError("the store's writer thread is gone")
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"store writer queue stayed full for {timeout} s") from None
-            else:
-                return
+                    raise TimeoutError(f"store writer queue stayed full for {timeout} s")
+            self._items.append(item)
+            queued = len(self._items)
+            if marker:
+                self._markers += 1
+            if marker or queued == 1 or queued >= self._max_batch:
+                self._has_work.notify()
 
-    def _run(self) -> None:
-        get = self._queue.get
-        while True:
-            item = get()
-            batch: list[T] = []
-            flushes: list[_Flush] = []
-            stop = False
+    def _take_batch(self) -> tuple[list[T], list[_Flush], bool]:
+        """Wait for a batch (see the module docstring); return it, the flush markers that
+        end it, and whether a stop marker ends it."""
+        items = self._items
+        with self._lock:
+            while not items:
+                self._has_work.wait()
             deadline = time.monotonic() + self._max_delay
-            while True:
-                if isinstance(item, _Stop):
-                    stop = True
-                    break
-                if isinstance(item, _Flush):
-                    flushes.append(item)
-                    break
-                batch.append(item)
-                if len(batch) >= self._max_batch:
-                    break
+            while len(items) < self._max_batch and not self._markers:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                try:
-                    item = get(timeout=remaining)
-                except queue.Empty:
+                self._has_work.wait(remaining)
+            batch: list[T] = []
+            flushes: list[_Flush] = []
+            stop = False
+            while items and len(batch) < self._max_batch:
+                item = items.popleft()
+                if isinstance(item, _Stop):
+                    self._markers -= 1
+                    stop = True
                     break
+                if isinstance(item, _Flush):
+                    self._markers -= 1
+                    flushes.append(item)
+                    break
+                batch.append(item)
+            self._has_room.notify_all()
+        return batch, flushes, stop
+
+    def _run(self) -> None:
+        while True:
+            batch, flushes, stop = self._take_batch()
             if batch and self._error is None:
                 try:
                     self._commit(batch)
