@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, Final
 
 from threadloom.store._base import Item, Store
-from threadloom.store._db import COLUMNS, UPSERT_SQL, Row, from_iso_utc, iso_utc
+from threadloom.store._db import COLUMNS, Row, from_iso_utc, iso_utc, upsert_rows
 from threadloom.store._lock import ProcessLock
 from threadloom.store._types import State, StoreError
 
@@ -125,9 +125,9 @@ class JsonlStore(Store):
                     break
                 offset += len(line)
                 if len(rows) >= 1000:
-                    conn.executemany(UPSERT_SQL, rows)
+                    upsert_rows(conn, rows)
                     rows.clear()
-        conn.executemany(UPSERT_SQL, rows)
+        upsert_rows(conn, rows)
         return offset
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
@@ -144,7 +144,7 @@ class JsonlStore(Store):
         # Lines first, index second: a crash in between is repaired by _replay.
         file.write(b"".join(lines))
         file.flush()
-        conn.executemany(UPSERT_SQL, rows)
+        upsert_rows(conn, rows)
         conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(offset), _OFFSET_KEY))
         self._end = offset
 
