@@ -182,3 +182,13 @@ def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     # stage's finished-but-unconsumed buffer (4 x jobs) and the writer's open batch.
     # Only those are fetched again.
     assert document_requests <= 150 + 2 + 8 + 10
+
+
+def test_unwritable_report_is_one_line_and_exit_1(tmp_path: Path, server: FaultServer) -> None:
+    urls = write_urls(tmp_path / "u.txt", [server.url("/docs/1.xml")])
+    report = tmp_path / "missing-dir" / "r.html"
+    args = ["fetch", "-q", "-o", str(tmp_path / "o.db"), "--report", str(report), str(urls)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "cannot write" in result.output
+    assert "Traceback" not in result.output

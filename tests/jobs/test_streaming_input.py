@@ -57,3 +57,16 @@ def test_a_second_run_adds_nothing_and_fetches_nothing(tmp_path: Path) -> None:
     assert again.summary.finished_this_run == 0
     with open_store(tmp_path / "s.db", readonly=True) as opened:
         assert opened.counts().done == 10
+
+
+def test_an_input_read_error_is_one_line_and_the_rest_is_kept(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    def broken_input() -> Iterator[bytes]:
+        yield from (server.url(f"/docs/{n}.xml").encode() for n in range(3))
+        raise OSError(5, "Input/output error")
+
+    job = FetchJob(tmp_path / "s.db", FetchOptions(retries=0), progress="quiet")
+    result = job.run(broken_input())
+    assert result.input_error == "cannot read the input: [Errno 5] Input/output error"
+    assert result.summary.counts["done"] == 3

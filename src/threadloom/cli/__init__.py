@@ -1,8 +1,7 @@
 """The ``threadloom`` command line: a thin layer that parses, wires and prints.
 
 Each subcommand lives in its own module and is imported only when it is invoked,
-so ``threadloom check`` does not pay for pycurl and ``threadloom fetch`` does not
-pay for the instrumentation.
+so ``threadloom check`` does not pay for pycurl, the stores or the fetch job.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from threadloom.jobs import (
     FetchOptions,
     ProcessorSpecError,
     ProgressMode,
+    StoreUnavailable,
     render_summary,
     write_outputs,
 )
@@ -32,7 +33,9 @@ def run_fetch(
 ) -> int:
     """Run one fetch job and return the process exit code (0, 1 or 130).
 
-    Raises click.UsageError (exit 2) for a store or processor that cannot be used.
+    Raises click.UsageError (exit 2) for a store or processor that cannot be used. An
+    unreadable input, a store failing mid-run or an unwritable report or trace path is
+    one line on standard error and exit status 1.
     """
     progress: ProgressMode = "quiet" if quiet else "auto"
     try:
@@ -46,14 +49,19 @@ def run_fetch(
         raise click.UsageError(str(exc)) from None
     try:
         result = job.run(lines)
-    except (StoreError, ValueError, OSError) as exc:
-        raise click.UsageError(f"store {store}: {exc}") from None
+    except StoreUnavailable as exc:
+        raise click.UsageError(f"store {exc}") from None
+    except StoreError as exc:
+        # The store failed while running (disk full, ...): what was committed is kept.
+        click.echo(f"threadloom: store {store}: {exc}; committed outcomes are kept", err=True)
+        return 1
     except KeyboardInterrupt:
-        # Ctrl-C before fetching began (while reading the input): nothing is lost, the
-        # lines read so far are committed and the rest are read again next time.
+        # Ctrl-C while the store was being opened: nothing was fetched yet.
         click.echo("threadloom: interrupted; run the same command again to resume", err=True)
         return 130
     summary = result.summary
+    if result.input_error is not None:
+        click.echo(f"threadloom: {result.input_error}", err=True)
     if not quiet:
         render_summary(summary, Console(file=sys.stdout))
     settings: Mapping[str, str] = {
@@ -65,11 +73,17 @@ def run_fetch(
         "timeout": f"{options.timeout:g} s",
         "process": options.process or "none",
     }
-    write_outputs(
-        result, title=title, settings=settings, trace_path=trace_path, report_path=report_path
-    )
+    try:
+        write_outputs(
+            result, title=title, settings=settings, trace_path=trace_path, report_path=report_path
+        )
+    except OSError as exc:
+        click.echo(f"threadloom: cannot write {exc.filename or 'output'}: {exc.strerror}", err=True)
+        return 1
     if not quiet:
         for label, path in (("trace", trace_path), ("report", report_path)):
             if path is not None:
                 click.echo(f"{label}: {path}")
+    if result.input_error is not None and summary.exit_code == 0:
+        return 1
     return summary.exit_code

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from threadloom.cli._stores import open_existing
-from threadloom.jobs._progress import human_bytes
+from threadloom.jobs import human_bytes
 
 
 @click.command()

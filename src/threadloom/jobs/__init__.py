@@ -1,9 +1,15 @@
 """The fetch job: input -> fetch -> process -> store; resume; summary; trace; report."""
 
-from threadloom.jobs._fetch import FetchJob, FetchOptions, FetchResult, read_lines
+from threadloom.jobs._fetch import (
+    FetchJob,
+    FetchOptions,
+    FetchResult,
+    StoreUnavailable,
+    read_lines,
+)
 from threadloom.jobs._outputs import write_outputs
 from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
-from threadloom.jobs._progress import ProgressMode
+from threadloom.jobs._progress import ProgressMode, human_bytes
 from threadloom.jobs._report import ReportData, TimelineSpan, write_report
 from threadloom.jobs._summary import RunSummary, render_summary
 
@@ -15,7 +21,9 @@ __all__ = [
     "ProgressMode",
     "ReportData",
     "RunSummary",
+    "StoreUnavailable",
     "TimelineSpan",
+    "human_bytes",
     "load_processor",
     "read_lines",
     "render_summary",

@@ -28,7 +28,15 @@ from threadloom.jobs._process import Processor, ProcessOutcome, load_processor, 
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._summary import RunSummary
 from threadloom.jobs._trace import RunTrace
-from threadloom.store import AddResult, Outcome, State, Store, UrlRecord, open_store
+from threadloom.store import (
+    AddResult,
+    Outcome,
+    State,
+    Store,
+    StoreError,
+    UrlRecord,
+    open_store,
+)
 from threadloom.transport import (
     HttpClient,
     HttpStatusError,
@@ -40,7 +48,7 @@ from threadloom.transport import (
 
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
-    """Everything a fetch run is configured with; the CLI's options map one to one.
+    """Everything a fetch run is configured with (the CLI's options, and two more).
 
     jobs: fetch worker threads. per_host: most requests in flight to one host at once.
     rate: most requests started per second per host (None: no rate limit).
@@ -50,6 +58,9 @@ class FetchOptions:
     enforced while downloading. process: ``"xml"``, ``"MODULE:FUNCTION"`` or None.
     retry_failed: fetch URLs that failed in an earlier run again (the default).
     verify_tls: verify TLS certificates (keep it on outside tests).
+    backoff: seconds before the first retry (doubling, with jitter, up to 30 s), and
+    max_retry_after: the longest wait a server's Retry-After can impose; these two have
+    no command-line option (tests and library users tune them).
     """
 
     jobs: int = 8
@@ -81,13 +92,16 @@ class FetchOptions:
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """What a run did: the input it read (None when it read none), the summary, when it
-    started (UTC), and what every worker did (when the run was asked to record it)."""
+    """What a run did: the input it read (None when Ctrl-C stopped the reading), the
+    summary, when it started (UTC), what every worker did (when the run was asked to
+    record it), and why the input could not be read to its end (None if it could or if
+    the run was interrupted; ``added`` then counts the lines read before)."""
 
     added: AddResult | None
     summary: RunSummary
     started_at: datetime
     trace: RunTrace | None = None
+    input_error: str | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +115,25 @@ class _Work:
     error: str | None = None
     http_status: int | None = None
     processed: ProcessOutcome | None = field(default=None)
+
+
+class StoreUnavailable(Exception):
+    """The store could not be opened (a bad path, a busy or corrupt store); one line."""
+
+
+def _input_outcome(reader: InputReader | None) -> tuple[AddResult | None, str | None]:
+    """What the input reader did: its AddResult, and a one-line reason if it stopped early.
+
+    A reader that has not finished (Ctrl-C) gives neither. A failure to read the input
+    (an unreadable file, a broken pipe) is a reason, not an exception: what was read is
+    fetched and kept. A failure of the store itself is raised.
+    """
+    if reader is None or not reader.done.is_set():
+        return None, None
+    added = reader.result()
+    if reader.read_error is not None:
+        return added, f"cannot read the input: {reader.read_error}"
+    return added, None
 
 
 def _host_of(url: str) -> str:
@@ -135,14 +168,13 @@ class FetchJob:
         self._processor: Processor | None = (
             load_processor(options.process) if options.process else None
         )
-        self._client = HttpClient(
-            TransportOptions(
-                connect_timeout=options.timeout,
-                low_speed_time=options.timeout,
-                max_size=options.max_size,
-                verify_tls=options.verify_tls,
-            )
+        self._transport = TransportOptions(
+            connect_timeout=options.timeout,
+            low_speed_time=options.timeout,
+            max_size=options.max_size,
+            verify_tls=options.verify_tls,
         )
+        self._client: HttpClient | None = None
 
     def run(self, lines: Iterable[bytes | str] | None) -> FetchResult:
         """Add ``lines`` (if given) to the store, fetch every URL still to do, record all.
@@ -158,43 +190,50 @@ class FetchJob:
         finished = 0
         interrupted = False
         trace: RunTrace | None = None
-        store = open_store(self._store_path)
-        reader = InputReader(store, lines) if lines is not None else None
         try:
+            store = open_store(self._store_path)
+        except (StoreError, ValueError, OSError) as exc:
+            raise StoreUnavailable(f"{self._store_path}: {exc}") from exc
+        reader: InputReader | None = None
+        client = self._client = HttpClient(self._transport)
+        try:
+            reader = InputReader(store, lines) if lines is not None else None
             source = PendingFollower(store, self._options.retry_failed, reader)
-            run = Pipeline(self._stages(), name="job").run(
-                _Work(record, _host_of(record.url)) for record in source
-            )
-            recorder = TraceRecorder(*run.pools) if self._record_trace else None
-            try:
-                with ProgressReporter(None, mode=self._progress) as bar:
-                    for work in run:
-                        outcome = self._outcome(work)
-                        store.record(outcome)
-                        finished += 1
-                        bar.advance(
-                            ok=outcome.state is State.DONE,
-                            size=len(outcome.body) if outcome.body is not None else 0,
-                            total=source.total,
-                        )
-            except KeyboardInterrupt:
-                interrupted = True
-            finally:
-                run.close()
-                if reader is not None:
-                    reader.stop()
-                if recorder is not None:
-                    recorder.close()
-                    trace = RunTrace(recorder, origin=started)
-            added = reader.result() if reader is not None and reader.done.is_set() else None
+            works = (_Work(record, _host_of(record.url)) for record in source)
+            with Pipeline(self._stages(), name="job").run(works) as run:
+                recorder = TraceRecorder(*run.pools) if self._record_trace else None
+                try:
+                    with ProgressReporter(None, mode=self._progress) as bar:
+                        for work in run:
+                            outcome = self._outcome(work)
+                            store.record(outcome)
+                            finished += 1
+                            bar.advance(
+                                ok=outcome.state is State.DONE,
+                                size=len(outcome.body) if outcome.body is not None else 0,
+                                total=source.total,
+                            )
+                except KeyboardInterrupt:
+                    interrupted = True
+                finally:
+                    if recorder is not None:
+                        recorder.close()
+                        trace = RunTrace(recorder, origin=started)
+            added, input_error = _input_outcome(reader)
             store.flush()
             summary = self._summary(store, finished, time.monotonic() - started, interrupted)
         finally:
             if reader is not None:
                 reader.stop()
             store.close()
-            self._client.close()
-        return FetchResult(added=added, summary=summary, started_at=started_at, trace=trace)
+            client.close()
+        return FetchResult(
+            added=added,
+            summary=summary,
+            started_at=started_at,
+            trace=trace,
+            input_error=input_error,
+        )
 
     def _stages(self) -> list[Stage]:
         options = self._options
@@ -234,6 +273,7 @@ class FetchJob:
 
     def _fetch(self, work: _Work) -> _Work:
         """The fetch stage: one HTTP attempt (the pool retries it per the Retry policy)."""
+        assert self._client is not None  # set by run() before the stages start
         work.attempts += 1
         work.response = self._client.get(work.record.url)
         work.http_status = work.response.status

@@ -15,7 +15,9 @@ class InputReader:
     """Adds ``lines`` to ``store`` on a daemon thread named ``job-input``.
 
     ``done`` is set when the thread has finished, however it finished; :meth:`result`
-    then returns the :class:`AddResult` or raises what ``add_urls`` raised. :meth:`stop`
+    then returns the :class:`AddResult` or raises what ``add_urls`` raised. An OSError
+    from reading ``lines`` ends the input instead (lines read so far are added) and is
+    kept in ``read_error``. :meth:`stop`
     makes the thread stop after the line it is reading (Ctrl-C): lines read so far are
     committed, and adding the same input again completes it in order.
     """
@@ -26,16 +28,22 @@ class InputReader:
         self._lines = lines
         self._stop = threading.Event()
         self._result: AddResult | None = None
+        self.read_error: OSError | None = None
+        """Why reading the input ended early (an unreadable file, a broken pipe), if it did."""
         self._error: BaseException | None = None
         # A daemon: a reader blocked on a silent stdin must not keep the process alive.
         self._thread = threading.Thread(target=self._read, name="job-input", daemon=True)
         self._thread.start()
 
     def _until_stopped(self) -> Iterator[bytes | str]:
-        for line in self._lines:
-            if self._stop.is_set():
-                return
-            yield line
+        try:
+            for line in self._lines:
+                if self._stop.is_set():
+                    return
+                yield line
+        except OSError as exc:
+            # Ending the iteration normally lets add_urls commit every line read so far.
+            self.read_error = exc
 
     def _read(self) -> None:
         try:
@@ -45,8 +53,12 @@ class InputReader:
         finally:
             self.done.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the reader to stop and wait up to ``timeout`` seconds for it."""
+    def stop(self, timeout: float = 1.0) -> None:
+        """Ask the reader to stop and wait up to ``timeout`` seconds for it (only the first
+        call waits). A reader blocked on input that never comes (a silent stdin) is left
+        behind: it is a daemon, and what it read so far is committed."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._thread.join(timeout)
 
