@@ -3,6 +3,7 @@ close semantics, and many recording threads at once."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import sqlite3
 import threading
@@ -180,3 +181,67 @@ def test_eight_threads_record_concurrently(tmp_path: Path, suffix: str) -> None:
             assert row["sha256"] == hashlib.sha256(url.encode()).hexdigest()
             assert store.read_body(url) == url.encode()
         assert store.writer_statistics().batches < len(urls)
+
+
+class _Killed(BaseException):
+    """Raised into the writer thread from outside, so it dies without a commit failing."""
+
+
+def test_flush_raises_when_the_writer_thread_died_without_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    commit = Collector()
+    writer = BatchWriter(commit, max_batch=100, max_delay=60, name="w-killed")
+    writer.put(1)
+    writer.flush()
+    # The writer is past its commit now (idle, or on its way there): an asynchronous
+    # exception raised into it ends the thread outside a commit, so no error is recorded.
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    (thread,) = [t for t in threading.enumerate() if t.name == "w-killed"]
+    assert thread.ident is not None
+    hit = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(_Killed)
+    )
+    assert hit == 1
+    writer.put(2)  # wakes the writer, which then dies
+    # Whether the marker is queued before or after the thread is gone, flush must not
+    # report that item 2 was committed.
+    with pytest.raises(StoreClosedError):
+        writer.flush(timeout=10)
+    thread.join(10)
+    assert len(died) == 1
+    assert isinstance(died[0], _Killed)
+    assert commit.batches == [[1]]
+    writer.close()
+
+
+def test_a_disk_full_commit_reports_the_real_error(tmp_path: Path) -> None:
+    # SQLite rolls back by itself on SQLITE_FULL; a second ROLLBACK used to raise
+    # "cannot rollback - no transaction is active" in place of "database or disk is full".
+    with open_store(tmp_path / "s.db", max_delay=60) as store:
+        store.add_urls(["http://a/1"])
+        conn = store._conn
+        assert conn is not None
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+        store.record(Outcome("http://a/1", State.DONE, body=bytes(1_000_000)))
+        with pytest.raises(StoreWriteError, match="full") as info:
+            store.flush()
+        cause = info.value.__cause__
+        assert isinstance(cause, sqlite3.OperationalError)
+        assert "full" in str(cause)
+        assert not conn.in_transaction
+
+
+@pytest.mark.parametrize("suffix", ["s.db", "d/", "s.jsonl"])
+def test_every_kind_uses_the_writer_settings_it_was_opened_with(
+    tmp_path: Path, suffix: str
+) -> None:
+    urls = [f"http://a/{i}" for i in range(20)]
+    with open_store(f"{tmp_path}/{suffix}", max_batch=1, max_delay=60) as store:
+        for url in urls:
+            store.record(Outcome(url, State.DONE, body=b"x"))
+        store.flush()
+        # max_batch=1: one transaction per outcome (the default would take them in one or two).
+        assert store.writer_statistics().batches == len(urls)

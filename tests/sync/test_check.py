@@ -223,7 +223,7 @@ CORRECT = {
 
 
 def run_check(
-    tmp_path: Path, name: str, source: str, *args: str
+    tmp_path: Path, name: str, source: str, *args: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     program = tmp_path / f"{name}.py"
     program.write_text(textwrap.dedent(source))
@@ -231,7 +231,7 @@ def run_check(
         [sys.executable, "-m", "threadloom", "check", str(program), *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 
@@ -283,6 +283,34 @@ def test_arguments_pass_through_and_the_programs_status_is_kept(tmp_path: Path) 
     crash = run_check(tmp_path, "crash", "raise ValueError('boom')")
     assert crash.returncode == 1
     assert "ValueError: boom" in crash.stderr
+
+
+def test_uncaught_keyboard_interrupt_exits_130(tmp_path: Path) -> None:
+    result = run_check(tmp_path, "interrupted", "raise KeyboardInterrupt")
+    assert result.returncode == 130, result.stderr
+    assert "KeyboardInterrupt" in result.stderr
+
+
+def test_threading_atexit_hooks_stop_pools_left_running(tmp_path: Path) -> None:
+    # The executors live on in imported modules, so only their threading atexit hooks
+    # (not garbage collection of the program's namespace) can stop their idle workers.
+    (tmp_path / "pools.py").write_text(
+        textwrap.dedent("""
+            from concurrent.futures import ThreadPoolExecutor
+            from threadloom import Pool
+            EXECUTOR = ThreadPoolExecutor(2)
+            POOL = Pool(2)
+        """)
+    )
+    source = """
+        import pools
+        print(pools.EXECUTOR.submit(pow, 2, 5).result())
+        print(pools.POOL.submit(pow, 3, 2).result())
+    """
+    result = run_check(tmp_path, "unshut", source, timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["32", "9"]
+    assert "threadloom" not in result.stderr
 
 
 def test_site_key_option(tmp_path: Path) -> None:

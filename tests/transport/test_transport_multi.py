@@ -9,7 +9,9 @@ from concurrent.futures import wait
 import pytest
 
 from threadloom.server import FaultServer, document
-from threadloom.transport import HttpClient, InvalidUrl, TransportOptions
+from threadloom.transport import HttpClient, InvalidUrl, Response, TransportOptions, _multi
+from threadloom.transport._exchange import request_url
+from threadloom.transport._handle import Handle
 
 
 def test_many_transfers_complete_on_one_thread(
@@ -71,3 +73,61 @@ def test_cancel_before_start(server: FaultServer, options: TransportOptions) -> 
 def test_max_transfers_is_validated() -> None:
     with pytest.raises(ValueError, match="max_transfers"):
         HttpClient(max_transfers=0)
+
+
+class Injected(Exception):
+    """A failure the driver has no handling for (not a TransportError)."""
+
+
+@pytest.mark.parametrize("stage", ["start", "finish"])
+def test_an_unexpected_error_fails_only_its_own_request(
+    server: FaultServer, options: TransportOptions, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    bad = server.document_url(5)
+    if stage == "start":
+        begin = Handle.begin
+
+        def failing_begin(handle: Handle, url: str | bytes) -> None:
+            if url == request_url(bad):
+                raise Injected(stage)
+            begin(handle, url)
+
+        monkeypatch.setattr(Handle, "begin", failing_begin)
+    else:
+        build = _multi.build_response
+
+        def failing_build(url: str, handle: Handle, raise_for_status: bool) -> Response:
+            if url == bad:
+                raise Injected(stage)
+            return build(url, handle, raise_for_status)
+
+        monkeypatch.setattr(_multi, "build_response", failing_build)
+    with HttpClient(options, max_transfers=2) as http:
+        futures = [http.submit(server.document_url(n)) for n in range(10)]
+        _, not_done = wait(futures, timeout=30)
+        assert not not_done
+        with pytest.raises(Injected, match=stage):
+            futures[5].result()
+        others = futures[:5] + futures[6:]
+        assert [f.result().body for f in others] == [document(n, 11) for n in range(10) if n != 5]
+        later = http.submit(server.document_url(6))
+        assert later.result(timeout=10).body == document(6, 11)
+
+
+def test_a_failed_driver_fails_every_outstanding_future(
+    server: FaultServer, options: TransportOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_stalled_now(handle: Handle, dlnow: int) -> bool:
+        raise Injected("sweep")
+
+    # The stall sweep runs on the driver thread outside any one request's handling.
+    monkeypatch.setattr(Handle, "stalled_now", failing_stalled_now)
+    with HttpClient(options, max_transfers=1) as http:
+        running = http.submit(server.url("/delay?ms=5000"))
+        waiting = http.submit(server.document_url(1))
+        for future, message in ((running, "in flight"), (waiting, "is closed")):
+            with pytest.raises(RuntimeError, match=message) as caught:
+                future.result(timeout=10)
+            assert isinstance(caught.value.__cause__, Injected)
+        with pytest.raises(RuntimeError, match="closed"):
+            http.submit(server.document_url(2))

@@ -23,7 +23,7 @@ from threadloom.store._types import (
     UrlRecord,
 )
 from threadloom.store._urls import Invalid, Skip, Valid, classify_line
-from threadloom.store._writer import WriterStatistics
+from threadloom.store._writer import WriterSettings, WriterStatistics
 
 __all__ = [
     "AddResult",
@@ -42,6 +42,7 @@ __all__ = [
     "StoreWriteError",
     "UrlRecord",
     "Valid",
+    "WriterSettings",
     "WriterStatistics",
     "classify_line",
     "file_name_for",

@@ -20,7 +20,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
-from threadloom.store._db import Row, check_meta, connect, ensure_schema, iso_utc, upsert_rows
+from threadloom.store._db import (
+    Row,
+    check_meta,
+    connect,
+    ensure_schema,
+    iso_utc,
+    transaction,
+    upsert_rows,
+)
 from threadloom.store._types import (
     AddResult,
     Outcome,
@@ -30,7 +38,12 @@ from threadloom.store._types import (
     UrlRecord,
 )
 from threadloom.store._urls import Invalid, Valid, classify_line
-from threadloom.store._writer import BatchWriter, WriterStatistics
+from threadloom.store._writer import (
+    DEFAULT_WRITER_SETTINGS,
+    BatchWriter,
+    WriterSettings,
+    WriterStatistics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +87,7 @@ class Store:
         *,
         create: bool,
         readonly: bool,
-        max_batch: int = 256,
-        max_delay: float = 0.2,
-        max_queued: int = 1024,
+        settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
     ) -> None:
         self._location = location
         self._index_path = index_path
@@ -99,9 +110,9 @@ class Store:
             if not readonly:
                 self._writer = BatchWriter(
                     self._commit,
-                    max_batch=max_batch,
-                    max_delay=max_delay,
-                    max_queued=max_queued,
+                    max_batch=settings.max_batch,
+                    max_delay=settings.max_delay,
+                    max_queued=settings.max_queued,
                     name=f"threadloom-store-writer-{index_path.name}",
                 )
         except BaseException:
@@ -128,11 +139,20 @@ class Store:
         May run in one thread while others fetch and record: it writes through a
         connection of its own, so its transactions and the writer thread's take turns.
         """
-        self._connection_for_writing()  # raises if the store is closed or its writer failed
+        self._writer_or_raise().check()  # raises if the store is closed or its writer failed
         conn = connect(self._index_path, create=False)
         added = duplicates = invalid = skipped = 0
         batch: list[Line] = []
         batch_started = 0.0
+
+        def insert_batch() -> None:
+            nonlocal added, duplicates, invalid
+            new_valid, new_invalid = _insert_lines(conn, batch)
+            added += new_valid
+            invalid += new_invalid
+            duplicates += len(batch) - new_valid - new_invalid
+            batch.clear()
+
         with self._input_lock, contextlib.closing(conn):
             for raw in lines:
                 verdict = classify_line(raw)
@@ -146,16 +166,9 @@ class Store:
                 if len(batch) == 1:
                     batch_started = time.monotonic()
                 if len(batch) >= batch_size or time.monotonic() - batch_started >= max_delay:
-                    new_valid, new_invalid = _insert_lines(conn, batch)
-                    added += new_valid
-                    invalid += new_invalid
-                    duplicates += len(batch) - new_valid - new_invalid
-                    batch.clear()
+                    insert_batch()
             if batch:
-                new_valid, new_invalid = _insert_lines(conn, batch)
-                added += new_valid
-                invalid += new_invalid
-                duplicates += len(batch) - new_valid - new_invalid
+                insert_batch()
         return AddResult(added, duplicates, invalid, skipped)
 
     # -- work to do --------------------------------------------------------------------
@@ -381,13 +394,8 @@ class Store:
         conn = self._conn
         if conn is None:
             raise StoreClosedError(f"{self._location} is closed")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             self._write_batch(conn, batch)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _paged(self, sql: str, page_size: int, *, after: int = 0) -> Iterator[tuple[object, ...]]:
         """Rows of ``sql`` (``seq > ? ... ORDER BY seq LIMIT ?``, seq first) past ``after``,
@@ -412,11 +420,6 @@ class Store:
             if self._reader is None:
                 raise StoreClosedError(f"{self._location} is closed")
             yield self._reader
-
-    def _connection_for_writing(self) -> sqlite3.Connection:
-        self._writer_or_raise().check()
-        assert self._conn is not None
-        return self._conn
 
     def _writer_or_raise(self) -> BatchWriter[Item]:
         if self._writer is None:
@@ -445,8 +448,7 @@ def _todo(include_failed: bool) -> str:
 def _insert_lines(conn: sqlite3.Connection, batch: list[Line]) -> tuple[int, int]:
     """Insert one batch of classified lines in one transaction; return (new valid, new invalid)."""
     new_valid = new_invalid = 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         # Runs of the same kind keep input order and let rowcount tell the kinds apart.
         start = 0
         while start < len(batch):
@@ -462,10 +464,6 @@ def _insert_lines(conn: sqlite3.Connection, batch: list[Line]) -> tuple[int, int
             else:
                 new_invalid += cursor.rowcount
             start = end
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return new_valid, new_invalid
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import itertools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -145,6 +146,25 @@ def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite
         conn.close()
         raise
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction on ``conn``.
+
+    On any exception the transaction is rolled back and the exception re-raised as it
+    is. SQLite itself already rolls back on some errors (``SQLITE_FULL``, I/O errors);
+    then there is nothing to roll back, and a ``ROLLBACK`` would raise "no transaction
+    is active" in place of the real error, so it is only sent while one is open.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:

@@ -13,6 +13,7 @@ from threadloom.store._base import Store
 from threadloom.store._lock import ProcessLock
 from threadloom.store._names import file_name_for
 from threadloom.store._types import StoreError
+from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 INDEX_NAME: Final = ".threadloom.db"
 LOCK_NAME: Final = ".threadloom.lock"
@@ -55,10 +56,10 @@ class DirectoryStore(Store):
         *,
         create: bool = True,
         readonly: bool = False,
-        max_batch: int = 256,
-        max_delay: float = 0.2,
+        settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
     ) -> None:
-        """Open the directory store at ``path``, creating the directory if ``create``."""
+        """Open the directory store at ``path``, creating the directory if ``create``;
+        ``settings`` tunes the writer thread."""
         directory = Path(path)
         if create and not readonly:
             directory.mkdir(parents=True, exist_ok=True)
@@ -74,7 +75,11 @@ class DirectoryStore(Store):
             if not readonly:
                 self._remove_temporary_files()
             super().__init__(
-                str(path), self._directory / INDEX_NAME, create=create, readonly=readonly
+                str(path),
+                self._directory / INDEX_NAME,
+                create=create,
+                readonly=readonly,
+                settings=settings,
             )
         except BaseException:
             self._release_kind()

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, Final
 
 from threadloom.store._base import Item, Store
-from threadloom.store._db import COLUMNS, Row, from_iso_utc, iso_utc, upsert_rows
+from threadloom.store._db import COLUMNS, Row, from_iso_utc, iso_utc, transaction, upsert_rows
 from threadloom.store._lock import ProcessLock
 from threadloom.store._types import State, StoreError
+from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 INDEX_SUFFIX: Final = ".threadloom.db"
 LOCK_SUFFIX: Final = ".threadloom.lock"
@@ -50,10 +51,10 @@ class JsonlStore(Store):
         *,
         create: bool = True,
         readonly: bool = False,
-        max_batch: int = 256,
-        max_delay: float = 0.2,
+        settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
     ) -> None:
-        """Open the JSON-lines store at ``path`` (``.jsonl``), creating it if ``create``."""
+        """Open the JSON-lines store at ``path`` (``.jsonl``), creating it if ``create``;
+        ``settings`` tunes the writer thread."""
         self._path = Path(path)
         index = self._path.with_name(self._path.name + INDEX_SUFFIX)
         if (not create or readonly) and not index.is_file():
@@ -71,8 +72,7 @@ class JsonlStore(Store):
                 index,
                 create=create,
                 readonly=readonly,
-                max_batch=max_batch,
-                max_delay=max_delay,
+                settings=settings,
             )
         except BaseException:
             self._release_kind()
@@ -88,8 +88,7 @@ class JsonlStore(Store):
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (_OFFSET_KEY,)).fetchone()
         committed = int(row[0]) if row is not None else 0
         size = self._path.stat().st_size
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             if size < committed:
                 conn.execute(
                     "UPDATE urls SET state = 'pending', body_ref = NULL, size = NULL,"
@@ -102,10 +101,6 @@ class JsonlStore(Store):
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_OFFSET_KEY, str(end))
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         if end < size:
             os.truncate(self._path, end)
         self._end = end

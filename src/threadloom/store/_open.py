@@ -10,6 +10,7 @@ from threadloom.store._base import Store
 from threadloom.store._directory import DirectoryStore
 from threadloom.store._jsonl import JsonlStore
 from threadloom.store._sqlite import SqliteStore
+from threadloom.store._writer import WriterSettings
 
 SQLITE_SUFFIXES: Final = (".db", ".sqlite", ".sqlite3")
 
@@ -56,4 +57,5 @@ def open_store(
         kind = JsonlStore
     else:
         raise ValueError(f"cannot tell what kind of store {text!r} is; use {ACCEPTED_FORMS}")
-    return kind(text, create=create, readonly=readonly, max_batch=max_batch, max_delay=max_delay)
+    settings = WriterSettings(max_batch=max_batch, max_delay=max_delay)
+    return kind(text, create=create, readonly=readonly, settings=settings)

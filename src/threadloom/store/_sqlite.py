@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from threadloom.store._base import Item, Store
 from threadloom.store._db import rows_per_statement
+from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 
 class SqliteStore(Store):
@@ -27,21 +28,14 @@ class SqliteStore(Store):
         *,
         create: bool = True,
         readonly: bool = False,
-        max_batch: int = 256,
-        max_delay: float = 0.2,
+        settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
     ) -> None:
-        """Open (or, with ``create``, create) the database at ``path``."""
+        """Open (or, with ``create``, create) the database at ``path``; ``settings`` tunes
+        the writer thread."""
         path = Path(path)
         if (not create or readonly) and not path.is_file():
             raise FileNotFoundError(f"no store at {str(path)!r}")
-        super().__init__(
-            str(path),
-            path,
-            create=create,
-            readonly=readonly,
-            max_batch=max_batch,
-            max_delay=max_delay,
-        )
+        super().__init__(str(path), path, create=create, readonly=readonly, settings=settings)
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         super()._write_batch(conn, batch)

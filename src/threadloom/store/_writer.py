@@ -46,6 +46,21 @@ class _Flush:
 
 
 @dataclass(frozen=True, slots=True)
+class WriterSettings:
+    """How a store's writer thread batches (see `BatchWriter`): a transaction commits at
+    most ``max_batch`` items and starts at most about ``max_delay`` seconds after its
+    first item arrived; ``max_queued`` items may wait before `Store.record` blocks."""
+
+    max_batch: int = 256
+    max_delay: float = 0.2
+    max_queued: int = 1024
+
+
+DEFAULT_WRITER_SETTINGS: Final = WriterSettings()
+"""The settings a store uses unless told otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
 class WriterStatistics:
     """A snapshot of a writer: ``committed`` items in ``batches`` transactions so far,
     and ``queued`` items waiting (approximate)."""
@@ -107,8 +122,9 @@ class BatchWriter(Generic[T]):
     def flush(self, timeout: float | None = None) -> None:
         """Return once every item put before this call is committed.
 
-        Raises `StoreWriteError` if a commit failed (now or earlier), `TimeoutError`
-        after ``timeout`` seconds.
+        Raises `StoreWriteError` if a commit failed (now or earlier), `StoreClosedError`
+        if the writer thread stopped before committing them, `TimeoutError` after
+        ``timeout`` seconds.
         """
         self.check()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -120,6 +136,13 @@ class BatchWriter(Generic[T]):
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"store writer did not flush within {timeout} s")
         self._raise_error()
+        # The thread ended without reaching the marker (a `close` that raced this call,
+        # or the thread died outside a commit): nothing says the items were committed.
+        if not marker.done.is_set():
+            raise StoreClosedError(
+                f"the store's writer thread {self._thread.name} stopped before flushing;"
+                " outcomes not committed stay pending"
+            )
 
     def close(self, timeout: float | None = None) -> None:
         """Commit everything queued, stop the thread, and raise a failure nobody saw yet.

@@ -15,7 +15,7 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from threadloom.sync._config import Key, Mode, configure
@@ -27,6 +27,9 @@ from threadloom.sync._patch import instrument
 EXIT_FINDINGS = 3
 #: Exit status when a deadlock was detected (the program is stopped at that point).
 EXIT_DEADLOCK = 4
+#: Exit status for an uncaught KeyboardInterrupt: 128 + SIGINT, as a shell reports the
+#: interpreter, which ends itself with SIGINT in that case.
+EXIT_INTERRUPTED = 130
 
 
 def run_program(
@@ -39,7 +42,8 @@ def run_program(
 ) -> int:
     """Run the program at ``path``; return the exit status ``threadloom check`` ends with.
 
-    That is the program's own status when nothing was found, :data:`EXIT_FINDINGS` (3)
+    That is the program's own status when nothing was found (1 for an uncaught
+    exception, :data:`EXIT_INTERRUPTED` (130) for KeyboardInterrupt), :data:`EXIT_FINDINGS` (3)
     after lock-order inversions, :data:`EXIT_DEADLOCK` (4) after a deadlock. ``mode``
     ``"raise"`` makes an inverting acquisition raise LockOrderError in the program.
     """
@@ -76,7 +80,7 @@ def _run(path: str) -> int:
         return _exit_status(exc.code)
     except BaseException as exc:  # what the interpreter does with an uncaught exception
         traceback.print_exception(exc)
-        return 1
+        return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1
     return 0
 
 
@@ -91,8 +95,20 @@ def _exit_status(code: object) -> int:
 
 
 def _join_threads() -> None:
-    # What the interpreter does at exit, but through the instrumented join, so a
-    # deadlock among the remaining threads is detected rather than hung on.
+    # What the interpreter does at exit (threading._shutdown), but through the
+    # instrumented join, so a deadlock among the remaining threads is detected rather
+    # than hung on. First the hooks of threading._register_atexit, newest first: they
+    # stop idle pool workers (concurrent.futures, threadloom's Pool) that would
+    # otherwise wait for work forever. Setting _SHUTTING_DOWN makes registering another
+    # raise, as it does at exit; emptying the list keeps the interpreter's own
+    # _shutdown, later, from calling them twice.
+    threading._SHUTTING_DOWN = True  # type: ignore[attr-defined]
+    hooks: list[Callable[[], object]] = threading._threading_atexits  # type: ignore[attr-defined]
+    while hooks:
+        try:
+            hooks.pop()()
+        except Exception as exc:  # reported, and the other hooks and the report still run
+            traceback.print_exception(exc)
     me = threading.current_thread()
     for thread in threading.enumerate():
         if thread is not me and not thread.daemon:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pycurl
 
-from threadloom.transport._errors import InvalidUrl, TransportError
+from threadloom.transport._errors import InvalidUrl
 from threadloom.transport._exchange import build_response, request_url
 from threadloom.transport._handle import Handle
 from threadloom.transport._mapping import map_curl_error
@@ -54,7 +54,10 @@ class MultiDriver:
     ``HttpClient.get(url)`` returns or raises (same ``Response``, same ``TransportError``
     subclasses and reasons). At most ``max_transfers`` run at once (None: no cap); the
     rest wait in submission order. Futures are completed on the driver thread, so their
-    done-callbacks run there and must be quick.
+    done-callbacks run there and must be quick. An unexpected error while starting or
+    finishing one transfer fails that future with it and the driver carries on; should
+    the driver itself fail, every outstanding future fails with a RuntimeError caused by
+    that error, and the driver is closed.
     """
 
     def __init__(
@@ -135,14 +138,16 @@ class MultiDriver:
     # ---- the driver thread -------------------------------------------------------------
 
     def _run(self) -> None:
+        failure: BaseException | None = None
         try:
             self._loop()
-        except BaseException:
+        except BaseException as exc:
+            failure = exc
             _log.critical("transfer driver failed", exc_info=True)
             with self._lock:
                 self._closed = True
         finally:
-            self._shut()
+            self._shut(failure)
 
     def _loop(self) -> None:
         multi = self._multi
@@ -200,10 +205,22 @@ class MultiDriver:
             request = waiting.popleft()
             if not request.future.set_running_or_notify_cancel():
                 continue  # cancelled before it started
-            handle = self._free.pop() if self._free else Handle(self.options, watch_progress=False)
+            try:
+                self._start(request)
+            except BaseException as exc:
+                # The request is in neither line now, so nothing else would ever settle
+                # its future; the failure (a setopt pycurl refused, a bug) is its alone.
+                request.future.set_exception(exc)
+
+    def _start(self, request: _Request) -> None:
+        handle = self._free.pop() if self._free else Handle(self.options, watch_progress=False)
+        try:
             handle.begin(request.target)
-            self._active[handle.curl] = (handle, request)
             self._multi.add_handle(handle.curl)
+        except BaseException:
+            handle.close()  # half set up: not worth trusting with another request
+            raise
+        self._active[handle.curl] = (handle, request)
 
     def _collect(self) -> None:
         info_read = self._multi.info_read
@@ -218,23 +235,25 @@ class MultiDriver:
 
     def _finish(self, curl: pycurl.Curl, code: int, message: str) -> None:
         handle, request = self._active.pop(curl)
-        self._multi.remove_handle(curl)
         url = request.url
-        response: Response | None = None
-        error: TransportError | None = None
-        if code:
-            error = map_curl_error(url, code, message, handle)
+        outcome: Response | BaseException
+        try:
+            self._multi.remove_handle(curl)
+            if code:
+                outcome = map_curl_error(url, code, message, handle)
+            else:
+                outcome = build_response(url, handle, request.raise_for_status)
+        except BaseException as exc:
+            # A TransportError is the usual answer; anything else (a decoding error, a
+            # bug) is this request's too, rather than the end of the driver with this
+            # future, already out of ``_active``, never settled.
+            outcome = exc
+        if isinstance(outcome, BaseException):
+            request.future.set_exception(outcome)
         else:
-            try:
-                response = build_response(url, handle, request.raise_for_status)
-            except TransportError as exc:
-                error = exc
+            request.future.set_result(outcome)
         handle.end()
         self._free.append(handle)
-        if error is not None:
-            request.future.set_exception(error)
-        else:
-            request.future.set_result(response)  # type: ignore[arg-type]
 
     def _sweep(self) -> None:
         """Abort transfers that stalled (no data, or too slow, for ``low_speed_time``)."""
@@ -270,26 +289,33 @@ class MultiDriver:
     def _on_timer(self, timeout_ms: int) -> None:
         self._timer_due = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
 
-    def _shut(self) -> None:
-        """Cancel what waits, abort what runs, release every handle and the sockets."""
+    def _shut(self, failure: BaseException | None) -> None:
+        """Settle every outstanding future, then release every handle and the sockets.
+
+        After ``close()`` (``failure`` None) what waits is cancelled and what runs fails
+        with RuntimeError; after the driver failed, all of them fail with a RuntimeError
+        whose ``__cause__`` is ``failure``.
+        """
         with self._lock:
             self._waiting.extend(self._incoming)
             self._incoming.clear()
+        # Futures first: an error while releasing resources must not leave one pending.
         for request in self._waiting:
-            if request.future.cancel():
-                continue
-            if not request.future.done():
-                request.future.set_exception(RuntimeError("HttpClient is closed"))
+            future = request.future  # pending or cancelled: only this thread starts one
+            if failure is None:
+                future.cancel()
+            elif future.set_running_or_notify_cancel():  # so no cancel() races set_exception
+                future.set_exception(_closed_error("HttpClient is closed", failure))
         self._waiting.clear()
-        for curl, (handle, request) in list(self._active.items()):
-            with contextlib.suppress(pycurl.error):
-                self._multi.remove_handle(curl)
-            handle.end()
-            self._free.append(handle)
+        for _handle, request in self._active.values():
             if not request.future.done():
                 request.future.set_exception(
-                    RuntimeError("HttpClient was closed while the request was in flight")
+                    _closed_error("HttpClient was closed while the request was in flight", failure)
                 )
+        for curl, (handle, _request) in self._active.items():
+            with contextlib.suppress(pycurl.error):
+                self._multi.remove_handle(curl)
+            self._free.append(handle)
         self._active.clear()
         for handle in self._free:
             handle.close()
@@ -298,3 +324,12 @@ class MultiDriver:
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _closed_error(message: str, failure: BaseException | None) -> RuntimeError:
+    # One exception per future: a shared one would gather every raiser's traceback.
+    if failure is None:
+        return RuntimeError(message)
+    error = RuntimeError(f"{message}: the transfer driver failed ({failure!r})")
+    error.__cause__ = failure
+    return error
