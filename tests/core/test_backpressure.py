@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
-from threadloom.core import Pool, PoolFull
+from threadloom.core import Pool, PoolFull, TaskFuture
 
 
 def _occupied_pool(**kwargs: object) -> tuple[Pool, threading.Event, threading.Event]:
@@ -121,3 +122,42 @@ def test_task_submitting_to_its_own_full_pool_never_deadlocks() -> None:
         pool.submit(node, 8)
         assert all_done.wait(30)
     assert count == total
+
+
+def test_caller_runs_task_whose_deadline_fires_first_is_settled_not_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The deadline is armed under the pool lock; the calling thread starts the task after
+    # releasing it. Hold the caller at that start until the deadline has failed the future,
+    # which is what deadline=0 or a descheduled caller does by chance.
+    pool, gate, _ = _occupied_pool(max_queued=1, when_full="caller_runs")
+    pool.submit(int)  # the queue is full: the next submit runs in this thread
+    expired = threading.Event()
+    pool.subscribe(lambda event: expired.set() if event.kind == "timeout" else None)
+    caller = threading.current_thread()
+    held = False
+
+    def hold_first_start(original: Callable[[TaskFuture[object]], bool]) -> Callable[..., bool]:
+        def start(future: TaskFuture[object]) -> bool:
+            nonlocal held
+            if threading.current_thread() is caller and not held:
+                held = True
+                assert expired.wait(10)
+            return original(future)
+
+        return start
+
+    for name in ("set_running_or_notify_cancel", "_try_start"):
+        monkeypatch.setattr(TaskFuture, name, hold_first_start(getattr(TaskFuture, name)))
+    ran = threading.Event()
+    future = pool.submit_task(ran.set, deadline=0)
+    assert held
+    with pytest.raises(TimeoutError, match="passed its deadline"):
+        future.result(timeout=0)
+    assert not ran.is_set()
+    gate.set()
+    done = threading.Thread(target=pool.shutdown)  # a task left unsettled would hang it
+    done.start()
+    done.join(10)
+    assert not done.is_alive()
+    assert pool.statistics().timed_out == 1

@@ -234,3 +234,57 @@ def test_key_rate_spaces_starts_without_holding_workers() -> None:
     assert pool._keys == {}
     with pytest.raises(ValueError):
         Pool(max_workers=1).submit_task(int, key="k", key_rate=0)
+
+
+def test_set_key_limit_none_lifts_the_cap_of_a_key_in_use() -> None:
+    # No pool default: going "back to default" means no cap, even for a key that is busy.
+    release = threading.Event()
+    first_started = threading.Event()
+    second_started = threading.Event()
+
+    def first() -> None:
+        first_started.set()
+        release.wait(60)  # longer than the test waits for the second: the slot stays taken
+
+    with Pool(max_workers=2) as pool:
+        pool.set_key_limit("db", 1)
+        held = pool.submit_task(first, key="db")
+        assert first_started.wait(10)
+        second = pool.submit_task(second_started.set, key="db")
+        pool.set_key_limit("db", None)
+        try:
+            assert second_started.wait(20)  # runs while the first still holds its slot
+        finally:
+            release.set()
+        held.result(timeout=10)
+        second.result(timeout=10)
+
+
+def test_set_key_limit_none_falls_back_to_the_submitted_key_limit() -> None:
+    release = threading.Event()
+    two_running = threading.Event()
+    lock = threading.Lock()
+    running = peak = 0
+
+    def hold() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+            if running == 2:
+                two_running.set()
+        release.wait(10)
+        with lock:
+            running -= 1
+
+    with Pool(max_workers=4) as pool:
+        pool.set_key_limit("db", 1)
+        futures = [pool.submit_task(hold, key="db", key_limit=2) for _ in range(3)]
+        pool.set_key_limit("db", None)  # back to the submit calls' key_limit=2
+        try:
+            assert two_running.wait(10)
+        finally:
+            release.set()
+        wait(futures, timeout=10)
+    assert all(f.done() for f in futures)
+    assert peak == 2

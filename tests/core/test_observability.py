@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
 from concurrent.futures import wait
@@ -141,3 +142,30 @@ def test_one_recorder_for_several_pools() -> None:
         recorder.close()
         a.submit(int).result()
     assert sorted(s.thread for s in recorder.spans()) == ["a_0", "b_0"]
+
+
+def test_a_task_has_one_label_in_events_and_error_messages() -> None:
+    events: list[TaskEvent] = []
+    release = threading.Event()
+
+    def stubborn() -> None:
+        release.wait(10)
+
+    with Pool(max_workers=2) as pool:
+        pool.subscribe(events.append)
+        # No label and no __name__ (a partial): named after its id, everywhere.
+        unnamed = pool.submit_task(functools.partial(int, 5), returns_future=True)
+        with pytest.raises(TypeError) as error:
+            unnamed.result(timeout=10)
+        # No label: named after its function, in the deadline's message too.
+        late = pool.submit_task(stubborn, deadline=0)
+        try:
+            with pytest.raises(TimeoutError) as timeout:
+                late.result(timeout=10)
+        finally:
+            release.set()
+    label = f"task-{unnamed.task_id}"
+    assert f"task {label!r} was submitted with returns_future=True" in str(error.value)
+    assert {e.label for e in events if e.task_id == unnamed.task_id} == {label}
+    assert str(timeout.value) == "task stubborn passed its deadline"
+    assert {e.label for e in events if e.task_id == late.task_id} == {"stubborn"}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 
 import pytest
 
-from threadloom.core import Pipeline, Retry, RetryLater, Stage
+from threadloom.core import ErrorPolicy, Pipeline, Retry, RetryLater, Stage
 
 
 def double(x: int) -> int:
@@ -156,3 +157,59 @@ def test_stage_labels_name_the_traced_tasks() -> None:
     recorder = TraceRecorder(*run.pools)
     assert list(run) == [0, 2, 4]
     assert sorted(s.label for s in recorder.spans()) == ["item-0", "item-1", "item-2"]
+
+
+def _run_with_stage_pool_stopped(on_error: ErrorPolicy) -> tuple[list[int], BaseException | None]:
+    """Stop the only stage's pool with cancel_futures behind the run's back (as the
+    interpreter-exit hook does after Ctrl-C) while items 1 and 2 wait to start."""
+    all_in = threading.Event()
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def source() -> Iterator[int]:
+        yield from range(3)
+        all_in.set()  # every item was submitted before the input is asked for more
+
+    def stop_pool_on_first(x: int) -> int:
+        if x == 0:
+            assert all_in.wait(10)
+            run.pools[0].shutdown(wait=False, cancel_futures=True)
+        return x
+
+    run = Pipeline([Stage(stop_pool_on_first, workers=1, queue_size=4, on_error=on_error)]).run(
+        source()
+    )
+
+    def consume() -> None:
+        try:
+            results.extend(run)
+        except BaseException as exc:
+            errors.append(exc)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(10)
+    hung = consumer.is_alive()
+    run.close()  # lets a hung consumer go
+    consumer.join(10)
+    assert not hung, "the pipeline waits forever for the cancelled items"
+    return results, errors[0] if errors else None
+
+
+def test_items_cancelled_by_a_stopped_stage_pool_go_through_skip() -> None:
+    results, error = _run_with_stage_pool_stopped("skip")
+    assert (results, error) == ([0], None)
+
+
+def test_items_cancelled_by_a_stopped_stage_pool_go_through_raise_and_replace() -> None:
+    _, error = _run_with_stage_pool_stopped("raise")
+    assert isinstance(error, CancelledError)
+    seen: list[tuple[int, type[BaseException]]] = []
+
+    def replace(item: int, exc: BaseException) -> int:
+        seen.append((item, type(exc)))
+        return -item
+
+    results, error = _run_with_stage_pool_stopped(replace)
+    assert (results, error) == ([0, -1, -2], None)
+    assert seen == [(1, CancelledError), (2, CancelledError)]

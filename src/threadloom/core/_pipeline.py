@@ -6,7 +6,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -44,6 +44,9 @@ class Stage:
         iterator raises the exception; ``"skip"`` drops the item (logged at WARNING and
         counted in ``StageStatistics.skipped``); a callable ``(item, exc) -> replacement``
         supplies the stage's output for that item (if it raises, that counts as "raise").
+        An item whose task was cancelled because the stage's pool was stopped from outside
+        the run (the interpreter-exit hook, ``shutdown`` on one of :attr:`PipelineRun.pools`)
+        fails with :class:`concurrent.futures.CancelledError` and goes through the policy.
     key, key_limit, key_rate: ``key(item)`` gives the item's key; at most ``key_limit``
         items of a key run at once in this stage and at most ``key_rate`` start per second
         (items over either wait without holding a worker; see ``Pool.submit_task``).
@@ -219,9 +222,14 @@ class PipelineRun(Iterator[Any]):
 
     def _outcome_locked(self, j: int, seq: int, item: Any, future: Future[Any]) -> None:
         stage = self._stages[j]
+        exc: BaseException | None
         if future.cancelled():
-            return
-        exc = future.exception()
+            # Only the stage's pool stopping with cancel_futures behind the run's back (the
+            # interpreter-exit hook after Ctrl-C, or shutdown through ``pools``) does this;
+            # the item must still leave its place in order, or an ordered stage waits forever.
+            exc = CancelledError(f"stage {stage.name}: the item's task was cancelled")
+        else:
+            exc = future.exception()
         if exc is None:
             self._finish_locked(j, seq, future.result())
             return

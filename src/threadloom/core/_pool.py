@@ -140,12 +140,25 @@ class _Task:
         self.inner: Future[Any] | None = None
         self.thread = ""
 
+    @property
+    def label(self) -> str:
+        """The task's name in events, traces and error messages: its ``label``, else
+        ``fn.__name__``, else ``task-{task_id}`` (a partial or a callable object)."""
+        future = self.future
+        name: object = getattr(self.fn, "__name__", None)
+        if future.label:
+            return future.label
+        return name if isinstance(name, str) and name else f"task-{future.task_id}"
+
 
 class _KeyState:
-    __slots__ = ("active", "interval", "limit", "next_start", "tick", "waiting")
+    __slots__ = ("active", "interval", "limit", "next_start", "requested", "tick", "waiting")
 
-    def __init__(self, limit: int | None, rate: float | None) -> None:
+    def __init__(self, limit: int | None, requested: int | None, rate: float | None) -> None:
         self.limit = sys.maxsize if limit is None else limit
+        # The key_limit of the submit call that brought the key into use: what the key's
+        # limit falls back to when set_key_limit(key, None) drops an explicit one.
+        self.requested = requested
         # Rate limit: at most one start per `interval` seconds for the key.
         self.interval = 0.0 if rate is None else 1.0 / rate
         self.next_start = 0.0
@@ -492,8 +505,9 @@ class Pool(Executor):
             if not run_inline:
                 self._dispatch_locked(task)
         if run_inline:
-            future.set_running_or_notify_cancel()
-            self._run_task(task, None, started=True)
+            # As on a worker: the deadline may already have failed the future (deadline=0,
+            # or this thread was descheduled), and then the task is settled, not run.
+            self._run_task(task, None)
         return future
 
     def _check_open_locked(self) -> None:
@@ -523,10 +537,10 @@ class Pool(Executor):
         with self._lock:
             state = self._keys.get(key)
             if state is None:
-                limit = self._key_limits.get(key) or task.key_limit or self._key_limit
+                limit = self._key_limit_locked(key, task.key_limit)
                 if limit is None and task.key_rate is None:
                     return True
-                state = self._keys[key] = _KeyState(limit, task.key_rate)
+                state = self._keys[key] = _KeyState(limit, task.key_limit, task.key_rate)
             if state.waiting or state.active >= state.limit:
                 state.waiting.append(task)
                 return False
@@ -627,24 +641,28 @@ class Pool(Executor):
             state = self._keys.get(key)
             if state is None:
                 return
-            state.limit = limit or self._key_limit or state.limit
+            effective = self._key_limit_locked(key, state.requested)
+            state.limit = sys.maxsize if effective is None else effective
             self._pump_key_locked(key, state)
+
+    def _key_limit_locked(self, key: Hashable, requested: int | None) -> int | None:
+        """The cap on running tasks of ``key`` (None: no cap): the ``set_key_limit`` one,
+        else ``requested`` (a submit call's ``key_limit``), else the pool's default."""
+        return self._key_limits.get(key) or requested or self._key_limit
 
     # ---- running -----------------------------------------------------------------------
 
-    def _run_task(self, task: _Task, ws: _WorkerState | None, started: bool = False) -> None:
-        if task.key is not None and not task.keyed and not started and not self._admit(task):
+    def _run_task(self, task: _Task, ws: _WorkerState | None) -> None:
+        if task.key is not None and not task.keyed and not self._admit(task):
             return  # parked behind its key; a finishing task of the key releases it
         future = task.future
-        first = future.attempts == 0
-        if not started:
-            if first:
-                if task.deadline_entry is None:
-                    started = future.set_running_or_notify_cancel()
-                else:
-                    started = future._try_start()
+        if future.attempts == 0:
+            if task.deadline_entry is None:
+                started = future.set_running_or_notify_cancel()
             else:
-                started = not future.done()
+                started = future._try_start()
+        else:
+            started = not future.done()
         if task.bounded:
             with self._lock:
                 task.bounded = False
@@ -679,7 +697,7 @@ class Pool(Executor):
                     self._await_inner(task, result, attempt, ws)
                     return
                 error = TypeError(
-                    f"task {future.label or str(getattr(task.fn, '__name__', future.task_id))!r} "
+                    f"task {task.label!r} "
                     "was submitted with returns_future=True, so its function must return a "
                     f"concurrent.futures.Future; it returned {type(result).__name__}"
                 )
@@ -790,8 +808,7 @@ class Pool(Executor):
         result: object = None
         error: BaseException | None
         if inner.cancelled():
-            name = task.future.label or str(getattr(task.fn, "__name__", task.future.task_id))
-            error = CancelledError(f"the future returned by task {name!r} was cancelled")
+            error = CancelledError(f"the future returned by task {task.label!r} was cancelled")
         else:
             error = inner.exception()
             if error is None:
@@ -853,7 +870,7 @@ class Pool(Executor):
     def _expire(self, task: _Task) -> None:
         future = task.future
         failed, settle = future._expire(
-            FuturesTimeoutError(f"task {future.label or future.task_id} passed its deadline")
+            FuturesTimeoutError(f"task {task.label} passed its deadline")
         )
         if not failed:
             return
@@ -904,7 +921,7 @@ class Pool(Executor):
             task_id=future.task_id,
             key=future.key,
             attempt=attempt,
-            label=future.label or str(getattr(task.fn, "__name__", "task")),
+            label=task.label,
             error=None if error is None else _describe(error),
         )
 
