@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 from threadloom.jobs import FetchJob, FetchOptions
@@ -17,10 +16,12 @@ def test_rate_spaces_request_starts_per_host(tmp_path: Path, server: FaultServer
     assert result.summary.counts["done"] == 8
     assert result.trace is not None
     starts = sorted(span.start for span in result.trace.spans)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    # 20 requests/s: starts 50 ms apart (a little scheduling slack allowed).
-    assert min(gaps) >= 0.045, gaps
-    assert starts[-1] - starts[0] >= 7 * 0.045
+    # 20 requests/s: starts are scheduled 50 ms apart. A worker may pick a task up a
+    # little late, so check the spread and a sliding window rather than each gap.
+    assert starts[-1] - starts[0] >= 7 * 0.05 - 0.05
+    for first in starts:
+        in_window = sum(first <= start < first + 0.1 for start in starts)
+        assert in_window <= 3, f"more than 2 (+1 late) starts in 100 ms: {starts}"
 
 
 def test_retry_after_is_honoured(tmp_path: Path, server: FaultServer) -> None:
