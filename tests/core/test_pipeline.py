@@ -213,3 +213,45 @@ def test_items_cancelled_by_a_stopped_stage_pool_go_through_raise_and_replace() 
     results, error = _run_with_stage_pool_stopped(replace)
     assert (results, error) == ([0, -1, -2], None)
     assert seen == [(1, CancelledError), (2, CancelledError)]
+
+
+def test_a_failing_key_function_goes_through_the_error_policy() -> None:
+    def key(item: int) -> int:
+        if item == 3:
+            raise ValueError("no key for 3")
+        return item % 2
+
+    stages = [
+        Stage(lambda x: x, workers=2, name="first"),
+        Stage(lambda x: x * 10, workers=2, key=key, key_limit=1, on_error="skip", name="second"),
+    ]
+    assert list(Pipeline(stages).run(range(6))) == [0, 10, 20, 40, 50]
+    failing = [Stage(lambda x: x, key=key, name="only")]
+    with pytest.raises(ValueError, match="no key for 3"):
+        list(Pipeline(failing).run(range(6)))
+
+
+def test_a_stage_pool_shut_down_under_the_run_stops_it() -> None:
+    release = threading.Event()
+
+    def slow(x: int) -> int:
+        release.wait(10)
+        return x
+
+    run = Pipeline([Stage(slow, workers=1, name="a"), Stage(lambda x: x, name="b")]).run(range(4))
+    outcome: list[BaseException | list[int]] = []
+    consumer = threading.Thread(target=lambda: outcome.append(_collect(run)))
+    consumer.start()
+    run.pools[1].shutdown(wait=False)
+    release.set()
+    consumer.join(10)
+    assert not consumer.is_alive(), "the run hung instead of failing"
+    assert isinstance(outcome[0], RuntimeError)
+    run.close()
+
+
+def _collect(run: Iterator[int]) -> BaseException | list[int]:
+    try:
+        return list(run)
+    except BaseException as exc:
+        return exc

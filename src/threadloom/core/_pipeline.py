@@ -194,15 +194,32 @@ class PipelineRun(Iterator[Any]):
             self._finish_locked(j, seq, _SKIPPED)
             return
         spec = stage.spec
-        future = stage.pool.submit_task(
-            spec.fn,
-            (item,),
-            key=None if spec.key is None else spec.key(item),
-            deadline=spec.deadline,
-            label=stage.name if spec.label is None else spec.label(item),
-            key_rate=spec.key_rate,
-            returns_future=spec.returns_future,
-        )
+        try:
+            key = None if spec.key is None else spec.key(item)
+            label = stage.name if spec.label is None else spec.label(item)
+        except Exception as exc:
+            # A failing key or label function fails this item through the stage's error
+            # policy. (Raised here, it could be swallowed by a done-callback and the item
+            # lost, leaving the run waiting for it forever.)
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            self._completions.append((j, seq, item, failed))
+            return
+        try:
+            future = stage.pool.submit_task(
+                spec.fn,
+                (item,),
+                key=key,
+                deadline=spec.deadline,
+                label=label,
+                key_rate=spec.key_rate,
+                returns_future=spec.returns_future,
+            )
+        except RuntimeError as exc:
+            # The stage's pool was shut down under the run (e.g. by the interpreter-exit
+            # hook after Ctrl-C): stop the run with that error instead of losing the item.
+            self._error = self._error or exc
+            return
         future.add_done_callback(lambda f: self._on_done(j, seq, item, f))
 
     def _on_done(self, j: int, seq: int, item: Any, future: Future[Any]) -> None:
