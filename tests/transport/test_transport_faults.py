@@ -273,3 +273,21 @@ def test_options_are_validated(field: str, value: float) -> None:
     changes: dict[str, Any] = {field: value}
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(TransportOptions(), **changes)
+
+
+@pytest.mark.parametrize("path", ["/delay?ms=5000", "/stall?after=5000"])
+def test_libcurl_stall_check_cuts_stalls_too(server: FaultServer, path: str) -> None:
+    options = TransportOptions(connect_timeout=2, low_speed_time=1, stall_check="libcurl")
+    started = time.monotonic()
+    with HttpClient(options) as client, pytest.raises(TransferTimeout) as info:
+        client.get(server.url(path))
+    elapsed = time.monotonic() - started
+    # libcurl averages speed over ~5 s: after a burst the cut can come ~6 s late.
+    assert 0.9 <= elapsed < 12.0
+    assert info.value.reason.startswith("timed out after 1 s with no data")
+    assert info.value.retryable
+
+
+def test_stall_check_is_validated() -> None:
+    with pytest.raises(ValueError, match="stall_check"):
+        TransportOptions(stall_check="sometimes")  # type: ignore[arg-type]

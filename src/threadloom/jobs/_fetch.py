@@ -173,6 +173,9 @@ class FetchJob:
             low_speed_time=options.timeout,
             max_size=options.max_size,
             verify_tls=options.verify_tls,
+            # libcurl's own low-speed cut: the exact check's Python progress callback
+            # cost ~100 us of CPU per document here (measured with 20,000 documents).
+            stall_check="libcurl",
         )
         self._client: HttpClient | None = None
 

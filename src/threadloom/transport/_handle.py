@@ -8,6 +8,7 @@ handle keeps its connection cache (keep-alive) between requests.
 from __future__ import annotations
 
 import io
+import math
 import time
 
 import pycurl
@@ -76,10 +77,13 @@ class Handle:
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(options.connect_timeout * 1000)))
         if options.timeout is not None:
             curl.setopt(pycurl.TIMEOUT_MS, max(1, round(options.timeout * 1000)))
-        # Stalls are cut by _progress rather than LOW_SPEED_LIMIT/TIME: libcurl judges
-        # speed over a window of about five seconds, so a stall right after a burst of
-        # data would be cut up to five seconds late.
-        if watch_progress:
+        # With stall_check="exact", stalls are cut by _progress rather than
+        # LOW_SPEED_LIMIT/TIME: libcurl judges speed over a window of about five seconds,
+        # so a stall right after a burst of data would be cut up to five seconds late.
+        if options.stall_check == "libcurl":
+            curl.setopt(pycurl.LOW_SPEED_LIMIT, options.low_speed_limit)
+            curl.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.low_speed_time)))
+        elif watch_progress:
             curl.setopt(pycurl.NOPROGRESS, 0)
             curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
         if options.max_size is not None:

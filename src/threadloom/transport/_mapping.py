@@ -20,7 +20,7 @@ from threadloom.transport._errors import (
     TransportError,
     TruncatedBody,
 )
-from threadloom.transport._handle import STALLED_NO_DATA, Handle
+from threadloom.transport._handle import STALLED_NO_DATA, STALLED_SLOW, Handle
 
 # Codes missing from older pycurl builds are spelled out (values are libcurl's ABI).
 _E_WEIRD_SERVER_REPLY = 8
@@ -60,6 +60,10 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     if (code == pycurl.E_WRITE_ERROR and handle.too_large) or code == pycurl.E_FILESIZE_EXCEEDED:
         assert options.max_size is not None
         return TooLarge(url, too_large_reason(options.max_size))
+    if code == pycurl.E_OPERATION_TIMEDOUT and message.startswith("Operation too slow"):
+        # libcurl's own low-speed cut (stall_check="libcurl").
+        handle.stalled = STALLED_NO_DATA if options.low_speed_limit <= 1 else STALLED_SLOW
+        return _stall(url, handle)
     if code == pycurl.E_OPERATION_TIMEDOUT:
         if curl.getinfo(pycurl.CONNECT_TIME_T) == 0:
             return TransferTimeout(
