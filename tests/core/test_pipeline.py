@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 
@@ -255,3 +256,86 @@ def _collect(run: Iterator[int]) -> BaseException | list[int]:
         return list(run)
     except BaseException as exc:
         return exc
+
+
+def test_items_behind_a_busy_key_do_not_fill_the_stage() -> None:
+    # A slow key's items come first; with its limit of 1 all but one of them wait. They
+    # must not take the stage's queue_size, or the other keys' items are never read and
+    # three workers idle until the slow key is through.
+    gate = threading.Event()
+
+    def work(item: tuple[str, int]) -> tuple[str, int]:
+        if item[0] == "slow":
+            assert gate.wait(10), "the other keys' items never came through"
+        return item
+
+    items = [("slow", i) for i in range(20)] + [(f"k{i}", i) for i in range(20)]
+    stage = Stage(work, workers=4, queue_size=4, ordered=False, key=lambda x: x[0], key_limit=1)
+    out: list[tuple[str, int]] = []
+    with Pipeline([stage]).run(items) as run:
+        for item in run:
+            out.append(item)
+            if sum(1 for key, _ in out if key != "slow") == 20:
+                gate.set()
+        statistics = run.statistics()
+    assert all(key != "slow" for key, _ in out[:20])
+    assert sorted(out) == sorted(items)
+    assert statistics[0].held == 0
+    assert statistics[0].waiting == 0
+
+
+def test_items_waiting_for_a_retry_do_not_fill_the_stage() -> None:
+    # Two items fail once and wait 1 s for their retry; the eight others must not wait
+    # behind them for room in a stage of queue_size 2.
+    failed: set[int] = set()
+    lock = threading.Lock()
+
+    def flaky(x: int) -> int:
+        with lock:
+            first = x < 2 and x not in failed
+            failed.add(x)
+        if first:
+            raise OSError("try again")
+        return x
+
+    stage = Stage(
+        flaky,
+        workers=2,
+        queue_size=2,
+        ordered=False,
+        retry=Retry(attempts=2, backoff=1.0, jitter=0.0),
+    )
+    out = list(Pipeline([stage]).run(range(10)))
+    assert sorted(out) == list(range(10))
+    assert out[-2:] in ([0, 1], [1, 0])
+
+
+def test_max_waiting_bounds_the_items_read_past_a_busy_key() -> None:
+    gate = threading.Event()
+    read: list[int] = []
+
+    def numbers() -> Iterator[int]:
+        for i in range(100):
+            read.append(i)
+            yield i
+
+    def work(x: int) -> int:
+        gate.wait(10)
+        return x
+
+    stage = Stage(work, workers=2, queue_size=2, max_waiting=5, key=lambda x: 0, key_limit=1)
+    out: list[int] = []
+    with Pipeline([stage]).run(numbers()) as run:
+        consumer = threading.Thread(target=lambda: out.extend(run))
+        consumer.start()
+        # One item runs and five wait behind the key; then the input is not read further
+        # until something moves.
+        deadline = time.monotonic() + 5
+        while run.statistics()[0].waiting < 5 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.1)  # room for a wrong extra read to happen
+        assert run.statistics()[0].waiting == 5
+        assert len(read) == 6
+        gate.set()
+        consumer.join(10)
+    assert out == list(range(100))

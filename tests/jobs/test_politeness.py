@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from threadloom.jobs import FetchJob, FetchOptions
@@ -45,3 +46,25 @@ def test_retry_after_is_capped(tmp_path: Path, server: FaultServer) -> None:
     result = job.run([url.encode()])
     assert result.summary.counts["done"] == 1
     assert result.summary.elapsed < 5.0, "an hour-long Retry-After is capped"
+
+
+def test_a_dead_host_does_not_starve_a_healthy_one(tmp_path: Path, server: FaultServer) -> None:
+    # 40 URLs of a host that refuses connections come first, then 40 of a healthy one.
+    # The dead host's URLs wait out their retries' backoff without a worker and without
+    # taking the fetch stage's room, so the healthy host's URLs are all fetched while
+    # the dead ones are still waiting for their next attempt.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    dead = [f"http://127.0.0.1:{dead_port}/{n}.xml" for n in range(40)]
+    healthy = [server.url(f"/docs/{n}.xml") for n in range(40)]
+    options = FetchOptions(jobs=4, per_host=2, retries=2, backoff=1.0)
+    job = FetchJob(tmp_path / "s.db", options, progress="quiet", record_trace=True)
+    result = job.run(url.encode() for url in dead + healthy)
+    assert result.summary.counts["done"] == 40
+    assert result.summary.counts["failed"] == 40
+    assert result.trace is not None
+    healthy_end = max(span.end for span in result.trace.spans if span.ok)
+    dead_retries = [span.start for span in result.trace.spans if span.attempt > 1]
+    assert len(dead_retries) == 80
+    assert healthy_end < min(dead_retries), "the healthy host waited behind the dead one"

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal
 
@@ -36,9 +37,15 @@ class Stage:
 
     workers: threads of this stage (its own :class:`Pool`, threads named
         ``{pipeline}-{stage}_{n}``).
-    queue_size: most items this stage holds at once (submitted, running, or finished and
-        waiting for the next stage); default ``2 * workers``. A full stage stops the one
-        before it: that is the back-pressure, all the way back to reading the input.
+    queue_size: most items this stage holds at once that can make progress (queued for a
+        worker, running, or finished and waiting for the next stage); default
+        ``2 * workers``. A full stage stops the one before it: that is the back-pressure,
+        all the way back to reading the input.
+    max_waiting: most items this stage holds *beyond* ``queue_size`` that cannot run yet:
+        parked behind their key's ``key_limit`` or ``key_rate``, or waiting out a retry's
+        delay; default ``16 * queue_size``. They do not count against ``queue_size``, so
+        a slow or failing key does not fill the stage and idle workers that other keys'
+        items could use: the stage reads past it, up to this many waiting items.
     ordered: if True, items leave this stage in input order; if False, as they finish.
     on_error: after retries are used up, ``"raise"`` stops the pipeline and the result
         iterator raises the exception; ``"skip"`` drops the item (logged at WARNING and
@@ -66,6 +73,7 @@ class Stage:
     fn: Callable[[Any], Any]
     workers: int = 1
     queue_size: int | None = None
+    max_waiting: int | None = None
     ordered: bool = True
     on_error: ErrorPolicy = "raise"
     key: Callable[[Any], Hashable] | None = None
@@ -82,6 +90,8 @@ class Stage:
             raise ValueError(f"Stage.workers must be >= 1, got {self.workers}")
         if self.queue_size is not None and self.queue_size < 1:
             raise ValueError(f"Stage.queue_size must be None or >= 1, got {self.queue_size}")
+        if self.max_waiting is not None and self.max_waiting < 0:
+            raise ValueError(f"Stage.max_waiting must be None or >= 0, got {self.max_waiting}")
         if not callable(self.on_error) and self.on_error not in ("raise", "skip"):
             raise ValueError(
                 f"Stage.on_error must be 'raise', 'skip' or a callable, got {self.on_error!r}"
@@ -90,11 +100,14 @@ class Stage:
 
 @dataclass(frozen=True, slots=True)
 class StageStatistics:
-    """Counters of one stage: items held now (``held``), finished (``done``), failed and
-    replaced by the error policy (``replaced``), dropped (``skipped``)."""
+    """Counters of one stage: items held now (``held``, all of them), of those the ones
+    that cannot run yet (``waiting``: behind their key, or for a retry), finished
+    (``done``), failed and replaced by the error policy (``replaced``), dropped
+    (``skipped``)."""
 
     name: str
     held: int
+    waiting: int
     done: int
     replaced: int
     skipped: int
@@ -121,18 +134,33 @@ class Pipeline:
         return PipelineRun(self, iterable)
 
 
+class _Parking:
+    """What one item of a stage that can park (a key or a retry) owes the stage's
+    ``waiting`` count: the sum of the pool's ``on_wait`` calls, until the item settles."""
+
+    __slots__ = ("balance", "settled")
+
+    def __init__(self) -> None:
+        self.balance = 0
+        self.settled = False
+
+
 class _StageState:
     __slots__ = (
+        "can_park",
         "cap",
         "done",
         "held",
         "name",
         "next_out",
+        "parking",
         "pool",
         "ready",
         "replaced",
         "skipped",
         "spec",
+        "wait_cap",
+        "waiting",
     )
 
     def __init__(self, spec: Stage, index: int, pipeline: str) -> None:
@@ -145,7 +173,13 @@ class _StageState:
             retry=spec.retry,
         )
         self.cap = spec.queue_size or 2 * spec.workers
+        self.wait_cap = 16 * self.cap if spec.max_waiting is None else spec.max_waiting
         self.held = 0
+        # Items parked in the pool (behind a key, or for a retry): held, but not counted
+        # against cap. Only a stage with a key or a retry policy can park items.
+        self.can_park = spec.key is not None or spec.retry is not None
+        self.waiting = 0
+        self.parking: dict[int, _Parking] = {}
         # Finished items waiting to move on: by sequence number if ordered, else in order
         # of finishing.
         self.ready: dict[int, Any] | deque[tuple[int, Any]] = {} if spec.ordered else deque()
@@ -153,6 +187,12 @@ class _StageState:
         self.done = 0
         self.replaced = 0
         self.skipped = 0
+
+    def full(self) -> bool:
+        """No room for another item: ``cap`` items can make progress, or ``wait_cap``
+        items are parked. (``waiting`` can dip below 0 for a moment: see ``on_wait``.)"""
+        waiting = max(self.waiting, 0)
+        return self.held - waiting >= self.cap or waiting >= self.wait_cap
 
 
 class PipelineRun(Iterator[Any]):
@@ -205,6 +245,10 @@ class PipelineRun(Iterator[Any]):
             failed.set_exception(exc)
             self._completions.append((j, seq, item, failed))
             return
+        on_wait = None
+        if stage.can_park:
+            parking = stage.parking[seq] = _Parking()
+            on_wait = partial(self._on_wait, stage, parking)
         try:
             future = stage.pool.submit_task(
                 spec.fn,
@@ -214,6 +258,7 @@ class PipelineRun(Iterator[Any]):
                 label=label,
                 key_rate=spec.key_rate,
                 returns_future=spec.returns_future,
+                on_wait=on_wait,
             )
         except RuntimeError as exc:
             # The stage's pool was shut down under the run (e.g. by the interpreter-exit
@@ -221,6 +266,16 @@ class PipelineRun(Iterator[Any]):
             self._error = self._error or exc
             return
         future.add_done_callback(lambda f: self._on_done(j, seq, item, f))
+
+    def _on_wait(self, stage: _StageState, parking: _Parking, delta: int) -> None:
+        """The pool parked (+1) or unparked (-1) an item of ``stage``."""
+        with self._lock:
+            if parking.settled:
+                return  # a late call for an item already settled: its debt was paid
+            parking.balance += delta
+            stage.waiting += delta
+            if delta > 0:
+                self._pump_locked()  # room for runnable items: move work on, wake readers
 
     def _on_done(self, j: int, seq: int, item: Any, future: Future[Any]) -> None:
         with self._lock:
@@ -239,6 +294,12 @@ class PipelineRun(Iterator[Any]):
 
     def _outcome_locked(self, j: int, seq: int, item: Any, future: Future[Any]) -> None:
         stage = self._stages[j]
+        parking = stage.parking.pop(seq, None)
+        if parking is not None:
+            # Settled while parked (cancelled, shut down) or with calls still to come:
+            # take back what the item added to ``waiting``, and ignore later calls.
+            parking.settled = True
+            stage.waiting -= parking.balance
         exc: BaseException | None
         if future.cancelled():
             # Only the stage's pool stopping with cancel_futures behind the run's back (the
@@ -290,11 +351,7 @@ class PipelineRun(Iterator[Any]):
                 if stage.next_out not in stage.ready:
                     return
                 seq = stage.next_out
-                if (
-                    target is not None
-                    and target.held >= target.cap
-                    and seq != self._head_locked(j + 1)
-                ):
+                if target is not None and target.full() and seq != self._head_locked(j + 1):
                     return
                 value = stage.ready.pop(seq)
                 stage.next_out += 1
@@ -302,7 +359,7 @@ class PipelineRun(Iterator[Any]):
                 if not stage.ready:
                     return
                 index = 0
-                if target is not None and target.held >= target.cap:
+                if target is not None and target.full():
                     # Full: only the item an ordered stage downstream is waiting for may
                     # pass, or the buffers could fill with items that can never leave.
                     head = self._head_locked(j + 1)
@@ -355,7 +412,7 @@ class PipelineRun(Iterator[Any]):
                     if self._exhausted and self._delivered == self._read:
                         self._close_locked_then_wait()
                         raise StopIteration
-                    room = not self._exhausted and self._stages[0].held < self._stages[0].cap
+                    room = not self._exhausted and not self._stages[0].full()
                     if not room:
                         self._cond.wait()
                         continue
@@ -423,7 +480,8 @@ class PipelineRun(Iterator[Any]):
         """A :class:`StageStatistics` per stage, in order."""
         with self._lock:
             return [
-                StageStatistics(s.name, s.held, s.done, s.replaced, s.skipped) for s in self._stages
+                StageStatistics(s.name, s.held, max(s.waiting, 0), s.done, s.replaced, s.skipped)
+                for s in self._stages
             ]
 
     @property

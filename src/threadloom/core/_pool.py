@@ -107,6 +107,8 @@ class _Task:
         "key_rate",
         "keyed",
         "kwargs",
+        "on_wait",
+        "parked",
         "pool",
         "retry",
         "retry_entry",
@@ -136,6 +138,11 @@ class _Task:
         self.deadline_entry: _Entry | None = None
         self.retry_entry: _Entry | None = None
         self.returns_future = False
+        # on_wait: told +1 when the task starts waiting without being runnable (behind its
+        # key, or for a retry) and -1 when a worker picks it up again; parked marks that
+        # the -1 is owed.
+        self.on_wait: Callable[[int], None] | None = None
+        self.parked = False
         # returns_future: the running attempt's inner future and the worker that started it
         self.inner: Future[Any] | None = None
         self.thread = ""
@@ -384,6 +391,7 @@ class Pool(Executor):
         key_limit: int | None = None,
         key_rate: float | None = None,
         returns_future: bool = False,
+        on_wait: Callable[[int], None] | None = None,
     ) -> TaskFuture[_T]:
         """Schedule ``fn(*args, **kwargs)`` with the pool's extra controls.
 
@@ -428,6 +436,15 @@ class Pool(Executor):
             futures; ``cancel_futures=True`` (and Ctrl-C) also calls ``cancel()`` on them.
             The inner future's done-callback does the settling (a lock, the key release,
             the task future's own callbacks), so it runs on the resolving thread.
+        on_wait: ``on_wait(+1)`` is called when the task starts waiting without being
+            runnable (parked behind its key's limit or rate, or waiting for a retry's
+            delay) and ``on_wait(-1)`` when a worker picks it up again (it may then park
+            once more). It is called outside the pool's lock, from whichever thread made
+            the change, so calls for one task can arrive out of order (a -1 before its
+            +1): sum them. A task settled while parked (cancelled, timed out, shut down)
+            gets no -1; its sum is then what was still owed. Exceptions it raises are
+            logged and ignored. A pipeline uses it so that items waiting behind a busy key
+            or for a retry do not take the room that runnable work needs.
         """
         if key_rate is not None and not key_rate > 0:
             raise ValueError(f"key_rate must be > 0 tasks/s, got {key_rate}")
@@ -444,6 +461,7 @@ class Pool(Executor):
             key_limit=key_limit,
             key_rate=key_rate,
             returns_future=returns_future,
+            on_wait=on_wait,
         )
 
     def _submit(
@@ -460,6 +478,7 @@ class Pool(Executor):
         key_rate: float | None = None,
         internal: bool = False,
         returns_future: bool = False,
+        on_wait: Callable[[int], None] | None = None,
     ) -> TaskFuture[_T]:
         future: TaskFuture[_T] = TaskFuture()
         future.task_id = next(self._ids)
@@ -476,6 +495,8 @@ class Pool(Executor):
             future.label = label
         if returns_future:
             task.returns_future = True
+        if on_wait is not None:
+            task.on_wait = on_wait
         run_inline = False
         with self._lock:
             self._check_open_locked()
@@ -543,11 +564,13 @@ class Pool(Executor):
                 state = self._keys[key] = _KeyState(limit, task.key_limit, task.key_rate)
             if state.waiting or state.active >= state.limit:
                 state.waiting.append(task)
+                task.parked = task.on_wait is not None
                 return False
             if state.interval:
                 now = time.monotonic()
                 if now < state.next_start:
                     state.waiting.append(task)
+                    task.parked = task.on_wait is not None
                     self._arm_key_locked(key, state)
                     return False
                 state.next_start = now + state.interval
@@ -653,8 +676,14 @@ class Pool(Executor):
     # ---- running -----------------------------------------------------------------------
 
     def _run_task(self, task: _Task, ws: _WorkerState | None) -> None:
+        if task.parked:
+            task.parked = False
+            self._tell_wait(task, -1)
         if task.key is not None and not task.keyed and not self._admit(task):
-            return  # parked behind its key; a finishing task of the key releases it
+            # Parked behind its key; a finishing task of the key releases it.
+            if task.on_wait is not None:
+                self._tell_wait(task, 1)
+            return
         future = task.future
         if future.attempts == 0:
             if task.deadline_entry is None:
@@ -777,10 +806,13 @@ class Pool(Executor):
                 self._retried += 1
                 self._retrying[future.task_id] = task
                 task.retry_entry = self._scheduler.call_later(delay, lambda: self._redispatch(task))
+                task.parked = task.on_wait is not None
                 retrying = True
             else:
                 retrying = False
         if retrying:
+            if task.on_wait is not None:
+                self._tell_wait(task, 1)
             if listeners:
                 self._emit("retry", task, attempt, error)
             return
@@ -820,6 +852,14 @@ class Pool(Executor):
             _log.critical(
                 "pool %r: settling task %r failed", self.name, task.future.task_id, exc_info=True
             )
+
+    def _tell_wait(self, task: _Task, delta: int) -> None:
+        on_wait = task.on_wait
+        assert on_wait is not None
+        try:
+            on_wait(delta)
+        except Exception:
+            _log.exception("pool %r: on_wait of task %r failed", self.name, task.future.task_id)
 
     def _settle_locked(self, task: _Task) -> None:
         self._outstanding -= 1

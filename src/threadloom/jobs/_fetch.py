@@ -245,6 +245,9 @@ class FetchJob:
                 self._fetch,
                 workers=options.jobs,
                 queue_size=options.jobs * 4,
+                # URLs waiting for a busy host or for a retry take no room from the rest:
+                # up to this many are read past them (~3 KB each while they wait).
+                max_waiting=max(2048, options.jobs * 256),
                 ordered=False,
                 on_error=self._fetch_failed,
                 key=_work_host,
