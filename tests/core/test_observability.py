@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from threadloom.core import Pool, PoolStatistics, Retry, TaskEvent, TraceRecorder
+from threadloom.core import Pool, PoolStatistics, Retry, Span, TaskEvent, TraceRecorder, span_tracks
 
 
 def test_unread_failures_raise_as_a_group_and_read_ones_do_not() -> None:
@@ -169,3 +169,19 @@ def test_a_task_has_one_label_in_events_and_error_messages() -> None:
     assert {e.label for e in events if e.task_id == unnamed.task_id} == {label}
     assert str(timeout.value) == "task stubborn passed its deadline"
     assert {e.label for e in events if e.task_id == late.task_id} == {"stubborn"}
+
+
+def test_span_tracks_put_overlapping_spans_of_a_thread_on_lanes() -> None:
+    def span(thread: str, start: float, end: float) -> Span:
+        return Span(thread, start, end, "t", None, 1, True, None)
+
+    spans = [
+        span("w_0", 0.0, 3.0),
+        span("w_0", 1.0, 2.0),
+        span("w_0", 2.0, 4.0),  # the second lane is free again at 2.0
+        span("w_0", 2.5, 5.0),
+        span("w_1", 0.0, 1.0),
+        span("w_1", 1.0, 2.0),  # touching, not overlapping: same lane
+    ]
+    assert span_tracks(spans) == ["w_0", "w_0 #2", "w_0 #2", "w_0 #3", "w_1", "w_1"]
+    assert span_tracks([]) == []

@@ -184,3 +184,23 @@ def test_trace_spans_cover_every_attempt(tmp_path: Path, server: FaultServer) ->
     names = {e["args"]["name"] for e in events if e["ph"] == "M"}
     assert len(names) >= 1
     assert sum(e["ph"] == "X" for e in events) == 12
+
+
+def test_trace_tracks_hold_one_request_at_a_time(tmp_path: Path) -> None:
+    # The fetch stage's worker starts every attempt and the transfer thread finishes it,
+    # so one worker has up to -j attempts in flight: they go on lanes of their own.
+    with FaultServer(documents=40, latency=0.05) as slow:
+        urls = [slow.url(f"/docs/{n}.xml") for n in range(40)]
+        options = FetchOptions(jobs=4, per_host=4, retries=0)
+        job = FetchJob(tmp_path / "s.db", options, progress="quiet", record_trace=True)
+        result = job.run(url.encode() for url in urls)
+    assert result.trace is not None
+    by_track: dict[str, list[tuple[float, float]]] = {}
+    for span in result.trace.timeline():
+        by_track.setdefault(span.thread, []).append((span.start, span.end))
+    assert 2 <= len(by_track) <= 4, sorted(by_track)
+    for spans in by_track.values():
+        assert max_overlap(spans) == 1
+    events = json.loads(result.trace.save_chrome_trace(tmp_path / "t.json").read_text())
+    tracks = {e["args"]["name"] for e in events["traceEvents"] if e["ph"] == "M"}
+    assert tracks == set(by_track)

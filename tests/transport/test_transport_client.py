@@ -8,8 +8,8 @@ import pytest
 
 from threadloom import __version__
 from threadloom.server import FaultServer, document
-from threadloom.transport import HttpClient, Response, TransportOptions
-from threadloom.transport._exchange import final_headers as _final_headers
+from threadloom.transport import Headers, HttpClient, Response, TransportOptions
+from threadloom.transport._headers import parse_final_headers as _final_headers
 
 
 def test_response_fields(server: FaultServer, client: HttpClient) -> None:
@@ -142,3 +142,25 @@ def test_final_headers_trim_like_rfc_9110() -> None:
         b"\r\n",
     ]
     assert _final_headers(lines) == {"a": "x, 2", "b": "y\t\r", "c": ""}
+
+
+def test_headers_are_a_lazy_read_only_mapping(server: FaultServer, client: HttpClient) -> None:
+    response = client.get(server.document_url(3))
+    headers = response.headers
+    assert isinstance(headers, Headers)
+    assert headers["content-type"] == response.content_type == "application/xml"
+    assert headers == dict(headers.items())
+    assert "content-length" in headers
+    assert len(headers) == len(list(headers))
+    with pytest.raises(TypeError):
+        headers["x"] = "y"  # type: ignore[index]
+
+
+def test_a_gzip_body_is_checked_for_truncation_on_the_wire(
+    server: FaultServer, client: HttpClient
+) -> None:
+    # Content-Length counts the compressed bytes; the decoded body is longer. Only a
+    # short read on the wire is a truncation.
+    response = client.get(server.url("/gzip/docs/4.xml"))
+    assert response.body == document(4, 11)
+    assert int(response.headers["content-length"]) < len(response.body)

@@ -9,7 +9,14 @@ from concurrent.futures import wait
 import pytest
 
 from threadloom.server import FaultServer, document
-from threadloom.transport import HttpClient, InvalidUrl, Response, TransportOptions, _multi
+from threadloom.transport import (
+    HttpClient,
+    HttpStatusError,
+    InvalidUrl,
+    Response,
+    TransportOptions,
+    _multi,
+)
 from threadloom.transport._exchange import request_url
 from threadloom.transport._handle import Handle
 
@@ -131,3 +138,34 @@ def test_a_failed_driver_fails_every_outstanding_future(
             assert isinstance(caught.value.__cause__, Injected)
         with pytest.raises(RuntimeError, match="closed"):
             http.submit(server.document_url(2))
+
+
+def test_then_turns_the_response_into_the_result(server: FaultServer, client: HttpClient) -> None:
+    threads: list[str] = []
+
+    def size(response: Response) -> int:
+        threads.append(threading.current_thread().name)
+        return len(response.body)
+
+    assert client.submit(server.document_url(5), then=size).result(timeout=10) == len(
+        document(5, 11)
+    )
+    assert threads == ["threadloom-http"]
+
+
+def test_what_then_raises_fails_the_future(server: FaultServer, client: HttpClient) -> None:
+    def refuse(response: Response) -> None:
+        raise ValueError(f"no thanks: {response.status}")
+
+    with pytest.raises(ValueError, match="no thanks: 200"):
+        client.submit(server.document_url(6), then=refuse).result(timeout=10)
+    # The driver goes on with later requests.
+    assert client.submit(server.document_url(7)).result(timeout=10).status == 200
+
+
+def test_then_is_not_called_for_a_failed_request(server: FaultServer, client: HttpClient) -> None:
+    called: list[Response] = []
+    future = client.submit(server.url("/status/404"), then=called.append)
+    with pytest.raises(HttpStatusError):
+        future.result(timeout=10)
+    assert called == []

@@ -12,7 +12,7 @@ from ._pipeline import ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistic
 from ._pool import Pool, WhenFull
 from ._retry import Retry, RetryLater
 from ._timers import Timer
-from ._trace import Span, TraceRecorder
+from ._trace import Span, TraceRecorder, span_tracks
 
 __all__ = [
     "BrokenPool",
@@ -38,4 +38,5 @@ __all__ = [
     "WhenFull",
     "cancelled",
     "current_token",
+    "span_tracks",
 ]

@@ -12,6 +12,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Literal
 
+from ._future import settled_outcome
 from ._pool import Pool
 from ._retry import Retry
 
@@ -222,6 +223,7 @@ class PipelineRun(Iterator[Any]):
         self._error: BaseException | None = None
         self._closed = False
         self._pumping = False
+        self._sleepers = 0  # threads in self._cond.wait(): notify only when there are any
         self._completions: deque[tuple[int, int, Any, Future[Any]]] = deque()
 
     # ---- moving items --------------------------------------------------------------------
@@ -300,16 +302,14 @@ class PipelineRun(Iterator[Any]):
             # take back what the item added to ``waiting``, and ignore later calls.
             parking.settled = True
             stage.waiting -= parking.balance
-        exc: BaseException | None
-        if future.cancelled():
+        cancelled, exc, result = settled_outcome(future)
+        if cancelled:
             # Only the stage's pool stopping with cancel_futures behind the run's back (the
             # interpreter-exit hook after Ctrl-C, or shutdown through ``pools``) does this;
             # the item must still leave its place in order, or an ordered stage waits forever.
             exc = CancelledError(f"stage {stage.name}: the item's task was cancelled")
-        else:
-            exc = future.exception()
         if exc is None:
-            self._finish_locked(j, seq, future.result())
+            self._finish_locked(j, seq, result)
             return
         policy = stage.spec.on_error
         if policy == "skip":
@@ -388,7 +388,8 @@ class PipelineRun(Iterator[Any]):
                             self._outcome_locked(*c)
         finally:
             self._pumping = False
-        self._cond.notify_all()
+        if self._sleepers:
+            self._cond.notify_all()
 
     # ---- the consumer side ---------------------------------------------------------------
 
@@ -414,7 +415,11 @@ class PipelineRun(Iterator[Any]):
                         raise StopIteration
                     room = not self._exhausted and not self._stages[0].full()
                     if not room:
-                        self._cond.wait()
+                        self._sleepers += 1
+                        try:
+                            self._cond.wait()
+                        finally:
+                            self._sleepers -= 1
                         continue
                 # Read input outside the lock: the iterable may be slow (a file, a socket).
                 try:

@@ -21,7 +21,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, cast
 from ._cancel import CancelToken, _current
 from ._errors import BrokenPool, PoolFull
 from ._events import EventKind, Listener, PoolStatistics, TaskEvent
-from ._future import TaskFuture
+from ._future import TaskFuture, settled_outcome
 from ._mapping import MapRun
 from ._retry import Retry
 from ._scheduler import Scheduler, _Entry
@@ -837,14 +837,9 @@ class Pool(Executor):
 
     def _inner_done(self, task: _Task, inner: Future[Any], attempt: int) -> None:
         task.inner = None
-        result: object = None
-        error: BaseException | None
-        if inner.cancelled():
+        cancelled, error, result = settled_outcome(inner)
+        if cancelled:
             error = CancelledError(f"the future returned by task {task.label!r} was cancelled")
-        else:
-            error = inner.exception()
-            if error is None:
-                result = inner.result()
         try:
             self._end_attempt(task, attempt, result, error, thread=task.thread)
         except BaseException:

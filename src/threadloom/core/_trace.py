@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +18,7 @@ from ._events import TaskEvent
 if TYPE_CHECKING:
     from ._pool import Pool
 
-__all__ = ["Span", "TraceRecorder"]
+__all__ = ["Span", "TraceRecorder", "span_tracks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +108,16 @@ class TraceRecorder:
         """The spans as a Chrome Trace Event document (``chrome://tracing``, Perfetto).
 
         One "X" (complete) event per span, timestamps in microseconds since the recorder
-        was created, one ``tid`` per worker thread named by a "M" ``thread_name`` event,
-        and ``args`` with label, attempt, key and error.
+        was created, one ``tid`` per track of :func:`span_tracks` (a worker thread, or a
+        lane of one whose spans overlap) named by a "M" ``thread_name`` event, and
+        ``args`` with label, attempt, key and error.
         """
         pid = os.getpid()
         spans = self.spans()
         tids: dict[str, int] = {}
         events: list[dict[str, object]] = []
-        for span in spans:
-            tid = tids.setdefault(span.thread, len(tids) + 1)
+        for span, track in zip(spans, span_tracks(spans), strict=True):
+            tid = tids.setdefault(track, len(tids) + 1)
             events.append(
                 {
                     "name": span.label,
@@ -145,3 +147,36 @@ class TraceRecorder:
         target = Path(path)
         target.write_text(json.dumps(self.chrome_trace()), encoding="utf-8")
         return target
+
+
+def span_tracks(spans: Sequence[Span]) -> list[str]:
+    """The track to draw each span on: its thread's name, or, for spans of one thread
+    that overlap in time, ``"{thread} #{n}"`` for the n-th lane (n >= 2) of that thread.
+
+    A thread's spans overlap only when its tasks return futures (``returns_future``):
+    one worker starts many attempts that resolve later. Lanes are packed greedily in
+    order of start (each span takes the lowest lane free at its start), so a thread
+    gets as many lanes as it had attempts in flight at once. Tracks of spans that do
+    not overlap are the thread names, as before.
+    """
+    tracks = [""] * len(spans)
+    by_thread: dict[str, list[int]] = {}
+    for index, span in enumerate(spans):
+        by_thread.setdefault(span.thread, []).append(index)
+    for thread, indices in by_thread.items():
+        indices.sort(key=lambda i: (spans[i].start, spans[i].end))
+        busy: list[tuple[float, int]] = []  # (end, lane) of spans still in progress
+        free: list[int] = []  # lanes whose last span has ended
+        lanes = 0
+        for index in indices:
+            span = spans[index]
+            while busy and busy[0][0] <= span.start:
+                heapq.heappush(free, heapq.heappop(busy)[1])
+            if free:
+                lane = heapq.heappop(free)
+            else:
+                lane = lanes
+                lanes += 1
+            heapq.heappush(busy, (span.end, lane))
+            tracks[index] = thread if lane == 0 else f"{thread} #{lane + 1}"
+    return tracks

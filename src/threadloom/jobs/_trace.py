@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from threadloom.core import Span, TraceRecorder
+from threadloom.core import Span, TraceRecorder, span_tracks
 from threadloom.jobs._report import TimelineSpan
 
 
@@ -27,11 +27,14 @@ class RunTrace:
         return self.recorder.spans()
 
     def save_chrome_trace(self, path: str | Path) -> Path:
-        """Write the Chrome Trace Event file (one track per worker thread)."""
+        """Write the Chrome Trace Event file (one track per worker thread, or per lane of
+        overlapping attempts of one)."""
         return self.recorder.save_chrome_trace(path)
 
     def timeline(self) -> list[TimelineSpan]:
-        """The spans as the HTML report draws them, times relative to the run's start.
+        """The spans as the HTML report draws them, times relative to the run's start,
+        each on its track (:func:`~threadloom.core.span_tracks`: the fetch stage's
+        attempts overlap on its worker, one lane per request in flight).
 
         A failed attempt that was followed by another attempt of the same task is a
         ``"retry"``; the last failed attempt is ``"failed"``; a successful attempt is
@@ -43,7 +46,7 @@ class RunTrace:
             task = (_stage_of(span.thread), span.task_id)
             last_attempt[task] = max(last_attempt.get(task, 0), span.attempt)
         timeline = []
-        for span in spans:
+        for span, track in zip(spans, span_tracks(spans), strict=True):
             stage = _stage_of(span.thread)
             if span.ok:
                 outcome = "done" if stage == "fetch" else "processed"
@@ -53,7 +56,7 @@ class RunTrace:
                 outcome = "failed"
             timeline.append(
                 TimelineSpan(
-                    thread=span.thread,
+                    thread=track,
                     start=span.start - self.origin,
                     end=span.end - self.origin,
                     label=span.label,

@@ -208,8 +208,7 @@ class Store:
         happens within ``max_delay`` seconds or sooner; `flush` waits for it.
         """
         writer = self._writer_or_raise()
-        writer.check()
-        writer.put(self._prepare(outcome), timeout)
+        writer.put(self._prepare(outcome), timeout)  # put() checks the writer first
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every outcome recorded before this call is committed.

@@ -21,6 +21,7 @@ from threadloom.transport._errors import (
     TransportError,
     TruncatedBody,
 )
+from threadloom.transport._headers import Headers
 from threadloom.transport._options import TransportOptions
 from threadloom.transport._response import Response
 from threadloom.transport._retry_after import parse_retry_after
@@ -29,6 +30,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "ConnectError",
     "ConnectionLost",
+    "Headers",
     "HttpClient",
     "HttpStatusError",
     "InvalidUrl",

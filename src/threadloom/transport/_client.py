@@ -4,9 +4,10 @@ or many transfers driven by one thread through ``submit``."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar, overload
 
 import pycurl
 
@@ -16,6 +17,8 @@ from threadloom.transport._mapping import map_curl_error
 from threadloom.transport._multi import MultiDriver
 from threadloom.transport._options import TransportOptions
 from threadloom.transport._response import Response
+
+_T = TypeVar("_T")
 
 
 class HttpClient:
@@ -80,12 +83,29 @@ class HttpClient:
         finally:
             handle.end()
 
-    def submit(self, url: str, *, raise_for_status: bool = True) -> Future[Response]:
+    @overload
+    def submit(self, url: str, *, raise_for_status: bool = True) -> Future[Response]: ...
+
+    @overload
+    def submit(
+        self, url: str, *, raise_for_status: bool = True, then: Callable[[Response], _T]
+    ) -> Future[_T]: ...
+
+    def submit(
+        self,
+        url: str,
+        *,
+        raise_for_status: bool = True,
+        then: Callable[[Response], Any] | None = None,
+    ) -> Future[Any]:
         """Start a GET of ``url`` on the client's transfer thread; return its ``Future``.
 
         The future resolves exactly as :meth:`get` returns or raises (the same
-        ``Response``, the same ``TransportError`` subclasses and reasons), but the
-        calling thread does not wait: one thread (``threadloom-http``, started on the
+        ``Response``, the same ``TransportError`` subclasses and reasons); with
+        ``then``, it resolves to ``then(response)`` instead, called on the transfer
+        thread (keep it quick; what it raises fails the future). That saves chaining a
+        second future when the caller wants the response turned into something else.
+        The calling thread does not wait: one thread (``threadloom-http``, started on the
         first ``submit``) drives every submitted transfer through a ``pycurl.CurlMulti``,
         as ``curl -Z`` does, and completes the futures, so their done-callbacks run on
         that thread and must be quick. At most ``max_transfers`` (a constructor
@@ -103,7 +123,7 @@ class HttpClient:
                     driver = self._driver = MultiDriver(
                         self.options, max_transfers=self._max_transfers
                     )
-        return driver.submit(url, raise_for_status=raise_for_status)
+        return driver.submit(url, raise_for_status=raise_for_status, then=then)
 
     def _handle(self) -> Handle:
         handle: Handle | None = getattr(self._local, "handle", None)
