@@ -264,3 +264,60 @@ def test_stage_returns_future_lets_one_worker_hold_its_whole_queue() -> None:
         assert list(run) == [i * 10 + 1 for i in range(8)]
     thread.join(timeout=10)
     assert resolved.is_set()
+
+
+def test_start_inline_starts_in_the_submitting_thread_or_the_releasing_one() -> None:
+    started_on: list[str] = []
+    inners: list[Future[int]] = []
+
+    def start(n: int) -> Future[int]:
+        started_on.append(threading.current_thread().name)
+        inner: Future[int] = Future()
+        inners.append(inner)
+        return inner
+
+    with Pool(2, thread_name_prefix="inl") as pool:
+        first = pool.submit_task(
+            start, (1,), key="k", key_limit=1, returns_future=True, start_inline=True
+        )
+        second = pool.submit_task(
+            start, (2,), key="k", key_limit=1, returns_future=True, start_inline=True
+        )
+        # The first started in this thread; the second waits behind the key, on no thread.
+        assert started_on == ["MainThread"]
+        finisher = threading.Thread(target=lambda: inners[0].set_result(10), name="finisher")
+        finisher.start()
+        finisher.join()
+        # The thread that freed the key's slot started the second.
+        assert started_on == ["MainThread", "finisher"]
+        inners[1].set_result(20)
+        assert (first.result(5), second.result(5)) == (10, 20)
+        assert pool.statistics().workers == 0, "no worker thread was needed"
+
+
+def test_start_inline_needs_returns_future() -> None:
+    with Pool(1) as pool, pytest.raises(ValueError, match="start_inline needs returns_future"):
+        pool.submit_task(lambda: None, start_inline=True)
+    with pytest.raises(ValueError, match="start_inline needs returns_future"):
+        Stage(lambda x: x, start_inline=True)
+
+
+def test_a_pipeline_stage_started_inline() -> None:
+    executor = ThreadPoolExecutor(4)
+    try:
+
+        def later(n: int) -> Future[int]:
+            return executor.submit(lambda: n * n)
+
+        stage = Stage(
+            later,
+            workers=1,
+            returns_future=True,
+            start_inline=True,
+            key=lambda n: n % 3,
+            key_limit=1,
+            ordered=False,
+        )
+        assert sorted(Pipeline([stage]).run(range(50))) == [n * n for n in range(50)]
+    finally:
+        executor.shutdown()

@@ -178,7 +178,7 @@ def test_trace_spans_cover_every_attempt(tmp_path: Path, server: FaultServer) ->
     assert len(timeline) == 12, "11 URLs, one of them needed two attempts"
     assert {span.label for span in timeline} == set(urls)
     assert sorted(span.outcome for span in timeline).count("retry") == 1
-    assert all(span.thread.startswith("job-fetch_") for span in timeline)
+    assert all(span.thread.startswith("job-fetch") for span in timeline)
     trace_file = result.trace.save_chrome_trace(tmp_path / "trace.json")
     events = json.loads(trace_file.read_text())["traceEvents"]
     names = {e["args"]["name"] for e in events if e["ph"] == "M"}

@@ -12,7 +12,7 @@ from ._pipeline import ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistic
 from ._pool import Pool, WhenFull
 from ._retry import Retry, RetryLater
 from ._timers import Timer
-from ._trace import Span, TraceRecorder, span_tracks
+from ._trace import Span, TraceRecorder, TrackBy, span_tracks
 
 __all__ = [
     "BrokenPool",
@@ -35,6 +35,7 @@ __all__ = [
     "TaskFuture",
     "Timer",
     "TraceRecorder",
+    "TrackBy",
     "WhenFull",
     "cancelled",
     "current_token",

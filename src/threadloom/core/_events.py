@@ -25,6 +25,7 @@ class TaskEvent:
     key, label: as given to ``submit_task`` (label defaults to the function's name).
     attempt: 1-based attempt number (0 for a task cancelled before its first attempt).
     error: ``"ExceptionType: message"`` for failures, else None.
+    pool: the name of the pool the task belongs to.
     """
 
     kind: EventKind
@@ -35,6 +36,7 @@ class TaskEvent:
     attempt: int
     label: str
     error: str | None = None
+    pool: str = ""
 
 
 Listener = Callable[[TaskEvent], object]

@@ -69,6 +69,11 @@ class Stage:
         its place in ``queue_size``, its key's slot, its deadline and its retries until
         that future resolves (see ``Pool.submit_task``). Few workers then drive up to
         ``queue_size`` items at once.
+    start_inline: with ``returns_future``, an item that may start at once starts in the
+        thread that makes it runnable (the one feeding the stage, or the one whose
+        finishing item freed its key's slot) instead of being handed to a worker (see
+        ``Pool.submit_task``); for an ``fn`` that only starts I/O this saves a thread
+        hand-off per item. ``fn`` must be quick and must not block.
     """
 
     fn: Callable[[Any], Any]
@@ -85,6 +90,7 @@ class Stage:
     label: Callable[[Any], str] | None = None
     name: str | None = None
     returns_future: bool = False
+    start_inline: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -93,6 +99,8 @@ class Stage:
             raise ValueError(f"Stage.queue_size must be None or >= 1, got {self.queue_size}")
         if self.max_waiting is not None and self.max_waiting < 0:
             raise ValueError(f"Stage.max_waiting must be None or >= 0, got {self.max_waiting}")
+        if self.start_inline and not self.returns_future:
+            raise ValueError("Stage.start_inline needs returns_future=True")
         if not callable(self.on_error) and self.on_error not in ("raise", "skip"):
             raise ValueError(
                 f"Stage.on_error must be 'raise', 'skip' or a callable, got {self.on_error!r}"
@@ -260,6 +268,7 @@ class PipelineRun(Iterator[Any]):
                 label=label,
                 key_rate=spec.key_rate,
                 returns_future=spec.returns_future,
+                start_inline=spec.start_inline,
                 on_wait=on_wait,
             )
         except RuntimeError as exc:

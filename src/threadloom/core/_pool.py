@@ -101,6 +101,7 @@ class _Task:
         "deadline_entry",
         "fn",
         "future",
+        "inline",
         "inner",
         "key",
         "key_limit",
@@ -138,6 +139,7 @@ class _Task:
         self.deadline_entry: _Entry | None = None
         self.retry_entry: _Entry | None = None
         self.returns_future = False
+        self.inline = False  # start_inline: started by the thread that makes it runnable
         # on_wait: told +1 when the task starts waiting without being runnable (behind its
         # key, or for a retry) and -1 when a worker picks it up again; parked marks that
         # the -1 is owed.
@@ -325,6 +327,9 @@ class Pool(Executor):
         # Tasks released from a key's queue or back from a retry wait: they were
         # submitted before what is in the run queue now, so workers take them first.
         self._ready: deque[_Task] = deque()
+        # start_inline tasks a key released under the lock, for the releasing thread to
+        # start once it has let go of the lock (_start_released).
+        self._released: deque[_Task] = deque()
         self._idle = threading.Semaphore(0)
         self._threads: set[threading.Thread] = set()
         self._all_started = False  # max_workers threads exist: skip the idle bookkeeping
@@ -391,6 +396,7 @@ class Pool(Executor):
         key_limit: int | None = None,
         key_rate: float | None = None,
         returns_future: bool = False,
+        start_inline: bool = False,
         on_wait: Callable[[int], None] | None = None,
     ) -> TaskFuture[_T]:
         """Schedule ``fn(*args, **kwargs)`` with the pool's extra controls.
@@ -436,6 +442,17 @@ class Pool(Executor):
             futures; ``cancel_futures=True`` (and Ctrl-C) also calls ``cancel()`` on them.
             The inner future's done-callback does the settling (a lock, the key release,
             the task future's own callbacks), so it runs on the resolving thread.
+        start_inline: only with ``returns_future``: an attempt that may start at once (its
+            key has room) starts in the thread that made it runnable instead of going
+            through the run queue to a worker: in ``submit_task`` itself, or in the thread
+            whose finishing task freed the key's slot (a parked task; the pool's scheduler
+            thread when the key's rate lets it start; the caller of ``set_key_limit``).
+            Retries start on workers. That saves a hand-off to a
+            worker thread per task, which is most of the pool's cost when ``fn`` only
+            starts I/O (an ``HttpClient.submit``); ``fn`` must then be quick and must not
+            block, since it runs on threads it does not own. Events name the thread that
+            started the attempt. Ignored when the pool is full under
+            ``when_full="caller_runs"`` (the task then runs in the caller anyway).
         on_wait: ``on_wait(+1)`` is called when the task starts waiting without being
             runnable (parked behind its key's limit or rate, or waiting for a retry's
             delay) and ``on_wait(-1)`` when a worker picks it up again (it may then park
@@ -450,6 +467,8 @@ class Pool(Executor):
             raise ValueError(f"key_rate must be > 0 tasks/s, got {key_rate}")
         if deadline is not None and deadline < 0:
             raise ValueError(f"deadline must be >= 0 seconds, got {deadline}")
+        if start_inline and not returns_future:
+            raise ValueError("start_inline needs returns_future=True (fn must only start work)")
         return self._submit(
             fn,
             args,
@@ -461,6 +480,7 @@ class Pool(Executor):
             key_limit=key_limit,
             key_rate=key_rate,
             returns_future=returns_future,
+            start_inline=start_inline,
             on_wait=on_wait,
         )
 
@@ -478,6 +498,7 @@ class Pool(Executor):
         key_rate: float | None = None,
         internal: bool = False,
         returns_future: bool = False,
+        start_inline: bool = False,
         on_wait: Callable[[int], None] | None = None,
     ) -> TaskFuture[_T]:
         future: TaskFuture[_T] = TaskFuture()
@@ -497,6 +518,8 @@ class Pool(Executor):
             task.returns_future = True
         if on_wait is not None:
             task.on_wait = on_wait
+        if start_inline:
+            task.inline = True
         run_inline = False
         with self._lock:
             self._check_open_locked()
@@ -523,7 +546,9 @@ class Pool(Executor):
                 task.deadline_entry = self._scheduler.call_later(
                     deadline, lambda: self._expire(task)
                 )
-            if not run_inline:
+            if task.inline:
+                run_inline = True  # _run_task admits it, or parks it behind its key
+            elif not run_inline:
                 self._dispatch_locked(task)
         if run_inline:
             # As on a worker: the deadline may already have failed the future (deadline=0,
@@ -602,8 +627,12 @@ class Pool(Executor):
             state.active += 1
             if state.interval:
                 state.next_start = now + state.interval
-            # It already waited its turn: it goes ahead of the run queue.
-            self._push_ready_locked(successor)
+            if successor.inline:
+                # Started by this thread once it lets go of the lock (_start_released).
+                self._released.append(successor)
+            else:
+                # It already waited its turn: it goes ahead of the run queue.
+                self._push_ready_locked(successor)
         if state.active == 0 and not state.waiting:
             if now < state.next_start:
                 self._arm_key_locked(key, state)  # forget the key once its rate allows
@@ -622,6 +651,18 @@ class Pool(Executor):
             if state is not None:
                 state.tick = None
                 self._pump_key_locked(key, state)
+        if self._released:
+            self._start_released()
+
+    def _start_released(self) -> None:
+        """Start the inline tasks a key released while this thread held the lock."""
+        released = self._released
+        while released:
+            try:
+                task = released.popleft()
+            except IndexError:  # another thread took it
+                return
+            self._run_task(task, None)
 
     def _adjust_thread_count_locked(self) -> None:
         if self._all_started:
@@ -667,6 +708,8 @@ class Pool(Executor):
             effective = self._key_limit_locked(key, state.requested)
             state.limit = sys.maxsize if effective is None else effective
             self._pump_key_locked(key, state)
+        if self._released:
+            self._start_released()
 
     def _key_limit_locked(self, key: Hashable, requested: int | None) -> int | None:
         """The cap on running tasks of ``key`` (None: no cap): the ``set_key_limit`` one,
@@ -781,6 +824,8 @@ class Pool(Executor):
                 if resolved:
                     self._succeeded += 1
                 self._settle_locked(task)
+            if self._released:
+                self._start_released()
             return
         if listeners:
             self._emit("finish", task, attempt, error, thread=thread)
@@ -810,6 +855,8 @@ class Pool(Executor):
                 retrying = True
             else:
                 retrying = False
+        if self._released:
+            self._start_released()
         if retrying:
             if task.on_wait is not None:
                 self._tell_wait(task, 1)
@@ -877,6 +924,8 @@ class Pool(Executor):
             if cancelled:
                 self._cancelled += 1
             self._settle_locked(task)
+        if self._released:
+            self._start_released()
         if cancelled and self._listeners:
             self._emit("cancelled", task, task.future.attempts)
 
@@ -980,6 +1029,7 @@ class Pool(Executor):
             attempt,
             label,
             error,
+            self.name,
         )
         for listener in self._listeners:
             try:
@@ -1263,11 +1313,12 @@ class Pool(Executor):
                 if state.tick is not None:
                     state.tick.cancel()
                 del self._keys[key]
-        while self._ready:
-            task = self._ready.popleft()
-            drained.append(task)
-            if task.keyed:
-                self._release_key_locked(task)
+        for ready in (self._ready, self._released):
+            while ready:
+                task = ready.popleft()
+                drained.append(task)
+                if task.keyed:
+                    self._release_key_locked(task)
         while True:
             try:
                 item = self._queue.get_nowait()

@@ -11,23 +11,27 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ._events import TaskEvent
 
 if TYPE_CHECKING:
     from ._pool import Pool
 
-__all__ = ["Span", "TraceRecorder", "span_tracks"]
+__all__ = ["Span", "TraceRecorder", "TrackBy", "span_tracks"]
+
+TrackBy = Literal["thread", "pool"]
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
     """One attempt of one task on one thread, from start to finish.
 
-    thread: the worker's name. start, end: ``time.monotonic()`` values. label, key,
+    thread: the name of the thread that started the attempt (a worker, or the thread
+    that started it inline). start, end: ``time.monotonic()`` values. label, key,
     attempt: as in :class:`TaskEvent`. ok: True if the attempt returned. error:
     ``"ExceptionType: message"`` if it raised. task_id: the pool's id of the task.
+    pool: the pool's name.
     """
 
     thread: str
@@ -39,6 +43,7 @@ class Span:
     ok: bool
     error: str | None
     task_id: int = 0
+    pool: str = ""
 
 
 class TraceRecorder:
@@ -53,7 +58,7 @@ class TraceRecorder:
         if not pools:
             raise TypeError("TraceRecorder needs at least one pool")
         self._lock = threading.Lock()
-        self._open: dict[tuple[int, int, str], TaskEvent] = {}
+        self._open: dict[tuple[str, int, int, str], TaskEvent] = {}
         self._spans: list[Span] = []
         self._origin = time.monotonic()
         self._unsubscribes: list[Callable[[], None]] = [
@@ -61,7 +66,7 @@ class TraceRecorder:
         ]
 
     def _on_event(self, event: TaskEvent) -> None:
-        ident = (event.task_id, event.attempt, event.thread)
+        ident = (event.pool, event.task_id, event.attempt, event.thread)
         if event.kind == "start":
             with self._lock:
                 self._open[ident] = event
@@ -80,6 +85,7 @@ class TraceRecorder:
                             ok=event.error is None,
                             error=event.error,
                             task_id=event.task_id,
+                            pool=event.pool,
                         )
                     )
 
@@ -104,19 +110,19 @@ class TraceRecorder:
     ) -> None:
         self.close()
 
-    def chrome_trace(self) -> dict[str, object]:
+    def chrome_trace(self, *, by: TrackBy = "thread") -> dict[str, object]:
         """The spans as a Chrome Trace Event document (``chrome://tracing``, Perfetto).
 
         One "X" (complete) event per span, timestamps in microseconds since the recorder
-        was created, one ``tid`` per track of :func:`span_tracks` (a worker thread, or a
-        lane of one whose spans overlap) named by a "M" ``thread_name`` event, and
-        ``args`` with label, attempt, key and error.
+        was created, one ``tid`` per track of :func:`span_tracks` (grouped ``by`` worker
+        thread or by pool, a lane per attempt in flight at once) named by a "M"
+        ``thread_name`` event, and ``args`` with label, attempt, key, error and pool.
         """
         pid = os.getpid()
         spans = self.spans()
         tids: dict[str, int] = {}
         events: list[dict[str, object]] = []
-        for span, track in zip(spans, span_tracks(spans), strict=True):
+        for span, track in zip(spans, span_tracks(spans, by=by), strict=True):
             tid = tids.setdefault(track, len(tids) + 1)
             events.append(
                 {
@@ -133,6 +139,7 @@ class TraceRecorder:
                         "key": None if span.key is None else str(span.key),
                         "error": span.error,
                         "task_id": span.task_id,
+                        "pool": span.pool,
                     },
                 }
             )
@@ -142,28 +149,35 @@ class TraceRecorder:
         ]
         return {"traceEvents": meta + events, "displayTimeUnit": "ms"}
 
-    def save_chrome_trace(self, path: str | os.PathLike[str]) -> Path:
+    def save_chrome_trace(self, path: str | os.PathLike[str], *, by: TrackBy = "thread") -> Path:
         """Write :meth:`chrome_trace` as JSON to ``path``; return the path."""
         target = Path(path)
-        target.write_text(json.dumps(self.chrome_trace()), encoding="utf-8")
+        target.write_text(json.dumps(self.chrome_trace(by=by)), encoding="utf-8")
         return target
 
 
-def span_tracks(spans: Sequence[Span]) -> list[str]:
-    """The track to draw each span on: its thread's name, or, for spans of one thread
-    that overlap in time, ``"{thread} #{n}"`` for the n-th lane (n >= 2) of that thread.
+def span_tracks(spans: Sequence[Span], *, by: TrackBy = "thread") -> list[str]:
+    """The track to draw each span on, for a timeline with no two spans of a track
+    overlapping.
 
-    A thread's spans overlap only when its tasks return futures (``returns_future``):
-    one worker starts many attempts that resolve later. Lanes are packed greedily in
-    order of start (each span takes the lowest lane free at its start), so a thread
-    gets as many lanes as it had attempts in flight at once. Tracks of spans that do
-    not overlap are the thread names, as before.
+    ``by="thread"``: spans are grouped by the thread that started them; the track is
+    the thread's name, or ``"{thread} #{n}"`` for the n-th lane (n >= 2) of a thread
+    whose spans overlap. They overlap only for tasks that return futures
+    (``returns_future``), where one thread starts many attempts that resolve later.
+    ``by="pool"``: grouped by pool name instead, so the tracks are the pool's lanes,
+    ``"{pool}"``, ``"{pool} #2"``, ...: one per attempt it had in flight at once, which
+    is the useful view of a pool whose attempts start inline on other threads
+    (``start_inline``), or of a pool of plain workers where thread identity does not
+    matter.
+
+    Lanes are packed greedily in order of start (each span takes the lowest lane free
+    at its start), so a group gets as many lanes as it had spans in progress at once.
     """
     tracks = [""] * len(spans)
-    by_thread: dict[str, list[int]] = {}
+    groups: dict[str, list[int]] = {}
     for index, span in enumerate(spans):
-        by_thread.setdefault(span.thread, []).append(index)
-    for thread, indices in by_thread.items():
+        groups.setdefault(span.thread if by == "thread" else span.pool, []).append(index)
+    for group, indices in groups.items():
         indices.sort(key=lambda i: (spans[i].start, spans[i].end))
         busy: list[tuple[float, int]] = []  # (end, lane) of spans still in progress
         free: list[int] = []  # lanes whose last span has ended
@@ -178,5 +192,5 @@ def span_tracks(spans: Sequence[Span]) -> list[str]:
                 lane = lanes
                 lanes += 1
             heapq.heappush(busy, (span.end, lane))
-            tracks[index] = thread if lane == 0 else f"{thread} #{lane + 1}"
+            tracks[index] = group if lane == 0 else f"{group} #{lane + 1}"
     return tracks

@@ -260,6 +260,8 @@ class FetchJob:
                 self._fetch,
                 workers=1,
                 returns_future=True,
+                # Starting a transfer is one quick submit(): no hand-off to the worker.
+                start_inline=True,
                 # Transfers run on the client's thread, so the stage's items are the
                 # requests in flight (-j of them) plus finished ones not yet taken.
                 queue_size=options.jobs,

@@ -1,19 +1,24 @@
 """The self-contained HTML report of a fetch run (``threadloom fetch --report FILE.html``).
 
 The report is one file with no external references: inline CSS, server-side
-SVG charts (a timeline of every worker thread and the throughput over time)
+SVG charts (a timeline of every lane of work and the throughput over time)
 and a few lines of inline script that only improve the hover tooltips, so it
 renders completely with scripts disabled. Everything that comes from outside
-(URLs, error reasons, thread names, settings) is escaped, and a
+(URLs, error reasons, lane names, settings) is escaped, and a
 Content-Security-Policy allows only the report's own style and script by hash.
 
 The report stays small for big runs: a timeline row is about a thousand
 pixels wide, so spans narrower than the *merge width* are merged into
 aggregate bars (one per merge width of a row, stacked by outcome, with the
 counts in their tooltip). The merge width is ``MIN_SPAN_WIDTH``, or wider
-when there are so many threads that the timeline would otherwise hold more
+when there are so many lanes that the timeline would otherwise hold more
 than about ``TIMELINE_BUDGET`` bars, so the file size is bounded whatever
-the number of URLs and threads.
+the number of URLs and lanes.
+
+A lane is one row of the timeline: a worker thread, or one of a stage's slots
+for work in flight (the fetch stage's requests run on the transfer thread, so
+its lanes are ``job-fetch``, ``job-fetch #2``, ...: one per request in flight
+at once, never two overlapping bars in a row).
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class TimelineSpan:
-    """One piece of work on one worker thread, as drawn on the timeline.
+    """One piece of work on one lane (``thread``: a worker thread's name or a stage's
+    lane, see the module docstring), as drawn on the timeline.
 
     ``start`` and ``end`` are seconds since the start of the run (``end`` before
     ``start`` is drawn as an instant). ``label`` is what the work was (usually
@@ -336,7 +342,7 @@ def _timeline_svg(data: ReportData, scale: _Scale, palette: _Palette) -> tuple[s
     height = rows_bottom + _AXIS_HEIGHT
     parts = [
         f'<svg id="timeline" class="chart" viewBox="0 0 {_num(_VIEW_WIDTH)} {_num(height)}"'
-        f' role="img" aria-label="timeline of {len(threads)} worker threads">'
+        f' role="img" aria-label="timeline of {len(threads)} lanes">'
     ]
     for i in range(0, len(threads), 2):
         y = _TOP + i * _ROW_PITCH - (_ROW_PITCH - _ROW_HEIGHT) / 2
@@ -529,7 +535,8 @@ def render_report(data: ReportData) -> str:
     if data.spans:
         timeline, merge = _timeline_svg(data, scale, palette)
         timeline_note = (
-            '<p class="note">One row per worker thread; one bar per attempt, coloured by'
+            '<p class="note">One row per lane (a worker thread, or one request in flight'
+            " at a time for the fetch stage); one bar per attempt, coloured by"
             f" outcome. Spans under {merge:.3g} px are merged into stacked bars that keep"
             ' their counts. <span class="js-only">Hover a bar for its URL, attempt and'
             " duration.</span></p>"
@@ -552,9 +559,9 @@ def render_report(data: ReportData) -> str:
 <h1>{_text(data.title)}</h1>
 <p class="meta">started <b>{_text(started)}</b> · elapsed <b>{_text(_duration(data.elapsed))}</b>
 · <b id="rate">{rate:,.1f}</b> docs/s · <b id="bytes">{_text(human_bytes(data.bytes_total))}</b>
-stored · <b>{threads}</b> worker threads</p>
+stored · <b>{threads}</b> lanes</p>
 <div class="cards">{card_html}</div>
-<section><h2>Worker timeline</h2>{palette.legend(outcomes)}{timeline}{timeline_note}</section>
+<section><h2>Timeline</h2>{palette.legend(outcomes)}{timeline}{timeline_note}</section>
 <section><h2>Throughput</h2>{throughput}{throughput_note}</section>
 <div class="grid2">
 <section><h2>States</h2>{_states_table(data.counts, palette)}</section>

@@ -27,14 +27,15 @@ class RunTrace:
         return self.recorder.spans()
 
     def save_chrome_trace(self, path: str | Path) -> Path:
-        """Write the Chrome Trace Event file (one track per worker thread, or per lane of
-        overlapping attempts of one)."""
-        return self.recorder.save_chrome_trace(path)
+        """Write the Chrome Trace Event file: one track per lane of each stage
+        (``job-fetch``, ``job-fetch #2``, ...; ``span_tracks(by="pool")``), as many as
+        the stage had attempts in flight at once."""
+        return self.recorder.save_chrome_trace(path, by="pool")
 
     def timeline(self) -> list[TimelineSpan]:
         """The spans as the HTML report draws them, times relative to the run's start,
-        each on its track (:func:`~threadloom.core.span_tracks`: the fetch stage's
-        attempts overlap on its worker, one lane per request in flight).
+        each on its track (:func:`~threadloom.core.span_tracks` by pool: one lane per
+        request the fetch stage had in flight at once, whichever thread started it).
 
         A failed attempt that was followed by another attempt of the same task is a
         ``"retry"``; the last failed attempt is ``"failed"``; a successful attempt is
@@ -43,11 +44,11 @@ class RunTrace:
         spans = self.spans
         last_attempt: dict[tuple[str, int], int] = {}
         for span in spans:
-            task = (_stage_of(span.thread), span.task_id)
+            task = (_stage_of(span.pool), span.task_id)
             last_attempt[task] = max(last_attempt.get(task, 0), span.attempt)
         timeline = []
-        for span, track in zip(spans, span_tracks(spans), strict=True):
-            stage = _stage_of(span.thread)
+        for span, track in zip(spans, span_tracks(spans, by="pool"), strict=True):
+            stage = _stage_of(span.pool)
             if span.ok:
                 outcome = "done" if stage == "fetch" else "processed"
             elif span.attempt < last_attempt[(stage, span.task_id)]:
@@ -68,6 +69,6 @@ class RunTrace:
         return timeline
 
 
-def _stage_of(thread_name: str) -> str:
-    """``"job-process_0"`` -> ``"process"``: worker names are ``{pipeline}-{stage}_{n}``."""
-    return thread_name.partition("-")[2].rpartition("_")[0]
+def _stage_of(pool_name: str) -> str:
+    """``"job-process"`` -> ``"process"``: stage pools are named ``{pipeline}-{stage}``."""
+    return pool_name.partition("-")[2]
