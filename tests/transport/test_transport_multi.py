@@ -4,7 +4,8 @@ through it in test_transport_faults.py)."""
 from __future__ import annotations
 
 import threading
-from concurrent.futures import wait
+import time
+from concurrent.futures import Future, wait
 
 import pytest
 
@@ -169,3 +170,24 @@ def test_then_is_not_called_for_a_failed_request(server: FaultServer, client: Ht
     with pytest.raises(HttpStatusError):
         future.result(timeout=10)
     assert called == []
+
+
+def test_a_request_submitted_from_a_done_callback_starts_at_once(
+    server: FaultServer, client: HttpClient
+) -> None:
+    # The driver thread submits to itself without a wake-up byte; it must still start
+    # the request in its next loop instead of sleeping in poll for up to 100 ms each.
+    finished = threading.Event()
+    count = [0]
+
+    def chain(future: Future[Response]) -> None:
+        count[0] += 1
+        if count[0] == 20:
+            finished.set()
+        else:
+            client.submit(server.document_url(count[0])).add_done_callback(chain)
+
+    started = time.monotonic()
+    client.submit(server.document_url(0)).add_done_callback(chain)
+    assert finished.wait(10)
+    assert time.monotonic() - started < 1.0, "chained requests waited for the poll timeout"

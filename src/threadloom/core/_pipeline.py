@@ -403,21 +403,29 @@ class PipelineRun(Iterator[Any]):
     # ---- the consumer side ---------------------------------------------------------------
 
     def __next__(self) -> Any:
+        last = len(self._stages) - 1
+        # With one stage, completions are pumped by whoever queues them and nothing moves
+        # between stages, so the pump here is needed only for completions queued by
+        # _enter_locked itself (a failing key function); with more, items may wait for
+        # room that delivering an item makes.
+        pump_always = last > 0
         try:
             while True:
                 with self._lock:
                     if self._closed:
                         raise StopIteration
-                    self._pump_locked()
+                    if pump_always or self._completions:
+                        self._pump_locked()
                     if self._error is not None:
                         error = self._error
                         self._close_locked_then_wait()
                         raise error
-                    for _, value in self._releasable_locked(len(self._stages) - 1):
+                    for _, value in self._releasable_locked(last):
                         self._delivered += 1
                         if value is not _SKIPPED:
                             # One item per call; the generator is abandoned after one step.
-                            self._pump_locked()
+                            if pump_always:
+                                self._pump_locked()
                             return value
                     if self._exhausted and self._delivered == self._read:
                         self._close_locked_then_wait()
@@ -448,7 +456,8 @@ class PipelineRun(Iterator[Any]):
                     seq = self._read
                     self._read += 1
                     self._enter_locked(0, seq, item)
-                    self._pump_locked()
+                    if pump_always or self._completions:
+                        self._pump_locked()
         except KeyboardInterrupt:
             self._shutdown(reason_interrupt=True)
             raise

@@ -47,6 +47,9 @@ _SWEEP = 0.25
 # transfer whose socket curl_multi_fdset cannot report (numbered FD_SETSIZE or above)
 # still progresses, on libcurl's timers, instead of hanging.
 _MAX_WAIT_MS = 100
+# A finished transfer's buffers are dropped at once only above this size; smaller ones
+# are replaced when the handle's next request begins (saving two setopts per request).
+_KEEP_BODY_BYTES = 1 << 20
 _POLL_IN = select.POLLIN
 _POLL_OUT = select.POLLOUT
 
@@ -130,7 +133,9 @@ class MultiDriver:
             self._incoming.append(_Request(url, target, raise_for_status, future, then))
             wake = not self._wake_pending
             self._wake_pending = True
-        if wake:
+        # The driver thread itself (a done-callback starting the next request) is not
+        # asleep: it takes the request at the top of its loop.
+        if wake and threading.get_ident() != self._thread.ident:
             self._wake()
         return future
 
@@ -183,8 +188,10 @@ class MultiDriver:
                 while perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
                     pass
                 self._collect()
-                if self._waiting and (limit is None or len(active) < limit):
-                    continue  # finished transfers made room: start the next ones at once
+                if self._incoming or (self._waiting and (limit is None or len(active) < limit)):
+                    # Finished transfers made room, or their callbacks submitted more
+                    # (without a wake-up, see submit): start the next ones at once.
+                    continue
             poller = select.poll()
             poller.register(wake, _POLL_IN)
             if active:
@@ -278,7 +285,8 @@ class MultiDriver:
             request.future.set_exception(outcome)
         else:
             request.future.set_result(outcome)
-        handle.end()
+        if handle.body.tell() > _KEEP_BODY_BYTES:
+            handle.end()  # an idle handle should not pin a large body in memory
         self._free.append(handle)
 
     def _sweep(self) -> None:
