@@ -88,6 +88,13 @@ from threadloom.jobs import FetchOptions, read_lines
     "--skip-failed", is_flag=True, help="Do not retry URLs that failed in an earlier run."
 )
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Verify TLS certificates against the CA certificates in this PEM file"
+    " instead of the system's.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -103,6 +110,7 @@ def fetch(
     report_path: Path | None,
     skip_failed: bool,
     insecure: bool,
+    ca_bundle: Path | None,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -125,6 +133,7 @@ def fetch(
         process=process,
         retry_failed=not skip_failed,
         verify_tls=not insecure,
+        ca_bundle=None if ca_bundle is None else str(ca_bundle),
     )
     code = run_fetch(
         out,

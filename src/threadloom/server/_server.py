@@ -7,6 +7,7 @@ import itertools
 import logging
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -74,9 +75,11 @@ class _HTTPServer(HTTPServer):
         address: tuple[str, int],
         family: socket.AddressFamily,
         routes: Routes,
+        tls: ssl.SSLContext | None,
     ) -> None:
         self.address_family = family
         self.routes = routes
+        self.tls = tls
         self.stats = StatisticsCollector()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -116,6 +119,8 @@ class _HTTPServer(HTTPServer):
 
     def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
         try:
+            if self.tls is not None:
+                request = self._handshake(request)
             self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
@@ -123,6 +128,19 @@ class _HTTPServer(HTTPServer):
             self.shutdown_request(request)
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+    def _handshake(self, plain: socket.socket) -> socket.socket:
+        """TLS on an accepted connection, on its own thread (a slow or failing client
+        does not hold up the accept loop). The TLS socket takes over the descriptor, so
+        it replaces the plain one among the sockets ``close_connections`` shuts down.
+        A failed handshake (the client refused the certificate) raises, which ends the
+        connection through ``handle_error``."""
+        assert self.tls is not None
+        wrapped = self.tls.wrap_socket(plain, server_side=True)
+        with self._lock:
+            self._sockets.discard(plain)
+            self._sockets.add(wrapped)
+        return wrapped
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Connections dropped by clients (resets while reading the next request) are
@@ -165,8 +183,10 @@ class FaultServer:
     Binds ``host:port`` (port 0: an ephemeral port) on ``start()``; serves each
     connection on its own daemon thread with keep-alive. ``documents`` is how many
     ``/docs/{n}.xml`` exist; ``seed`` fixes their content and latency; ``latency``
-    scales the per-document heavy-tailed delay (0 disables it). Use as a context
-    manager, or call ``start()`` and ``stop()``.
+    scales the per-document heavy-tailed delay (0 disables it). ``tls``: a server-side
+    ``ssl.SSLContext`` (with its certificate loaded) to serve HTTPS instead of HTTP;
+    every route works the same over it, and ``base_url`` starts with ``https://``. Use
+    as a context manager, or call ``start()`` and ``stop()``.
     """
 
     def __init__(
@@ -177,6 +197,7 @@ class FaultServer:
         documents: int = 500,
         seed: int = 0,
         latency: float = 0.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if documents < 0:
             raise ValueError(f"documents must be >= 0, got {documents}")
@@ -187,6 +208,7 @@ class FaultServer:
         self.documents = documents
         self.seed = seed
         self.latency = latency
+        self.tls = tls
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -197,9 +219,11 @@ class FaultServer:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` of the running server (IPv6 hosts in brackets)."""
+        """``http://host:port`` (``https://`` with ``tls``) of the running server (IPv6
+        hosts in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     def url(self, path: str) -> str:
         """The absolute URL of ``path`` (a leading ``/`` is added if missing)."""
@@ -218,7 +242,7 @@ class FaultServer:
             raise RuntimeError("FaultServer is already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         routes = Routes(documents=self.documents, seed=self.seed, latency=self.latency)
-        self._httpd = _HTTPServer((self.host, self._requested_port), family, routes)
+        self._httpd = _HTTPServer((self.host, self._requested_port), family, routes, self.tls)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
