@@ -328,14 +328,45 @@ def test_max_waiting_bounds_the_items_read_past_a_busy_key() -> None:
     with Pipeline([stage]).run(numbers()) as run:
         consumer = threading.Thread(target=lambda: out.extend(run))
         consumer.start()
-        # One item runs and five wait behind the key; then the input is not read further
-        # until something moves.
+        # One item runs and the rest wait behind the key. Five waiting items are exempt
+        # from queue_size, so a second item counting against it (queue_size 2) is read
+        # too, and waits as well; then the stage holds queue_size + max_waiting = 7 and
+        # the input is not read further until something moves.
         deadline = time.monotonic() + 5
-        while run.statistics()[0].waiting < 5 and time.monotonic() < deadline:
+        while run.statistics()[0].waiting < 6 and time.monotonic() < deadline:
             time.sleep(0.005)
         time.sleep(0.1)  # room for a wrong extra read to happen
-        assert run.statistics()[0].waiting == 5
-        assert len(read) == 6
+        assert run.statistics()[0].waiting == 6
+        assert run.statistics()[0].held == 7
+        assert len(read) == 7
         gate.set()
         consumer.join(10)
     assert out == list(range(100))
+
+
+def test_max_waiting_zero_counts_every_item_against_queue_size() -> None:
+    gate = threading.Event()
+    read: list[int] = []
+
+    def numbers() -> Iterator[int]:
+        for i in range(20):
+            read.append(i)
+            yield i
+
+    def work(x: int) -> int:
+        gate.wait(10)
+        return x
+
+    stage = Stage(work, workers=2, queue_size=3, max_waiting=0, key=lambda x: 0, key_limit=1)
+    out: list[int] = []
+    with Pipeline([stage]).run(numbers()) as run:
+        consumer = threading.Thread(target=lambda: out.extend(run))
+        consumer.start()
+        deadline = time.monotonic() + 5
+        while len(read) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.1)  # room for a wrong extra read to happen
+        assert len(read) == 3, "parked items count against queue_size"
+        gate.set()
+        consumer.join(10)
+    assert out == list(range(20))

@@ -321,3 +321,78 @@ def test_a_pipeline_stage_started_inline() -> None:
         assert sorted(Pipeline([stage]).run(range(50))) == [n * n for n in range(50)]
     finally:
         executor.shutdown()
+
+
+@pytest.mark.parametrize("how", ["done", "raise", "cancelled"])
+def test_thousands_of_parked_inline_tasks_that_end_at_once_all_settle(how: str) -> None:
+    # Each task the key releases is started by the thread that freed the slot; when it
+    # ends at once and frees the slot again, the next one must be started by a loop,
+    # not a call one level deeper (that used to exhaust the stack, lose a task with
+    # its key's slot held, and hang the key and shutdown).
+    gate: Future[int] = Future()
+
+    def start(n: int) -> Future[int]:
+        if n == 0:
+            return gate
+        if how == "raise":
+            raise ValueError(n)
+        done: Future[int] = Future()
+        done.set_result(n)
+        return done
+
+    pool = Pool(2)
+    futures = [
+        pool.submit_task(start, (n,), key="k", key_limit=1, returns_future=True, start_inline=True)
+        for n in range(3000)
+    ]
+    if how == "cancelled":
+        for future in futures[1:-1]:
+            future.cancel()
+    gate.set_result(0)
+    _, not_done = wait(futures, timeout=10)
+    assert not not_done
+    later = pool.submit_task(lambda: 7, key="k", key_limit=1)
+    assert later.result(timeout=5) == 7, "the key's slot was given back"
+    pool.shutdown(cancel_futures=True)
+
+
+def test_a_released_task_never_starts_after_shutdown_cancelled_it() -> None:
+    # The thread that frees a key takes the next parked task off the released deque;
+    # shutdown(cancel_futures=True) in that window must still stop it from starting.
+    pool = Pool(1)
+    gate: Future[int] = Future()
+    stopped = threading.Event()
+    ran: list[int] = []
+
+    def start(n: int) -> Future[int]:
+        if n == 0:
+            return gate
+        ran.append(n)
+        failed: Future[int] = Future()
+        failed.set_exception(ConnectionError("boom"))
+        return failed
+
+    def shut_down_in_the_window(delta: int) -> None:
+        # Called by the releasing thread after it took the task, before the start.
+        if delta < 0 and not stopped.is_set():
+            pool.shutdown(wait=False, cancel_futures=True)
+            stopped.set()
+
+    futures = [
+        pool.submit_task(
+            start,
+            (n,),
+            key="k",
+            key_limit=1,
+            returns_future=True,
+            start_inline=True,
+            retry=Retry(attempts=3, backoff=0.01),
+            on_wait=shut_down_in_the_window if n else None,
+        )
+        for n in range(2)
+    ]
+    gate.set_result(0)
+    assert stopped.wait(5)
+    assert futures[1].cancelled()
+    assert ran == []
+    pool.shutdown()

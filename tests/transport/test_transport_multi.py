@@ -191,3 +191,17 @@ def test_a_request_submitted_from_a_done_callback_starts_at_once(
     client.submit(server.document_url(0)).add_done_callback(chain)
     assert finished.wait(10)
     assert time.monotonic() - started < 1.0, "chained requests waited for the poll timeout"
+
+
+def test_a_request_that_fails_to_start_lets_callbacks_and_others_go_on(
+    server: FaultServer, client: HttpClient
+) -> None:
+    # pycurl refuses a URL with a NUL: the request fails while starting, on the driver
+    # thread, with nothing in flight. A done-callback that submits there (no wake-up
+    # byte) and a later submit from this thread must both still be served.
+    chained: list[Future[Response]] = []
+    bad = client.submit(server.document_url(0) + "\x00")
+    bad.add_done_callback(lambda _: chained.append(client.submit(server.document_url(1))))
+    assert bad.exception(timeout=5) is not None
+    assert chained[0].result(timeout=5).status == 200
+    assert client.submit(server.document_url(2)).result(timeout=5).status == 200

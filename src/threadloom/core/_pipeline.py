@@ -42,11 +42,14 @@ class Stage:
         worker, running, or finished and waiting for the next stage); default
         ``2 * workers``. A full stage stops the one before it: that is the back-pressure,
         all the way back to reading the input.
-    max_waiting: most items this stage holds *beyond* ``queue_size`` that cannot run yet:
-        parked behind their key's ``key_limit`` or ``key_rate``, or waiting out a retry's
-        delay; default ``16 * queue_size``. They do not count against ``queue_size``, so
-        a slow or failing key does not fill the stage and idle workers that other keys'
-        items could use: the stage reads past it, up to this many waiting items.
+    max_waiting: how many of the items this stage holds may, *beyond* ``queue_size``, be
+        ones that cannot run yet: parked behind their key's ``key_limit`` or ``key_rate``,
+        or waiting out a retry's delay; default ``16 * queue_size``. Up to that many such
+        items do not count against ``queue_size``, so a slow or failing key does not fill
+        the stage and idle workers that other keys' items could use: the stage reads
+        past it. Waiting items beyond ``max_waiting`` count against ``queue_size`` again,
+        so a stage never holds more than ``queue_size + max_waiting`` items. 0: every
+        item counts against ``queue_size``.
     ordered: if True, items leave this stage in input order; if False, as they finish.
     on_error: after retries are used up, ``"raise"`` stops the pipeline and the result
         iterator raises the exception; ``"skip"`` drops the item (logged at WARNING and
@@ -198,10 +201,10 @@ class _StageState:
         self.skipped = 0
 
     def full(self) -> bool:
-        """No room for another item: ``cap`` items can make progress, or ``wait_cap``
-        items are parked. (``waiting`` can dip below 0 for a moment: see ``on_wait``.)"""
-        waiting = max(self.waiting, 0)
-        return self.held - waiting >= self.cap or waiting >= self.wait_cap
+        """No room for another item: what is held, less up to ``wait_cap`` parked items,
+        fills ``cap``. (``waiting`` can dip below 0 for a moment: see ``on_wait``.)"""
+        exempt = min(max(self.waiting, 0), self.wait_cap)
+        return self.held - exempt >= self.cap
 
 
 class PipelineRun(Iterator[Any]):

@@ -73,6 +73,7 @@ if hasattr(os, "register_at_fork"):
 
 class _WorkerLocal(threading.local):
     pool: Pool | None = None
+    starting_released = False  # inside Pool._start_released on this thread
 
 
 _worker_local = _WorkerLocal()
@@ -343,6 +344,9 @@ class Pool(Executor):
 
         # Everything below is guarded by self._lock.
         self._shutdown = False
+        # shutdown(cancel_futures=True) or Ctrl-C: a task not started yet never starts,
+        # even one a thread took off a queue just before (see _run_task).
+        self._cancel_all = False
         self._closed = False  # shut down and nothing left to run: workers may exit
         self._broken: str | None = None
         self._queued = 0  # bounded pools only: tasks counted against max_queued
@@ -655,14 +659,43 @@ class Pool(Executor):
             self._start_released()
 
     def _start_released(self) -> None:
-        """Start the inline tasks a key released while this thread held the lock."""
+        """Start the inline tasks a key released while this thread held the lock.
+
+        Not re-entrant on a thread: a task started here may end at once (its ``fn``
+        raised, its future was already done or cancelled) and free its key's slot for
+        the next parked task, which lands on the same deque; the loop further up this
+        thread's stack takes it, instead of a call one level deeper per task (a key
+        with thousands of parked tasks would exhaust the stack).
+        """
+        if _worker_local.starting_released:
+            return
+        _worker_local.starting_released = True
         released = self._released
-        while released:
-            try:
-                task = released.popleft()
-            except IndexError:  # another thread took it
-                return
-            self._run_task(task, None)
+        try:
+            while released:
+                try:
+                    task = released.popleft()
+                except IndexError:  # another thread took it
+                    return
+                try:
+                    self._run_task(task, None)
+                except Exception as exc:
+                    # A bug, not the task's failure (_run_task settles those): the task
+                    # must still settle and give back its key's slot, or the key stalls.
+                    _log.critical("pool %r: starting a released task failed", self.name)
+                    self._abort_start(task, exc)
+        finally:
+            _worker_local.starting_released = False
+
+    def _abort_start(self, task: _Task, exc: BaseException) -> None:
+        """Fail a task whose start went wrong outside its ``fn``; free its key's slot."""
+        resolved = task.future._fail(exc)
+        with self._lock:
+            if task.keyed:
+                self._release_key_locked(task)
+            if resolved:
+                self._failed += 1
+            self._settle_locked(task)
 
     def _adjust_thread_count_locked(self) -> None:
         if self._all_started:
@@ -728,6 +761,17 @@ class Pool(Executor):
                 self._tell_wait(task, 1)
             return
         future = task.future
+        if self._cancel_all and future.attempts == 0:
+            # Taken off a queue (or the released deque) just before shutdown drained it:
+            # cancelled like the ones the drain found, never started.
+            future._force_cancel()  # False if a deadline settled it first; _skip counts
+            if task.bounded:
+                with self._lock:
+                    task.bounded = False
+                    self._queued -= 1
+                    self._not_full.notify()
+            self._skip(task)
+            return
         if future.attempts == 0:
             if task.deadline_entry is None:
                 started = future.set_running_or_notify_cancel()
@@ -1265,6 +1309,8 @@ class Pool(Executor):
     def _stop(self, *, cancel_futures: bool, reason: str) -> None:
         with self._lock:
             self._shutdown = True
+            if cancel_futures:
+                self._cancel_all = True
             self._not_full.notify_all()  # blocked submitters get RuntimeError
             timers = list(self._timers)
             self._timers.clear()
@@ -1279,7 +1325,10 @@ class Pool(Executor):
                     running.append(task.future)
                     if task.inner is not None:
                         inners.append(task.inner)
-            if self._idle_locked():
+            # After Ctrl-C, close even with work outstanding: an attempt the interrupt
+            # cut off half-started is tracked nowhere and would keep the workers (and
+            # so shutdown(wait=True)) waiting forever. Workers exit after their task.
+            if reason == "interrupt" or self._idle_locked():
                 self._close_locked()
         for timer in timers:
             timer.cancel()

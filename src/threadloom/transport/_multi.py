@@ -127,15 +127,19 @@ class MultiDriver:
             future.set_running_or_notify_cancel()
             future.set_exception(exc)
             return future
+        # The driver thread itself (a done-callback starting the next request) is not
+        # asleep: it looks at the incoming line again before it next waits, so it sends
+        # itself no wake-up byte (and leaves _wake_pending alone, so that other threads'
+        # submits in the meantime still send theirs).
+        on_driver = threading.get_ident() == self._thread.ident
         with self._lock:
             if self._closed:
                 raise RuntimeError("HttpClient is closed")
             self._incoming.append(_Request(url, target, raise_for_status, future, then))
-            wake = not self._wake_pending
-            self._wake_pending = True
-        # The driver thread itself (a done-callback starting the next request) is not
-        # asleep: it takes the request at the top of its loop.
-        if wake and threading.get_ident() != self._thread.ident:
+            wake = not on_driver and not self._wake_pending
+            if wake:
+                self._wake_pending = True
+        if wake:
             self._wake()
         return future
 
@@ -188,10 +192,13 @@ class MultiDriver:
                 while perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
                     pass
                 self._collect()
-                if self._incoming or (self._waiting and (limit is None or len(active) < limit)):
-                    # Finished transfers made room, or their callbacks submitted more
-                    # (without a wake-up, see submit): start the next ones at once.
-                    continue
+                if sweeping and monotonic() >= next_sweep:
+                    next_sweep = monotonic() + _SWEEP
+                    self._sweep()
+            if self._incoming or (self._waiting and (limit is None or len(active) < limit)):
+                # Finished transfers made room, or callbacks on this thread (of finished
+                # or failed requests) submitted more without a wake-up: go on at once.
+                continue
             poller = select.poll()
             poller.register(wake, _POLL_IN)
             if active:
@@ -213,9 +220,8 @@ class MultiDriver:
             for fd, _mask in events:
                 if fd == wake:
                     self._drain_wake()
-            if sweeping and active and monotonic() >= next_sweep:
+            if not active:
                 next_sweep = monotonic() + _SWEEP
-                self._sweep()
 
     def _take_incoming(self) -> bool:
         """Move submitted requests to the waiting line; True when the driver must stop."""
