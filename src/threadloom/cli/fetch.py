@@ -19,7 +19,7 @@ from threadloom.jobs import FetchOptions, read_lines
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="Fetch worker threads.",
+    help="Requests in flight at once.",
 )
 @click.option(
     "--per-host",

@@ -2,8 +2,9 @@
 
 The flow is seed 004's job done for real::
 
-    input lines --add_urls--> store (pending) --pending()--> fetch stage (pool: -j workers,
-    per-host key limit, retries on the pool's scheduler) --> process stage --> main thread
+    input lines --add_urls--> store (pending) --pending()--> fetch stage (a pool whose
+    tasks start transfers on the HttpClient's CurlMulti thread, -j in flight; per-host
+    key limit; retries on the pool's scheduler) --> process stage --> main thread
     --record()--> store writer thread (batched transactions)
 
 Every URL that leaves the fetch stage becomes exactly one recorded outcome: done with
@@ -52,7 +53,8 @@ from threadloom.transport import (
 class FetchOptions:
     """Everything a fetch run is configured with (the CLI's options, and two more).
 
-    jobs: fetch worker threads. per_host: most requests in flight to one host at once.
+    jobs: most requests in flight at once (all driven by one transfer thread).
+    per_host: most requests in flight to one host at once.
     rate: most requests started per second per host (None: no rate limit).
     timeout: seconds allowed to connect, and seconds without any data before a transfer
     counts as stalled. retries: further attempts after the first for retryable failures

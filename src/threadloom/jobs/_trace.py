@@ -1,4 +1,5 @@
-"""What every worker thread did during a fetch run: the Chrome trace and the report's spans."""
+"""What every stage did during a fetch run, lane by lane: the Chrome trace and the report's
+spans."""
 
 from __future__ import annotations
 
