@@ -396,3 +396,47 @@ def test_a_released_task_never_starts_after_shutdown_cancelled_it() -> None:
     assert futures[1].cancelled()
     assert ran == []
     pool.shutdown()
+
+
+def test_an_inline_start_that_releases_another_pools_task_starts_it_too() -> None:
+    # Pool a's released task, started inline, finishes pool b's task on the same thread,
+    # which releases b's parked task: b must start it, although this thread is already
+    # inside a's loop of starting released tasks.
+    gate_a: Future[int] = Future()
+    gate_b: Future[int] = Future()
+    started: list[str] = []
+
+    def a_start(n: int) -> Future[int]:
+        if n == 0:
+            return gate_a
+        started.append("a1")
+        gate_b.set_result(0)  # finishes b0 here, which releases b1
+        done: Future[int] = Future()
+        done.set_result(1)
+        return done
+
+    def b_start(n: int) -> Future[int]:
+        if n == 0:
+            return gate_b
+        started.append("b1")
+        done: Future[int] = Future()
+        done.set_result(1)
+        return done
+
+    with Pool(1) as a, Pool(1) as b:
+        b_futures = [
+            b.submit_task(
+                b_start, (n,), key="k", key_limit=1, returns_future=True, start_inline=True
+            )
+            for n in range(2)
+        ]
+        a_futures = [
+            a.submit_task(
+                a_start, (n,), key="k", key_limit=1, returns_future=True, start_inline=True
+            )
+            for n in range(2)
+        ]
+        gate_a.set_result(0)
+        _, not_done = wait(a_futures + b_futures, timeout=5)
+        assert not not_done
+    assert started == ["a1", "b1"]

@@ -73,7 +73,12 @@ if hasattr(os, "register_at_fork"):
 
 class _WorkerLocal(threading.local):
     pool: Pool | None = None
-    starting_released = False  # inside Pool._start_released on this thread
+
+
+class _Draining(threading.local):
+    """Per pool and thread: whether this thread is inside that pool's _start_released."""
+
+    active = False
 
 
 _worker_local = _WorkerLocal()
@@ -331,6 +336,7 @@ class Pool(Executor):
         # start_inline tasks a key released under the lock, for the releasing thread to
         # start once it has let go of the lock (_start_released).
         self._released: deque[_Task] = deque()
+        self._draining = _Draining()
         self._idle = threading.Semaphore(0)
         self._threads: set[threading.Thread] = set()
         self._all_started = False  # max_workers threads exist: skip the idle bookkeeping
@@ -661,15 +667,18 @@ class Pool(Executor):
     def _start_released(self) -> None:
         """Start the inline tasks a key released while this thread held the lock.
 
-        Not re-entrant on a thread: a task started here may end at once (its ``fn``
-        raised, its future was already done or cancelled) and free its key's slot for
-        the next parked task, which lands on the same deque; the loop further up this
-        thread's stack takes it, instead of a call one level deeper per task (a key
-        with thousands of parked tasks would exhaust the stack).
+        Not re-entered by a thread for the same pool: a task started here may end at
+        once (its ``fn`` raised, its future was already done or cancelled) and free its
+        key's slot for the next parked task, which lands on the same deque; the loop
+        further up this thread's stack takes it, instead of a call one level deeper per
+        task (a key with thousands of parked tasks would exhaust the stack). Per pool,
+        because a task of this pool may release tasks of another pool on this thread
+        (a pipeline's next stage), which must be started all the same.
         """
-        if _worker_local.starting_released:
+        draining = self._draining
+        if draining.active:
             return
-        _worker_local.starting_released = True
+        draining.active = True
         released = self._released
         try:
             while released:
@@ -685,7 +694,7 @@ class Pool(Executor):
                     _log.critical("pool %r: starting a released task failed", self.name)
                     self._abort_start(task, exc)
         finally:
-            _worker_local.starting_released = False
+            draining.active = False
 
     def _abort_start(self, task: _Task, exc: BaseException) -> None:
         """Fail a task whose start went wrong outside its ``fn``; free its key's slot."""
