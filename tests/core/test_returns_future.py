@@ -6,6 +6,7 @@ import threading
 import time
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FuturesTimeoutError
+from typing import Any
 
 import pytest
 
@@ -440,3 +441,64 @@ def test_an_inline_start_that_releases_another_pools_task_starts_it_too() -> Non
         _, not_done = wait(a_futures + b_futures, timeout=5)
         assert not not_done
     assert started == ["a1", "b1"]
+
+
+def test_a_task_parked_after_a_cancelling_shutdown_is_cancelled_not_stranded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A worker takes a keyed task off the run queue just before shutdown drains the
+    # queues, and only then asks for its key's slot. It must be cancelled, not parked
+    # behind the key where nothing would ever start it (the workers have exited).
+    pool = Pool(1)
+    inner: Future[str] = Future()
+    inner.set_running_or_notify_cancel()  # a transfer in flight: cancel() cannot stop it
+    first = pool.submit_task(lambda: inner, key="k", key_limit=1, returns_future=True)
+    in_admit, go = threading.Event(), threading.Event()
+    admit = pool._admit
+
+    def slow_admit(task: Any) -> bool:
+        if task.future is not first:
+            in_admit.set()
+            go.wait(5)
+        return admit(task)
+
+    monkeypatch.setattr(pool, "_admit", slow_admit)
+    second = pool.submit_task(lambda: 42, key="k", key_limit=1)
+    assert in_admit.wait(5)
+    pool._interrupt()  # what Ctrl-C in a thread waiting on the pool does
+    go.set()
+    deadline = time.monotonic() + 5
+    while pool.statistics().workers and time.monotonic() < deadline:
+        time.sleep(0.01)  # the pool is closed: its worker exits after this task
+    assert pool.statistics().workers == 0
+    inner.set_result("late")  # the transfer ends on another thread
+    _, not_done = wait([second], timeout=5)
+    assert not not_done
+    assert second.cancelled()
+    pool.shutdown()
+
+
+def test_a_retry_policy_that_raises_fails_the_task_and_frees_its_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken_predicate(exc: BaseException) -> bool:
+        raise RuntimeError("bug in retry_on")
+
+    def start() -> Future[int]:
+        failed: Future[int] = Future()
+        failed.set_exception(ConnectionError("refused"))
+        return failed
+
+    with Pool(1) as pool:
+        future = pool.submit_task(
+            start,
+            key="k",
+            key_limit=1,
+            retry=Retry(attempts=3, retry_on=broken_predicate),
+            returns_future=True,
+            start_inline=True,
+        )
+        with pytest.raises(ConnectionError):
+            future.result(timeout=5)
+        assert pool.submit_task(lambda: 1, key="k", key_limit=1).result(timeout=5) == 1
+    assert "retry policy" in caplog.text

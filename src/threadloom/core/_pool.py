@@ -563,7 +563,14 @@ class Pool(Executor):
         if run_inline:
             # As on a worker: the deadline may already have failed the future (deadline=0,
             # or this thread was descheduled), and then the task is settled, not run.
-            self._run_task(task, None)
+            try:
+                self._run_task(task, None)
+            except BaseException as exc:
+                self._abort_start(task, exc)
+                if not isinstance(exc, Exception):
+                    raise
+            if self._released:
+                self._start_released()
         return future
 
     def _check_open_locked(self) -> None:
@@ -591,6 +598,10 @@ class Pool(Executor):
         """
         key = task.key
         with self._lock:
+            if self._cancel_all:
+                # Shutdown drained the keys' queues already: parking now would strand the
+                # task. Let _run_task cancel it instead.
+                return True
             state = self._keys.get(key)
             if state is None:
                 limit = self._key_limit_locked(key, task.key_limit)
@@ -688,23 +699,36 @@ class Pool(Executor):
                     return
                 try:
                     self._run_task(task, None)
-                except Exception as exc:
-                    # A bug, not the task's failure (_run_task settles those): the task
-                    # must still settle and give back its key's slot, or the key stalls.
-                    _log.critical("pool %r: starting a released task failed", self.name)
+                except BaseException as exc:
+                    # Not the task's failure (_run_task settles those): a bug, or Ctrl-C
+                    # landing here. The task must still settle and give back its key's
+                    # slot, or the key stalls.
                     self._abort_start(task, exc)
+                    if not isinstance(exc, Exception):
+                        raise
         finally:
             draining.active = False
 
     def _abort_start(self, task: _Task, exc: BaseException) -> None:
-        """Fail a task whose start went wrong outside its ``fn``; free its key's slot."""
+        """Fail a task whose start went wrong outside its ``fn`` (a bug, or Ctrl-C in
+        the starting thread) and undo what the start had taken: its place in the
+        queued count, its key's slot, its entry among awaited attempts."""
+        if isinstance(exc, Exception):
+            _log.critical("pool %r: starting task %r failed", self.name, task.label, exc_info=exc)
         resolved = task.future._fail(exc)
         with self._lock:
+            if task.bounded:
+                task.bounded = False
+                self._queued -= 1
+                self._not_full.notify()
+            self._awaiting.pop(task.future.task_id, None)
             if task.keyed:
                 self._release_key_locked(task)
             if resolved:
                 self._failed += 1
-            self._settle_locked(task)
+                # Settled here only if this call resolved it: otherwise whoever did
+                # settles it (a second settle would miscount the pool's idle state).
+                self._settle_locked(task)
 
     def _adjust_thread_count_locked(self) -> None:
         if self._all_started:
@@ -770,9 +794,10 @@ class Pool(Executor):
                 self._tell_wait(task, 1)
             return
         future = task.future
-        if self._cancel_all and future.attempts == 0:
+        if self._cancel_all:
             # Taken off a queue (or the released deque) just before shutdown drained it:
-            # cancelled like the ones the drain found, never started.
+            # cancelled like the ones the drain found, never started (a retry included:
+            # _force_cancel also cancels a task between attempts).
             future._force_cancel()  # False if a deadline settled it first; _skip counts
             if task.bounded:
                 with self._lock:
@@ -884,13 +909,15 @@ class Pool(Executor):
             self._emit("finish", task, attempt, error, thread=thread)
         policy = task.retry
         delay = None
-        if (
-            retry
-            and policy is not None
-            and not future.token.is_set()
-            and policy.should_retry(error, attempt)
-        ):
-            delay = policy.delay(error, attempt)
+        if retry and policy is not None and not future.token.is_set():
+            try:
+                if policy.should_retry(error, attempt):
+                    delay = policy.delay(error, attempt)
+            except Exception:
+                # A retry_on predicate that raises must not lose the task: it fails
+                # with the attempt's own error, as if no retry were allowed.
+                _log.exception("pool %r: the retry policy of task %r raised", self.name, task.label)
+                delay = None
         with self._lock:
             if awaited:
                 del self._awaiting[future.task_id]
