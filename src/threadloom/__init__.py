@@ -7,6 +7,9 @@ primitives (``Lock``, ``RLock``, ``Condition``, ``Semaphore``, ``BoundedSemaphor
 API stays there. Modules and names starting with an underscore are private.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 from threadloom.core import (
@@ -34,24 +37,63 @@ from threadloom.core import (
     cancelled,
     current_token,
 )
-from threadloom.sync import (
-    Barrier,
-    BoundedSemaphore,
-    BrokenBarrierError,
-    Condition,
-    DeadlockError,
-    Event,
-    Guarded,
-    Lock,
-    LockOrderError,
-    LockOrderWarning,
-    RLock,
-    Semaphore,
-    UnguardedAccessError,
-    guarded_by,
-    held,
-    watch,
+
+if TYPE_CHECKING:
+    from threadloom.sync import (
+        Barrier,
+        BoundedSemaphore,
+        BrokenBarrierError,
+        Condition,
+        DeadlockError,
+        Event,
+        Guarded,
+        Lock,
+        LockOrderError,
+        LockOrderWarning,
+        RLock,
+        Semaphore,
+        UnguardedAccessError,
+        guarded_by,
+        held,
+        watch,
+    )
+
+# threadloom.sync is imported on first use of one of its names (PEP 562): a program
+# that only uses the pool, and the command line, do not pay for it (~15 ms).
+_SYNC_NAMES = frozenset(
+    {
+        "Barrier",
+        "BoundedSemaphore",
+        "BrokenBarrierError",
+        "Condition",
+        "DeadlockError",
+        "Event",
+        "Guarded",
+        "Lock",
+        "LockOrderError",
+        "LockOrderWarning",
+        "RLock",
+        "Semaphore",
+        "UnguardedAccessError",
+        "guarded_by",
+        "held",
+        "watch",
+    }
 )
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
+
+    def __getattr__(name: str) -> object:
+        if name in _SYNC_NAMES:
+            value = getattr(importlib.import_module("threadloom.sync"), name)
+            globals()[name] = value  # later lookups do not come back here
+            return value
+        raise AttributeError(f"module 'threadloom' has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_SYNC_NAMES})
+
 
 __all__ = [
     "Barrier",
