@@ -370,29 +370,3 @@ def test_max_waiting_zero_counts_every_item_against_queue_size() -> None:
         gate.set()
         consumer.join(10)
     assert out == list(range(20))
-
-
-def test_a_keys_items_beyond_its_limit_wait_in_the_stage_not_in_the_pool() -> None:
-    # Waiting items cost the stage a tuple each, not a pool task with its future: the
-    # pool only ever sees key_limit items of a key at once.
-    gate = threading.Event()
-
-    def work(x: int) -> int:
-        gate.wait(10)
-        return x
-
-    stage = Stage(work, workers=4, queue_size=4, ordered=False, key=lambda x: 0, key_limit=2)
-    out: list[int] = []
-    with Pipeline([stage]).run(range(200)) as run:
-        consumer = threading.Thread(target=lambda: out.extend(run))
-        consumer.start()
-        deadline = time.monotonic() + 5
-        # queue_size + max_waiting (16 x 4) items are held, 2 of them in the pool.
-        while run.statistics()[0].held < 68 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert run.statistics()[0].held == 68
-        assert run.statistics()[0].waiting == 66
-        assert run.pools[0].statistics().submitted == 2
-        gate.set()
-        consumer.join(10)
-    assert sorted(out) == list(range(200))

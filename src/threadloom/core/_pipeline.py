@@ -30,7 +30,6 @@ class _Skipped:
 
 
 _SKIPPED = _Skipped()
-_NO_KEY = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +61,6 @@ class Stage:
     key, key_limit, key_rate: ``key(item)`` gives the item's key; at most ``key_limit``
         items of a key run at once in this stage and at most ``key_rate`` start per second
         (items over either wait without holding a worker; see ``Pool.submit_task``).
-        A key's items beyond ``key_limit`` wait in the stage itself, as plain items, and
-        become pool tasks one by one as the key's earlier items leave the stage's pool;
-        an item waiting out a retry's delay keeps its key's place meanwhile (so a host
-        that answers 503 gets no new requests while it is being retried).
     retry: the stage's :class:`Retry` policy; deadline: seconds per item (see
         ``Pool.submit_task``).
     label: ``label(item)`` names the item's task in events and traces (default: the
@@ -168,10 +163,6 @@ class _StageState:
         "cap",
         "done",
         "held",
-        "hold_by_key",
-        "item_keys",
-        "key_active",
-        "key_held",
         "name",
         "next_out",
         "parking",
@@ -201,15 +192,6 @@ class _StageState:
         self.can_park = spec.key is not None or spec.retry is not None
         self.waiting = 0
         self.parking: dict[int, _Parking] = {}
-        # With key and key_limit, the stage itself keeps a key's items beyond its limit
-        # (in key_held, counted in waiting) until one of the key's items in the pool
-        # settles: a waiting item then costs a tuple, not a pool task and a future, and
-        # never parks in the pool. key_active counts the key's items in the pool;
-        # item_keys maps those items' sequence numbers to their keys.
-        self.hold_by_key = spec.key is not None and spec.key_limit is not None
-        self.key_active: dict[Hashable, int] = {}
-        self.key_held: dict[Hashable, deque[tuple[int, Any, str]]] = {}
-        self.item_keys: dict[int, Hashable] = {}
         # Finished items waiting to move on: by sequence number if ordered, else in order
         # of finishing.
         self.ready: dict[int, Any] | deque[tuple[int, Any]] = {} if spec.ordered else deque()
@@ -276,21 +258,6 @@ class PipelineRun(Iterator[Any]):
             failed.set_exception(exc)
             self._completions.append((j, seq, item, failed))
             return
-        if stage.hold_by_key:
-            active = stage.key_active.get(key, 0)
-            assert spec.key_limit is not None
-            if active >= spec.key_limit:
-                stage.key_held.setdefault(key, deque()).append((seq, item, label))
-                stage.waiting += 1
-                return
-            stage.key_active[key] = active + 1
-            stage.item_keys[seq] = key
-        self._submit_locked(j, seq, item, key, label)
-
-    def _submit_locked(self, j: int, seq: int, item: Any, key: Hashable, label: str) -> None:
-        """Hand item ``seq`` to stage ``j``'s pool."""
-        stage = self._stages[j]
-        spec = stage.spec
         on_wait = None
         if stage.can_park:
             parking = stage.parking[seq] = _Parking()
@@ -339,31 +306,8 @@ class PipelineRun(Iterator[Any]):
         else:
             stage.ready.append((seq, value))
 
-    def _release_key_locked(self, j: int, seq: int) -> None:
-        """Item ``seq`` of stage ``j`` left the pool: its key's next held item goes in."""
-        stage = self._stages[j]
-        key = stage.item_keys.pop(seq, _NO_KEY)
-        if key is _NO_KEY:
-            return  # never reached the pool (its key function failed)
-        held = stage.key_held.get(key)
-        if not held:
-            active = stage.key_active[key] - 1
-            if active:
-                stage.key_active[key] = active
-            else:
-                del stage.key_active[key]  # keys come and go: keep nothing for idle ones
-            return
-        next_seq, next_item, label = held.popleft()
-        if not held:
-            del stage.key_held[key]
-        stage.waiting -= 1
-        stage.item_keys[next_seq] = key  # takes over the slot: key_active is unchanged
-        self._submit_locked(j, next_seq, next_item, key, label)
-
     def _outcome_locked(self, j: int, seq: int, item: Any, future: Future[Any]) -> None:
         stage = self._stages[j]
-        if stage.hold_by_key and self._error is None:
-            self._release_key_locked(j, seq)
         parking = stage.parking.pop(seq, None)
         if parking is not None:
             # Settled while parked (cancelled, shut down) or with calls still to come:

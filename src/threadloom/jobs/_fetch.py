@@ -271,7 +271,7 @@ class FetchJob:
                 # requests in flight (-j of them) plus finished ones not yet taken.
                 queue_size=options.jobs,
                 # URLs waiting for a busy host or for a retry take no room from the rest:
-                # up to this many are read past them (~200 bytes each behind a busy host).
+                # up to this many are read past them (~3 KB each while they wait).
                 max_waiting=max(2048, options.jobs * 256),
                 ordered=False,
                 on_error=self._fetch_failed,
