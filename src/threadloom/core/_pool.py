@@ -563,12 +563,7 @@ class Pool(Executor):
         if run_inline:
             # As on a worker: the deadline may already have failed the future (deadline=0,
             # or this thread was descheduled), and then the task is settled, not run.
-            try:
-                self._run_task(task, None)
-            except BaseException as exc:
-                self._abort_start(task, exc)
-                if not isinstance(exc, Exception):
-                    raise
+            self._start_here(task)
             if self._released:
                 self._start_released()
         return future
@@ -697,17 +692,30 @@ class Pool(Executor):
                     task = released.popleft()
                 except IndexError:  # another thread took it
                     return
-                try:
-                    self._run_task(task, None)
-                except BaseException as exc:
-                    # Not the task's failure (_run_task settles those): a bug, or Ctrl-C
-                    # landing here. The task must still settle and give back its key's
-                    # slot, or the key stalls.
-                    self._abort_start(task, exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                self._start_here(task)
         finally:
             draining.active = False
+
+    def _start_here(self, task: _Task) -> None:
+        """Run ``task`` on this thread, outside any worker (inline or caller-run).
+
+        What escapes ``_run_task`` is not the task's failure (it settles those) but a
+        bug or Ctrl-C landing here: the task must still settle and give back its key's
+        slot, or the key stalls. A bug is logged and swallowed; Ctrl-C goes on up.
+        """
+        try:
+            self._run_task(task, None)
+        except BaseException as exc:
+            self._abort_start(task, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _unbound_locked(self, task: _Task) -> None:
+        """The task no longer waits to start: free its place under ``max_queued``."""
+        if task.bounded:
+            task.bounded = False
+            self._queued -= 1
+            self._not_full.notify()
 
     def _abort_start(self, task: _Task, exc: BaseException) -> None:
         """Fail a task whose start went wrong outside its ``fn`` (a bug, or Ctrl-C in
@@ -717,10 +725,7 @@ class Pool(Executor):
             _log.critical("pool %r: starting task %r failed", self.name, task.label, exc_info=exc)
         resolved = task.future._fail(exc)
         with self._lock:
-            if task.bounded:
-                task.bounded = False
-                self._queued -= 1
-                self._not_full.notify()
+            self._unbound_locked(task)
             self._awaiting.pop(task.future.task_id, None)
             if task.keyed:
                 self._release_key_locked(task)
@@ -794,16 +799,14 @@ class Pool(Executor):
                 self._tell_wait(task, 1)
             return
         future = task.future
+        if task.bounded:
+            with self._lock:
+                self._unbound_locked(task)
         if self._cancel_all:
             # Taken off a queue (or the released deque) just before shutdown drained it:
             # cancelled like the ones the drain found, never started (a retry included:
             # _force_cancel also cancels a task between attempts).
             future._force_cancel()  # False if a deadline settled it first; _skip counts
-            if task.bounded:
-                with self._lock:
-                    task.bounded = False
-                    self._queued -= 1
-                    self._not_full.notify()
             self._skip(task)
             return
         if future.attempts == 0:
@@ -813,11 +816,6 @@ class Pool(Executor):
                 started = future._try_start()
         else:
             started = not future.done()
-        if task.bounded:
-            with self._lock:
-                task.bounded = False
-                self._queued -= 1
-                self._not_full.notify()
         if not started:
             self._skip(task)
             return
@@ -1421,9 +1419,7 @@ class Pool(Executor):
         self._retrying.clear()
         for task in drained:
             task.future._retry_wait = None
-            if task.bounded:
-                task.bounded = False
-                self._queued -= 1
+            self._unbound_locked(task)
         return drained
 
     def _close_locked(self) -> None:
