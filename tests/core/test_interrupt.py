@@ -11,8 +11,11 @@ import time
 
 import pytest
 
+# faulthandler: a child that hangs after SIGINT prints every thread's stack on SIGUSR1,
+# so a failure shows where it waits (this test hung twice in hundreds of local runs).
 PRELUDE = """
-import sys, threading
+import faulthandler, signal, sys, threading
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 from threadloom.core import Pool, cancelled
 def cooperative(_=None):
     while not cancelled():
@@ -47,7 +50,14 @@ def test_ctrl_c_stops_everything(how: str) -> None:
         assert proc.stdout.readline().strip() == "ready"
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"no exit 10 s after SIGINT; stdout:\n{out}\nthreads:\n{err}")
         elapsed = time.monotonic() - sent
     finally:
         if proc.poll() is None:

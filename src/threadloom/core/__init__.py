@@ -7,7 +7,7 @@ Standard library only.
 from ._cancel import CancelToken, TaskCancelled, cancelled, current_token
 from ._errors import BrokenPool, PoolFull
 from ._events import EventKind, Listener, PoolStatistics, TaskEvent
-from ._future import TaskFuture
+from ._future import LeanFuture, TaskFuture
 from ._pipeline import ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistics
 from ._pool import Pool, WhenFull
 from ._retry import Retry, RetryLater
@@ -19,6 +19,7 @@ __all__ = [
     "CancelToken",
     "ErrorPolicy",
     "EventKind",
+    "LeanFuture",
     "Listener",
     "Pipeline",
     "PipelineRun",

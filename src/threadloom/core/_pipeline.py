@@ -12,7 +12,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Literal
 
-from ._future import settled_outcome
+from ._future import LeanFuture, settled_outcome
 from ._pool import Pool
 from ._retry import Retry
 
@@ -254,7 +254,7 @@ class PipelineRun(Iterator[Any]):
             # A failing key or label function fails this item through the stage's error
             # policy. (Raised here, it could be swallowed by a done-callback and the item
             # lost, leaving the run waiting for it forever.)
-            failed: Future[Any] = Future()
+            failed: Future[Any] = LeanFuture()
             failed.set_exception(exc)
             self._completions.append((j, seq, item, failed))
             return

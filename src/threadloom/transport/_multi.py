@@ -30,6 +30,7 @@ from typing import Any
 
 import pycurl
 
+from threadloom.core import LeanFuture
 from threadloom.transport._errors import InvalidUrl
 from threadloom.transport._exchange import build_response, request_url
 from threadloom.transport._handle import Handle
@@ -120,7 +121,8 @@ class MultiDriver:
         Cancelling the future works until the transfer starts. Raises RuntimeError once
         the driver is closed.
         """
-        future: Future[Any] = Future()
+        # LeanFuture: a standard Future that costs about half as much per request.
+        future: Future[Any] = LeanFuture()
         try:
             target = request_url(url)
         except InvalidUrl as exc:
