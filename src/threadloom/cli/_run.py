@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from threadloom.jobs import (
     FetchJob,
@@ -63,6 +62,9 @@ def run_fetch(
     if result.input_error is not None:
         click.echo(f"threadloom: {result.input_error}", err=True)
     if not quiet:
+        # rich costs ~25 ms of start-up; a -q run never needs it.
+        from rich.console import Console  # noqa: PLC0415
+
         render_summary(summary, Console(file=sys.stdout))
     settings: Mapping[str, str] = {
         "store": store,

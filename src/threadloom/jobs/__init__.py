@@ -1,5 +1,7 @@
 """The fetch job: input -> fetch -> process -> store; resume; summary; trace; report."""
 
+from typing import TYPE_CHECKING, Any
+
 from threadloom.jobs._fetch import (
     FetchJob,
     FetchOptions,
@@ -10,8 +12,21 @@ from threadloom.jobs._fetch import (
 from threadloom.jobs._outputs import write_outputs
 from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
 from threadloom.jobs._progress import ProgressMode, human_bytes
-from threadloom.jobs._report import ReportData, TimelineSpan, write_report
 from threadloom.jobs._summary import RunSummary, render_summary
+
+if TYPE_CHECKING:
+    from threadloom.jobs._report import ReportData, TimelineSpan, write_report
+else:
+
+    def __getattr__(name: str) -> Any:
+        """The report's names, imported on first use (the report module takes ~8 ms to
+        load, and most runs write no report)."""
+        if name in ("ReportData", "TimelineSpan", "write_report"):
+            from threadloom.jobs import _report  # noqa: PLC0415
+
+            return getattr(_report, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FetchJob",

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from threadloom.jobs._fetch import FetchResult
-from threadloom.jobs._report import ReportData, write_report
 
 
 def write_outputs(
@@ -28,6 +27,9 @@ def write_outputs(
     if trace_path is not None:
         result.trace.save_chrome_trace(trace_path)
     if report_path is not None:
+        # The report module (~8 ms to import) is loaded only by runs that write one.
+        from threadloom.jobs._report import ReportData, write_report  # noqa: PLC0415
+
         summary = result.summary
         write_report(
             ReportData(

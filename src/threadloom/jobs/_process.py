@@ -13,10 +13,6 @@ import json
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from xml.etree.ElementTree import ParseError
-
-import defusedxml.ElementTree as SafeElementTree
-from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
 from threadloom.transport import Response
 
@@ -45,6 +41,16 @@ def xml_summary(response: Response) -> dict[str, object]:
     Entity declarations (billion laughs), external entities and external DTD
     references are rejected by defusedxml; the raised error names the reason.
     """
+    # Imported on first use: runs without --process xml never pay for the parsers.
+    from xml.etree.ElementTree import ParseError  # noqa: PLC0415
+
+    import defusedxml.ElementTree as SafeElementTree  # noqa: PLC0415
+    from defusedxml import (  # noqa: PLC0415
+        DTDForbidden,
+        EntitiesForbidden,
+        ExternalReferenceForbidden,
+    )
+
     try:
         root = SafeElementTree.fromstring(response.body)
     except EntitiesForbidden as exc:

@@ -9,20 +9,15 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 ProgressMode = Literal["auto", "bar", "plain", "quiet"]
+
+# Seconds between updates of the bar's numbers (its own redraw rate is 10 per second).
+_BAR_UPDATE = 0.05
 
 
 class ProgressReporter:
@@ -60,6 +55,18 @@ class ProgressReporter:
     def __enter__(self) -> ProgressReporter:
         self._started = self._last_line = time.monotonic()
         if self._mode == "bar":
+            # Imported here: rich costs ~25 ms of start-up that runs without a bar
+            # (quiet, or output to a file or pipe) do not need.
+            from rich.console import Console  # noqa: PLC0415
+            from rich.progress import (  # noqa: PLC0415
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("[bold]fetch[/bold]"),
                 BarColumn(),
@@ -102,7 +109,12 @@ class ProgressReporter:
             self._failed += 1
         self._bytes += size
         if self._progress is not None:
-            self._refresh_bar()
+            # rich redraws 10 times a second on its own thread; feeding it every URL
+            # cost ~3 us each (measured), all of it on the thread that records results.
+            now = time.monotonic()
+            if now - self._last_line >= _BAR_UPDATE:
+                self._last_line = now
+                self._refresh_bar()
         elif self._mode == "plain":
             now = time.monotonic()
             if now - self._last_line >= self._interval:

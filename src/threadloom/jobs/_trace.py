@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from threadloom.core import Span, TraceRecorder, span_tracks
-from threadloom.jobs._report import TimelineSpan
+
+if TYPE_CHECKING:
+    from threadloom.jobs._report import TimelineSpan
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,9 @@ class RunTrace:
         ``"retry"``; the last failed attempt is ``"failed"``; a successful attempt is
         ``"done"`` in the fetch stage and ``"processed"`` in later stages.
         """
+        # The report module is imported by the runs that draw one, not by every run.
+        from threadloom.jobs._report import TimelineSpan  # noqa: PLC0415
+
         spans = self.spans
         last_attempt: dict[tuple[str, int], int] = {}
         for span in spans:

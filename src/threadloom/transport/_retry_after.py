@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import email.utils
 import re
 import time
 
@@ -30,6 +29,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     if _DELTA_SECONDS.fullmatch(text):
         return float(text)
+    # email.utils costs ~10 ms of start-up; few servers send a date, so load it then.
+    import email.utils  # noqa: PLC0415
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
