@@ -17,6 +17,7 @@ from threadloom.core import (
     CancelToken,
     ErrorPolicy,
     EventKind,
+    LeanFuture,
     Listener,
     Pipeline,
     PipelineRun,
@@ -33,9 +34,11 @@ from threadloom.core import (
     TaskFuture,
     Timer,
     TraceRecorder,
+    TrackBy,
     WhenFull,
     cancelled,
     current_token,
+    span_tracks,
 )
 
 if TYPE_CHECKING:
@@ -107,6 +110,7 @@ __all__ = [
     "Event",
     "EventKind",
     "Guarded",
+    "LeanFuture",
     "Listener",
     "Lock",
     "LockOrderError",
@@ -128,6 +132,7 @@ __all__ = [
     "TaskFuture",
     "Timer",
     "TraceRecorder",
+    "TrackBy",
     "UnguardedAccessError",
     "WhenFull",
     "__version__",
@@ -135,5 +140,6 @@ __all__ = [
     "current_token",
     "guarded_by",
     "held",
+    "span_tracks",
     "watch",
 ]

@@ -30,3 +30,16 @@ def test_sync_is_imported_on_first_use() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_top_level_offers_all_of_core_and_the_sync_primitives() -> None:
+    """Every public name of core, and the primitives of sync (its configuration and
+    findings API stays in threadloom.sync), can be imported from ``threadloom``."""
+    import threadloom
+    import threadloom.core
+    import threadloom.sync
+
+    top = set(threadloom.__all__)
+    assert set(threadloom.core.__all__) <= top
+    assert top >= threadloom._SYNC_NAMES
+    assert set(threadloom.sync.__all__) >= threadloom._SYNC_NAMES
