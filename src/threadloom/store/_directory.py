@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import sqlite3
@@ -68,6 +69,12 @@ class DirectoryStore(Store):
         # Resolved once: later writes use this real path, whatever happens to symlinks
         # above it.
         self._directory = directory.resolve(strict=True)
+        self._prefix = os.path.join(self._directory, "")  # "<directory>/" for names
+        # Temporary names: this process's id and a count. Unique among the writers of
+        # this directory (one process at a time holds its lock), and no random bytes
+        # to ask the kernel for per file.
+        self._temp_prefix = f"{self._prefix}{TEMP_PREFIX}{os.getpid()}-"
+        self._temp_ids = itertools.count()
         self._lock: ProcessLock | None = None
         if not readonly:
             self._lock = ProcessLock(self._directory / LOCK_NAME, what=str(path))
@@ -91,14 +98,27 @@ class DirectoryStore(Store):
         return self._directory
 
     def _keep_body(self, url: str, body: bytes) -> str:
+        # Four system calls a file (open, write, close, rename), each a moment without
+        # the GIL for this thread: a Python file object would add three more (fstat,
+        # lseek, ioctl), and a random name one (getrandom).
         name = file_name_for(url)
-        temporary = self._directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        temporary = f"{self._temp_prefix}{next(self._temp_ids)}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY
-        fd = os.open(temporary, flags, 0o666)
         try:
-            with open(fd, "wb", closefd=True) as file:
-                file.write(body)
-            os.replace(temporary, self._directory / name)
+            fd = os.open(temporary, flags, 0o666)
+        except FileExistsError:
+            # Left by an earlier process with this id and not yet cleaned up (the
+            # store removes such files when it opens): fall back to a random name.
+            temporary = f"{self._prefix}{TEMP_PREFIX}{secrets.token_hex(8)}"
+            fd = os.open(temporary, flags, 0o666)
+        try:
+            try:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(temporary, self._prefix + name)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
