@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
-from rich.table import Table
 
+from threadloom._units import human_bytes
 from threadloom.cli._stores import open_existing
-from threadloom.jobs import human_bytes
 
 
 @click.command()
@@ -36,6 +34,10 @@ def status(store: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(fields))
         return
+    # rich costs ~25 ms of start-up; --json, which scripts poll, does without it.
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table(title=store, title_justify="left", show_edge=False)
     table.add_column("state")
     table.add_column("URLs", justify="right")

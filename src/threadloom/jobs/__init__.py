@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from threadloom._units import human_bytes
 from threadloom.jobs._fetch import (
     FetchJob,
     FetchOptions,
@@ -11,7 +12,7 @@ from threadloom.jobs._fetch import (
 )
 from threadloom.jobs._outputs import write_outputs
 from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
-from threadloom.jobs._progress import ProgressMode, human_bytes
+from threadloom.jobs._progress import ProgressMode
 from threadloom.jobs._summary import RunSummary, render_summary
 
 if TYPE_CHECKING:

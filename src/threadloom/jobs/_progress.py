@@ -11,6 +11,8 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TextIO
 
+from threadloom._units import human_bytes
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -151,16 +153,3 @@ class ProgressReporter:
             file=self._stream,
             flush=True,
         )
-
-
-def human_bytes(count: int) -> str:
-    """A byte count for people: ``512`` -> ``"512 B"``, ``1536`` -> ``"1.5 KiB"``."""
-    if count < 1024:
-        return f"{count} B"
-    value = count / 1024
-    units = iter(("KiB", "MiB", "GiB", "TiB"))
-    unit = next(units)
-    while value >= 1024 and unit != "TiB":
-        value /= 1024
-        unit = next(units)
-    return f"{value:.1f} {unit}"

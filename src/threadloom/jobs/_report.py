@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from threadloom.jobs._progress import human_bytes
+from threadloom._units import human_bytes
 from threadloom.jobs._report_assets import SCRIPT, STYLE
 
 __all__ = [

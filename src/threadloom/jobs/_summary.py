@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from threadloom.jobs._progress import human_bytes
+from threadloom._units import human_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
