@@ -7,8 +7,10 @@ behaviour shows up as a failure of exactly one of the two parameters.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -219,3 +221,33 @@ def test_a_timed_out_waiter_leaves_nothing_behind() -> None:
     assert not future._sleepers
     future.set_result(1)
     assert future.result() == 1
+
+
+def make_task_future() -> TaskFuture[object]:
+    future: TaskFuture[object] = TaskFuture()
+    future.task_id = 1
+    return future
+
+
+@pytest.mark.parametrize("make", [*FACTORIES, pytest.param(make_task_future, id="task")])
+def test_a_raised_failure_is_freed_without_the_cyclic_gc(make: Factory) -> None:
+    """result() raising must not tie exception -> traceback -> frame -> future into a
+    cycle: failed requests would keep their frames' locals alive until a GC pass."""
+
+    class Failure(Exception):
+        pass
+
+    gc.collect()
+    gc.disable()
+    try:
+        future = make()
+        error = Failure()
+        alive = weakref.ref(error)
+        future.set_exception(error)
+        del error
+        with pytest.raises(Failure):
+            future.result()
+        del future
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -65,3 +65,27 @@ def test_lists_the_waiters_of_ownerless_primitives_in_a_file() -> None:
     assert "thread 'waiter-0' has been waiting on Event#" in text
     assert "waiting on it: 'waiter-0'" in text or "waiting on it: 'waiter-1'" in text
     assert "stack of 'waiter-1'" in text
+
+
+def test_sees_a_thread_waiting_for_a_pool_future_under_instrumentation() -> None:
+    """A Pool future is a LeanFuture (no threading.Condition); instrumented, its waits
+    must still show, as a standard Future's did (this is what ``threadloom check`` uses)."""
+    from threadloom.core import Pool
+
+    reported: list[tsync.BlockedThread] = []
+    got_report = threading.Event()
+    release = threading.Event()
+
+    def callback(blocked: tsync.BlockedThread) -> None:
+        if blocked.thread == "MainThread":
+            reported.append(blocked)
+            got_report.set()
+            release.set()
+
+    with tsync.instrumented(), Pool(1) as pool:
+        future = pool.submit(release.wait, 10)
+        with tsync.watch(threshold=0.05, interval=0.01, callback=callback):
+            assert future.result(timeout=10) is True
+    assert got_report.is_set()
+    assert reported[0].kind == "waiting on"
+    assert reported[0].target.startswith("Event#")

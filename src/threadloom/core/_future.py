@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from _thread import RLock
+import threading
+from _thread import RLock, allocate_lock
 from collections.abc import Callable, Hashable
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
-from threading import Lock
 from typing import Any, TypeVar
 
 from ._cancel import CancelToken
@@ -41,8 +41,8 @@ class LeanFuture(Future[_T]):
     from outside the future).
     """
 
-    # Locks of threads asleep in result()/exception(); None while nobody waits.
-    _sleepers: list[Lock] | None = None
+    # How to wake each thread asleep in result()/exception(); None while nobody waits.
+    _sleepers: list[Callable[[], object]] | None = None
 
     def __init__(self) -> None:
         # Future.__init__ is skipped on purpose: it builds a threading.Condition.
@@ -103,7 +103,10 @@ class LeanFuture(Future[_T]):
             try:
                 raise exc
             finally:
-                del exc  # no reference cycle through the traceback
+                # The traceback holds this frame: without its locals, no reference
+                # cycle exception -> traceback -> frame -> self -> exception, which
+                # would keep both alive until the cyclic GC runs.
+                del exc, self
         if state in _CANCELLED:
             raise CancelledError()
         raise TimeoutError()
@@ -172,30 +175,48 @@ class LeanFuture(Future[_T]):
 
     def _wait(self, timeout: float | None) -> None:
         """Sleep until the future settles or ``timeout`` passes (interruptible by Ctrl-C)."""
-        sleeper = Lock()
-        sleeper.acquire()
+        sleep: Callable[[], bool]
+        if threading.Event.__module__ == "threading":
+            lock = allocate_lock()
+            lock.acquire()
+            wake: Callable[[], object] = lock.release
+            seconds = -1 if timeout is None else max(timeout, 0.0)
+
+            def sleep() -> bool:
+                return lock.acquire(True, seconds)
+
+        else:
+            # threading's primitives are patched (threadloom.sync's instrumentation):
+            # an Event made now is one of its, so its watchdog and deadlock detector see
+            # this thread wait, as they saw a standard Future's Condition.
+            event = threading.Event()
+            wake = event.set
+
+            def sleep() -> bool:
+                return event.wait(timeout)
+
         with self._condition:
             if self._state in _SETTLED:
                 return
             if self._sleepers is None:
                 self._sleepers = []
-            self._sleepers.append(sleeper)
+            self._sleepers.append(wake)
         woken = False
         try:
-            woken = sleeper.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+            woken = sleep()
         finally:
             if not woken:
                 with self._condition:
-                    if self._sleepers is not None and sleeper in self._sleepers:
-                        self._sleepers.remove(sleeper)
+                    if self._sleepers is not None and wake in self._sleepers:
+                        self._sleepers.remove(wake)
 
     def _wake_sleepers(self) -> None:
-        """Release every thread in `_wait` (call with ``_condition`` held)."""
+        """Wake every thread in `_wait` (call with ``_condition`` held)."""
         sleepers = self._sleepers
         if sleepers is not None:
             self._sleepers = None
-            for sleeper in sleepers:
-                sleeper.release()
+            for wake in sleepers:
+                wake()
 
 
 class TaskFuture(LeanFuture[_T]):
@@ -258,6 +279,8 @@ class TaskFuture(LeanFuture[_T]):
             if self._state == FINISHED:
                 self._mark_read()
             raise
+        finally:
+            del self  # no reference cycle through a raised exception's traceback
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """As :meth:`Future.exception`; a returned exception counts as read."""

@@ -9,17 +9,24 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Literal, NamedTuple, TextIO
 
 from threadloom._units import human_bytes
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress
 
 ProgressMode = Literal["auto", "bar", "plain", "quiet"]
 
-# Seconds between updates of the bar's numbers (its own redraw rate is 10 per second).
-_BAR_UPDATE = 0.05
+
+class Counts(NamedTuple):
+    """What the bar shows, as the reporter last counted it."""
+
+    done: int
+    failed: int
+    bytes: int
+    total: int | None
+    started: float  # time.monotonic() when the run began
 
 
 class ProgressReporter:
@@ -52,40 +59,15 @@ class ProgressReporter:
         self._started = time.monotonic()
         self._last_line = self._started
         self._progress: Progress | None = None
-        self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressReporter:
         self._started = self._last_line = time.monotonic()
         if self._mode == "bar":
             # Imported here: rich costs ~25 ms of start-up that runs without a bar
             # (quiet, or output to a file or pipe) do not need.
-            from rich.console import Console  # noqa: PLC0415
-            from rich.progress import (  # noqa: PLC0415
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from threadloom.jobs._bar import start_bar  # noqa: PLC0415
 
-            self._progress = Progress(
-                TextColumn("[bold]fetch[/bold]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("[green]{task.fields[done]} done[/green]"),
-                TextColumn("[red]{task.fields[failed]} failed[/red]"),
-                TextColumn("{task.fields[rate]}"),
-                TextColumn("{task.fields[size]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=self._stream),
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(
-                "fetch", total=self._total, done=0, failed=0, rate="", size=""
-            )
+            self._progress = start_bar(self._stream, self._counts)
         return self
 
     def __exit__(
@@ -95,8 +77,7 @@ class ProgressReporter:
         tb: TracebackType | None,
     ) -> None:
         if self._progress is not None:
-            self._refresh_bar()
-            self._progress.stop()
+            self._progress.stop()  # draws the bar a last time, with the final counts
         elif self._mode == "plain":
             self._print_line()
 
@@ -110,36 +91,19 @@ class ProgressReporter:
         else:
             self._failed += 1
         self._bytes += size
-        if self._progress is not None:
-            # rich redraws 10 times a second on its own thread; feeding it every URL
-            # cost ~3 us each (measured), all of it on the thread that records results.
-            now = time.monotonic()
-            if now - self._last_line >= _BAR_UPDATE:
-                self._last_line = now
-                self._refresh_bar()
-        elif self._mode == "plain":
+        if self._mode == "plain":
             now = time.monotonic()
             if now - self._last_line >= self._interval:
                 self._last_line = now
                 self._print_line()
 
+    def _counts(self) -> Counts:
+        """The counts as the bar draws them (called on rich's refresh thread)."""
+        return Counts(self._done, self._failed, self._bytes, self._total, self._started)
+
     def _rate(self) -> float:
         elapsed = max(time.monotonic() - self._started, 1e-9)
         return (self._done + self._failed) / elapsed
-
-    def _refresh_bar(self) -> None:
-        assert self._progress is not None
-        assert self._task is not None
-        finished = self._done + self._failed
-        self._progress.update(
-            self._task,
-            total=self._total,
-            completed=finished,
-            done=self._done,
-            failed=self._failed,
-            rate=f"{self._rate():.0f} docs/s",
-            size=human_bytes(self._bytes),
-        )
 
     def _print_line(self) -> None:
         finished = self._done + self._failed
