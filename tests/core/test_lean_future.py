@@ -23,7 +23,7 @@ from concurrent.futures import (
 
 import pytest
 
-from threadloom.core import LeanFuture, TaskFuture
+from threadloom.core import CancelToken, LeanFuture, TaskFuture
 
 Factory = Callable[[], Future[object]]
 
@@ -226,6 +226,7 @@ def test_a_timed_out_waiter_leaves_nothing_behind() -> None:
 def make_task_future() -> TaskFuture[object]:
     future: TaskFuture[object] = TaskFuture()
     future.task_id = 1
+    future.token = CancelToken()
     return future
 
 
@@ -251,3 +252,26 @@ def test_a_raised_failure_is_freed_without_the_cyclic_gc(make: Factory) -> None:
         assert alive() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("make", [*FACTORIES, pytest.param(make_task_future, id="task")])
+def test_cancel_runs_callbacks_without_holding_the_future(make: Factory) -> None:
+    """As the standard Future does: a callback may wait for a thread that needs the
+    future's lock (one in wait() or as_completed() over it)."""
+    future = make()
+    others_got_in: list[bool] = []
+
+    def callback(f: Future[object]) -> None:
+        def take_the_lock() -> None:
+            # What wait() and as_completed() do first.
+            if f._condition.acquire(timeout=5):
+                f._condition.release()
+                others_got_in.append(True)
+
+        helper = threading.Thread(target=take_the_lock)
+        helper.start()
+        helper.join(10)
+
+    future.add_done_callback(callback)
+    assert future.cancel()
+    assert others_got_in == [True]

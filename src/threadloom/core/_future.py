@@ -56,15 +56,10 @@ class LeanFuture(Future[_T]):
     def cancel(self) -> bool:
         """Cancel the future unless it is running or finished; True if it is cancelled."""
         with self._condition:
-            state = self._state
-            if state in (RUNNING, FINISHED):
-                return False
-            if state in _CANCELLED:
-                return True
-            self._state = CANCELLED
-            self._wake_sleepers()
-        self._run_callbacks()
-        return True
+            cancelled, now = self._cancel_locked()
+        if now:
+            self._run_callbacks()  # outside the lock, as the standard Future does
+        return cancelled
 
     def cancelled(self) -> bool:
         """True if the future was cancelled."""
@@ -173,6 +168,18 @@ class LeanFuture(Future[_T]):
             except Exception:
                 _LOGGER.exception("exception calling callback for %r", self)
 
+    def _cancel_locked(self) -> tuple[bool, bool]:
+        """cancel()'s state change, with ``_condition`` held: (cancelled, just now). The
+        caller runs the callbacks after letting go of the lock if it was just now."""
+        state = self._state
+        if state in (RUNNING, FINISHED):
+            return False, False
+        if state in _CANCELLED:
+            return True, False
+        self._state = CANCELLED
+        self._wake_sleepers()
+        return True, True
+
     def _wait(self, timeout: float | None) -> None:
         """Sleep until the future settles or ``timeout`` passes (interruptible by Ctrl-C)."""
         sleep: Callable[[], bool]
@@ -259,11 +266,15 @@ class TaskFuture(LeanFuture[_T]):
             if settle is not None and self._state == RUNNING:
                 self._retry_wait = None
                 # No thread runs it between attempts, so it may be cancelled: step back
-                # to PENDING so that Future.cancel() accepts it.
+                # to PENDING so that the cancel below accepts it.
                 self._state = PENDING
             else:
                 settle = None
-            done = super().cancel()
+            done, now = self._cancel_locked()
+        if now:
+            # Outside the lock: a callback may wait for a thread that needs it (one in
+            # wait() or as_completed() over this future).
+            self._run_callbacks()
         self.token.set("cancel")
         if settle is not None:
             # Tell as_completed()/wait() waiters now; no worker will pick the task up.
@@ -357,8 +368,10 @@ class TaskFuture(LeanFuture[_T]):
             if self._state == RUNNING:
                 self._retry_wait = None
                 self._state = PENDING
-            done = super().cancel()
+            done, now = self._cancel_locked()
             notify = done and self._state == CANCELLED
+        if now:
+            self._run_callbacks()
         self.token.set("shutdown")
         if notify:
             self.set_running_or_notify_cancel()
