@@ -19,14 +19,19 @@ if TYPE_CHECKING:
     from threadloom.jobs._report import ReportData, TimelineSpan, write_report
 else:
 
+    _REPORT_NAMES = frozenset({"ReportData", "TimelineSpan", "write_report"})
+
     def __getattr__(name: str) -> Any:
         """The report's names, imported on first use (the report module takes ~8 ms to
         load, and most runs write no report)."""
-        if name in ("ReportData", "TimelineSpan", "write_report"):
+        if name in _REPORT_NAMES:
             from threadloom.jobs import _report  # noqa: PLC0415
 
             return getattr(_report, name)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_REPORT_NAMES})
 
 
 __all__ = [
