@@ -18,7 +18,6 @@ from threadloom.jobs._summary import RunSummary, render_summary
 if TYPE_CHECKING:
     from threadloom.jobs._report import ReportData, TimelineSpan, write_report
 else:
-
     _REPORT_NAMES = frozenset({"ReportData", "TimelineSpan", "write_report"})
 
     def __getattr__(name: str) -> Any:
