@@ -205,3 +205,34 @@ def test_a_request_that_fails_to_start_lets_callbacks_and_others_go_on(
     assert bad.exception(timeout=5) is not None
     assert chained[0].result(timeout=5).status == 200
     assert client.submit(server.document_url(2)).result(timeout=5).status == 200
+
+
+def test_sockets_numbered_past_fd_setsize_are_watched(
+    server: FaultServer, options: TransportOptions
+) -> None:
+    """In a process with over 1024 files open, libcurl's sockets get numbers that
+    curl_multi_fdset leaves out. Unwatched, each such transfer moved only on the driver's
+    100 ms safety timer (40 requests one after another took 2.8 s); watched, they
+    move when data arrives. The bound below is for that stall, not a speed target."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _multi._FD_SETSIZE + 200
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.skip(f"this process may open only {hard} files")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(_multi._FD_SETSIZE + 50)]
+    try:
+        with HttpClient(options, max_transfers=2) as http:
+            started = time.monotonic()
+            for n in range(40):
+                assert http.submit(server.document_url(n)).result(timeout=30).status == 200
+            elapsed = time.monotonic() - started
+    finally:
+        for fd in held:
+            os.close(fd)
+        if soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert elapsed < 2.0, f"40 requests took {elapsed:.2f} s: the safety timer moved them"
