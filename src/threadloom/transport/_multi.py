@@ -6,7 +6,8 @@ too, and for a thread switch per request; on 2 cores with 8 transfers at a time 
 costs several times the transfer itself. Here one thread owns every easy handle and the
 multi handle and runs the classic loop: ``curl_multi_perform`` (all transfers advance in
 C, the GIL released), collect the finished ones and complete their ``Future`` s, then
-``poll`` the sockets ``curl_multi_fdset`` names, for at most ``curl_multi_timeout``.
+``poll`` the sockets ``curl_multi_fdset`` names (and those it cannot name, numbered 1024
+or higher: see ``_watch_high_sockets``), for at most ``curl_multi_timeout``.
 That costs a few Python calls per *loop*, not per socket event: 20,000 small documents
 from nginx took ~15 us of CPU each this way, against ~45 us with ``socket_action`` and
 a Python callback per socket change. Callers hand it requests through a locked deque
