@@ -6,11 +6,11 @@ import itertools
 import random
 import threading
 import time
-from concurrent.futures import wait
+from concurrent.futures import Future, wait
 
 import pytest
 
-from threadloom.core import Pool, Retry, RetryLater
+from threadloom.core import Pool, Retry, RetryLater, TaskFuture
 
 
 def test_key_limit_caps_concurrency_per_key() -> None:
@@ -288,3 +288,64 @@ def test_set_key_limit_none_falls_back_to_the_submitted_key_limit() -> None:
         wait(futures, timeout=10)
     assert all(f.done() for f in futures)
     assert peak == 2
+
+
+def _waiting_for_retry(pool: Pool) -> TaskFuture[None]:
+    """A task of ``pool`` that failed once and now waits out a 30 s backoff."""
+
+    def fail() -> None:
+        raise ValueError("fails once, then waits for its retry")
+
+    future = pool.submit(fail)
+    deadline = time.monotonic() + 10
+    while pool.statistics().waiting_retry == 0:
+        assert time.monotonic() < deadline, "the task never started waiting for its retry"
+        time.sleep(0.005)
+    return future
+
+
+def test_cancel_between_retries_tells_wait_before_the_callbacks_run() -> None:
+    """A callback of the cancel may wait for a thread in ``wait()`` over the future:
+    wait() must already see it done (it used to time out: the notice came after)."""
+    waited: list[int] = []
+    with Pool(2, retry=Retry(attempts=3, backoff=30, jitter=0)) as pool:
+        future = _waiting_for_retry(pool)
+
+        def callback(f: Future[None]) -> None:
+            helper = threading.Thread(target=lambda: waited.append(len(wait([f], timeout=5)[0])))
+            helper.start()
+            helper.join(10)
+
+        future.add_done_callback(callback)
+        started = time.monotonic()
+        assert future.cancel()
+        assert time.monotonic() - started < 4
+    assert waited == [1]
+
+
+def test_cancel_between_retries_racing_a_cancelling_shutdown_settles_once() -> None:
+    pool = Pool(2, retry=Retry(attempts=3, backoff=30, jitter=0))
+    future = _waiting_for_retry(pool)
+    in_callback = threading.Event()
+    outcome: list[object] = []
+
+    def slow_callback(_: Future[None]) -> None:
+        in_callback.set()
+        time.sleep(0.3)  # the shutdown below runs meanwhile
+
+    def cancel() -> None:
+        try:
+            outcome.append(future.cancel())
+        except BaseException as exc:  # a bug: cancel() must not raise
+            outcome.append(exc)
+
+    future.add_done_callback(slow_callback)
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    assert in_callback.wait(10)
+    pool.shutdown(wait=False, cancel_futures=True)
+    canceller.join(10)
+    pool.shutdown(wait=True)
+    assert outcome == [True]
+    statistics = pool.statistics()
+    assert (statistics.cancelled, statistics.queued, statistics.waiting_retry) == (1, 0, 0)

@@ -127,9 +127,7 @@ class LeanFuture(Future[_T]):
                 self._state = RUNNING
                 return True
             if state == CANCELLED:
-                self._state = CANCELLED_AND_NOTIFIED
-                for waiter in self._waiters:
-                    waiter.add_cancelled(self)
+                self._notify_cancelled_locked()
                 return False
             _LOGGER.critical("Future %s in unexpected state: %s", id(self), state)
             raise RuntimeError("Future in unexpected state")
@@ -179,6 +177,12 @@ class LeanFuture(Future[_T]):
         self._state = CANCELLED
         self._wake_sleepers()
         return True, True
+
+    def _notify_cancelled_locked(self) -> None:
+        """CANCELLED -> CANCELLED_AND_NOTIFIED: tell wait()/as_completed() (lock held)."""
+        self._state = CANCELLED_AND_NOTIFIED
+        for waiter in self._waiters:
+            waiter.add_cancelled(self)
 
     def _wait(self, timeout: float | None) -> None:
         """Sleep until the future settles or ``timeout`` passes (interruptible by Ctrl-C)."""
@@ -271,14 +275,16 @@ class TaskFuture(LeanFuture[_T]):
             else:
                 settle = None
             done, now = self._cancel_locked()
+            if settle is not None:
+                # No worker will pick the task up: tell wait()/as_completed() now,
+                # before the callbacks (one may wait for a thread that is in wait()).
+                self._notify_cancelled_locked()
         if now:
             # Outside the lock: a callback may wait for a thread that needs it (one in
             # wait() or as_completed() over this future).
             self._run_callbacks()
         self.token.set("cancel")
         if settle is not None:
-            # Tell as_completed()/wait() waiters now; no worker will pick the task up.
-            self.set_running_or_notify_cancel()
             settle("cancel")
         return done
 
@@ -369,12 +375,13 @@ class TaskFuture(LeanFuture[_T]):
                 self._retry_wait = None
                 self._state = PENDING
             done, now = self._cancel_locked()
-            notify = done and self._state == CANCELLED
+            if done and self._state == CANCELLED:
+                # The pool drops the task: tell wait()/as_completed() now, before the
+                # callbacks run.
+                self._notify_cancelled_locked()
         if now:
             self._run_callbacks()
         self.token.set("shutdown")
-        if notify:
-            self.set_running_or_notify_cancel()
         return done
 
 

@@ -1012,7 +1012,10 @@ class Pool(Executor):
             return  # cancelled or timed out meanwhile: already settled
         with self._lock:
             task.retry_entry = None
-            del self._retrying[task.future.task_id]
+            # A cancelling shutdown may have emptied _retrying meanwhile; the task is
+            # this thread's all the same (it ended the wait): the worker that takes it
+            # cancels it then.
+            self._retrying.pop(task.future.task_id, None)
             self._dispatch_locked(task, front=True)
 
     def _abandon_retry(self, task: _Task, reason: str) -> None:
@@ -1415,10 +1418,13 @@ class Pool(Executor):
                 others.append(item)  # map pullers and wake-ups stay
         for item in others:
             self._queue.put(item)
-        drained.extend(self._retrying.values())
+        for task in self._retrying.values():
+            # The retry wait ends once, under the future's lock: a cancel() or deadline
+            # that ended it first settles the task itself, so it is not drained twice.
+            if task.future._end_retry_wait():
+                drained.append(task)
         self._retrying.clear()
         for task in drained:
-            task.future._retry_wait = None
             self._unbound_locked(task)
         return drained
 
