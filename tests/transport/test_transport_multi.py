@@ -207,13 +207,16 @@ def test_a_request_that_fails_to_start_lets_callbacks_and_others_go_on(
     assert client.submit(server.document_url(2)).result(timeout=5).status == 200
 
 
+@pytest.mark.parametrize("driver_first", [False, True], ids=["files-first", "driver-first"])
 def test_sockets_numbered_past_fd_setsize_are_watched(
-    server: FaultServer, options: TransportOptions
+    server: FaultServer, options: TransportOptions, driver_first: bool
 ) -> None:
     """In a process with over 1024 files open, libcurl's sockets get numbers that
     curl_multi_fdset leaves out. Unwatched, each such transfer moved only on the driver's
     100 ms safety timer (40 requests one after another took 2.8 s); watched, they
-    move when data arrives. The bound below is for that stall, not a speed target."""
+    move when data arrives. Both orders: the files opened before the transfer thread
+    started, or after (its own sockets are then low). The bound below is for that
+    stall, not a speed target."""
     import os
     import resource
 
@@ -223,9 +226,15 @@ def test_sockets_numbered_past_fd_setsize_are_watched(
         if hard != resource.RLIM_INFINITY and hard < wanted:
             pytest.skip(f"this process may open only {hard} files")
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(_multi._FD_SETSIZE + 50)]
+    held: list[int] = []
     try:
         with HttpClient(options, max_transfers=2) as http:
+            if driver_first:
+                assert http.submit(server.document_url(99)).result(timeout=30).status == 200
+                # End that connection (a reset) so its low socket number is free to be
+                # taken by the held files: the next connection's socket is numbered past.
+                http.submit(server.url("/reset")).exception(timeout=30)
+            held.extend(os.open(os.devnull, os.O_RDONLY) for _ in range(_multi._FD_SETSIZE + 50))
             started = time.monotonic()
             for n in range(40):
                 assert http.submit(server.document_url(n)).result(timeout=30).status == 200
