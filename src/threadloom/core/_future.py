@@ -134,26 +134,24 @@ class LeanFuture(Future[_T]):
 
     def set_result(self, result: _T) -> None:
         """For executors: finish with ``result``; `InvalidStateError` if already settled."""
+        self._finish(result, None, "add_result")
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        """For executors: finish with ``exception``; `InvalidStateError` if settled."""
+        self._finish(None, exception, "add_exception")
+
+    def _finish(self, result: _T | None, exception: BaseException | None, notice: str) -> None:
+        """Settle as FINISHED, tell wait()/as_completed() through their waiter's
+        ``notice`` method (``add_result`` or ``add_exception``), wake sleepers, then run
+        the callbacks outside the lock."""
         with self._condition:
             if self._state in _SETTLED:
                 raise InvalidStateError(f"{self._state}: {self!r}")
             self._result = result
-            self._state = FINISHED
-            for waiter in self._waiters:
-                waiter.add_result(self)
-            if self._sleepers is not None:
-                self._wake_sleepers()
-        self._run_callbacks()
-
-    def set_exception(self, exception: BaseException | None) -> None:
-        """For executors: finish with ``exception``; `InvalidStateError` if settled."""
-        with self._condition:
-            if self._state in _SETTLED:
-                raise InvalidStateError(f"{self._state}: {self!r}")
             self._exception = exception
             self._state = FINISHED
             for waiter in self._waiters:
-                waiter.add_exception(self)
+                getattr(waiter, notice)(self)
             if self._sleepers is not None:
                 self._wake_sleepers()
         self._run_callbacks()

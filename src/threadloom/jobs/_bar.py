@@ -8,7 +8,6 @@ thread an addition, not a call into rich (~3 us a URL when every count was hande
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -21,43 +20,43 @@ from threadloom._units import human_bytes
 from threadloom.jobs._progress import Counts
 
 
-class _Bar(ProgressColumn):
-    """The bar itself: finished of total, pulsing while the total is not known."""
+class _LiveColumn(ProgressColumn):
+    """A column drawn from ``read()``, the reporter's counts at the time of the redraw."""
 
     def __init__(self, read: Callable[[], Counts]) -> None:
         super().__init__()
         self._read = read
 
+
+class _Bar(_LiveColumn):
+    """The bar itself: finished of total, pulsing while the total is not known."""
+
     def render(self, task: Task) -> ProgressBar:
         counts = self._read()
         return ProgressBar(
             total=counts.total,
-            completed=counts.done + counts.failed,
+            completed=counts.finished,
             width=40,
             pulse=counts.total is None,
             animation_time=task.get_time(),
         )
 
 
-class _Numbers(ProgressColumn):
+class _Numbers(_LiveColumn):
     """``finished/total``, done, failed, rate, bytes and the time left."""
-
-    def __init__(self, read: Callable[[], Counts]) -> None:
-        super().__init__()
-        self._read = read
 
     def render(self, task: Task) -> Text:
         counts = self._read()
-        finished = counts.done + counts.failed
-        rate = finished / max(time.monotonic() - counts.started, 1e-9)
+        rate = counts.rate()
+        left = counts.seconds_left(rate)
         total = "?" if counts.total is None else str(counts.total)
         text = Text()
-        text.append(f"{finished}/{total} ")
+        text.append(f"{counts.finished}/{total} ")
         text.append(f"{counts.done} done ", style="green")
         text.append(f"{counts.failed} failed ", style="red")
         text.append(f"{rate:.0f} docs/s {human_bytes(counts.bytes)}")
-        if counts.total is not None and rate > 0 and finished < counts.total:
-            text.append(f" ETA {(counts.total - finished) / rate:.0f}s")
+        if left is not None:
+            text.append(f" ETA {left:.0f}s")
         return text
 
 

@@ -28,6 +28,22 @@ class Counts(NamedTuple):
     total: int | None
     started: float  # time.monotonic() when the run began
 
+    @property
+    def finished(self) -> int:
+        """URLs done or failed."""
+        return self.done + self.failed
+
+    def rate(self) -> float:
+        """URLs finished per second since the run began."""
+        return self.finished / max(time.monotonic() - self.started, 1e-9)
+
+    def seconds_left(self, rate: float) -> float | None:
+        """The time left at ``rate``; None while the total is unknown, nothing is left,
+        or nothing has finished yet."""
+        if self.total is None or rate <= 0 or self.finished >= self.total:
+            return None
+        return (self.total - self.finished) / rate
+
 
 class ProgressReporter:
     """Shows done/failed/total, rate, ETA and bytes while a run goes on.
@@ -101,19 +117,15 @@ class ProgressReporter:
         """The counts as the bar draws them (called on rich's refresh thread)."""
         return Counts(self._done, self._failed, self._bytes, self._total, self._started)
 
-    def _rate(self) -> float:
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        return (self._done + self._failed) / elapsed
-
     def _print_line(self) -> None:
-        finished = self._done + self._failed
-        rate = self._rate()
-        total = "?" if self._total is None else str(self._total)
-        remaining = None if self._total is None else self._total - finished
-        eta = f"{remaining / rate:.0f}s" if rate > 0 and remaining else "-"
+        counts = self._counts()
+        rate = counts.rate()
+        left = counts.seconds_left(rate)
+        total = "?" if counts.total is None else str(counts.total)
+        eta = "-" if left is None else f"{left:.0f}s"
         print(
-            f"fetch: {finished}/{total} ({self._done} done, {self._failed} failed), "
-            f"{rate:.1f} docs/s, {human_bytes(self._bytes)}, ETA {eta}",
+            f"fetch: {counts.finished}/{total} ({counts.done} done, {counts.failed} failed), "
+            f"{rate:.1f} docs/s, {human_bytes(counts.bytes)}, ETA {eta}",
             file=self._stream,
             flush=True,
         )
