@@ -25,7 +25,11 @@ def test_500_documents_in_completion_order_near_the_lower_bound(load_example: Lo
     input_order = [int(d.url.rsplit("/", 1)[1].split(".")[0]) for d in done]
     assert input_order != sorted(input_order), "completion order equals input order"
     assert outcome["max_in_flight"] == 4
-    assert outcome["elapsed"] <= 1.06 * outcome["lower_bound"], outcome
+    # A behaviour check, not a speed target (that is benchmarks/bench_pool_seed004.py):
+    # a run that lets one slow file stall the rest (the seed's FIFO joins, ~1.85x) or
+    # that runs fewer than 4 at a time lands far above 1.3x; a loaded CI machine has
+    # been seen at 1.08x, so the margin is for the machine, not for the pool.
+    assert outcome["elapsed"] <= 1.3 * outcome["lower_bound"], outcome
 
 
 def test_fetch_command_downloads_all_500(load_example: Load) -> None:
