@@ -8,6 +8,7 @@ Run: .venv/bin/python benchmarks/bench_pool_imap_memory.py
 
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 import time
@@ -48,4 +49,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # No options: --help says what the benchmark measures instead of running it.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     main()

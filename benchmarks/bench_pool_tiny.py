@@ -5,6 +5,7 @@ Run: .venv/bin/python benchmarks/bench_pool_tiny.py
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor, wait
@@ -61,4 +62,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # No options: --help says what the benchmark measures instead of running it.
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     main()

@@ -17,22 +17,26 @@ PRELUDE = """
 import faulthandler, signal, sys, threading
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 from threadloom.core import Pool, cancelled
+printing, first = threading.Lock(), threading.Lock()
+def say(line):
+    with printing:  # print from two threads can interleave their text and newlines
+        print(line, flush=True)
 def cooperative(_=None):
+    if first.acquire(blocking=False):
+        say("running")
     while not cancelled():
         threading.Event().wait(0.01)
-    print("token seen", flush=True)
+    say("token seen")
 pool = Pool(max_workers=2)
 """
 
 WAITS = {
     "result": "f = pool.submit(cooperative); [pool.submit(cooperative) for _ in range(5)]; "
-    "print('ready', flush=True); f.result()",
-    "map": "it = pool.map(cooperative, range(10)); print('ready', flush=True); list(it)",
-    "imap": "it = pool.imap(cooperative, range(10)); print('ready', flush=True); list(it)",
-    "shutdown": "[pool.submit(cooperative) for _ in range(5)]; print('ready', flush=True); "
-    "pool.shutdown()",
-    "with": "with pool:\n    [pool.submit(cooperative) for _ in range(5)]\n"
-    "    print('ready', flush=True)",
+    "say('ready'); f.result()",
+    "map": "it = pool.map(cooperative, range(10)); say('ready'); list(it)",
+    "imap": "it = pool.imap(cooperative, range(10)); say('ready'); list(it)",
+    "shutdown": "[pool.submit(cooperative) for _ in range(5)]; say('ready'); pool.shutdown()",
+    "with": "with pool:\n    [pool.submit(cooperative) for _ in range(5)]\n    say('ready')",
 }
 
 
@@ -47,7 +51,10 @@ def test_ctrl_c_stops_everything(how: str) -> None:
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
+        # imap submits nothing before it is iterated: wait until a task runs, so the
+        # interrupt always finds one to cancel.
+        seen = {proc.stdout.readline().strip(), proc.stdout.readline().strip()}
+        assert seen == {"ready", "running"}, seen
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         try:
