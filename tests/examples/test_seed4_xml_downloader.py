@@ -20,8 +20,13 @@ def test_500_documents_in_completion_order_near_the_lower_bound(load_example: Lo
     assert len(done) == 500
     assert len({d.url for d in done}) == 500
     assert all(d.items > 0 for d in done)
+    # Completion order, give or take a thread switch: a document is stamped as its task
+    # ends, a moment before its future settles, so a busy machine may swap two documents
+    # that ended a few ms apart. Handing them back in input order (the seed's FIFO joins)
+    # would hold finished documents behind a slow one, up to its whole delay (0.6 s here).
     finished = [d.finished for d in done]
-    assert finished == sorted(finished), "results were not handed back in completion order"
+    latest_handback = max(f - min(finished[i:]) for i, f in enumerate(finished))
+    assert latest_handback < 0.15, "results were not handed back in completion order"
     input_order = [int(d.url.rsplit("/", 1)[1].split(".")[0]) for d in done]
     assert input_order != sorted(input_order), "completion order equals input order"
     assert outcome["max_in_flight"] == 4

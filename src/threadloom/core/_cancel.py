@@ -9,6 +9,9 @@ checking :func:`cancelled` or waiting on :meth:`CancelToken.wait` instead of sle
 from __future__ import annotations
 
 import threading
+import time
+
+from ._waiting import wait_slice
 
 __all__ = ["CancelToken", "TaskCancelled", "cancelled", "current_token"]
 
@@ -76,7 +79,11 @@ class CancelToken:
         # stored the reason under the lock, so checking again closes the gap.
         if self.is_set():
             return True
-        return event.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not event.wait(wait_slice(deadline)):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
 
     def raise_if_set(self) -> None:
         """Raise :class:`TaskCancelled` if the token is set; otherwise do nothing."""

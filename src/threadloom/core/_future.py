@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from _thread import RLock, allocate_lock
 from collections.abc import Callable, Hashable
 from concurrent.futures import CancelledError, Future, InvalidStateError
@@ -11,6 +12,7 @@ from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import Any, TypeVar
 
 from ._cancel import CancelToken
+from ._waiting import wait_slice
 
 __all__ = ["LeanFuture", "TaskFuture", "settled_outcome"]
 
@@ -183,16 +185,16 @@ class LeanFuture(Future[_T]):
             waiter.add_cancelled(self)
 
     def _wait(self, timeout: float | None) -> None:
-        """Sleep until the future settles or ``timeout`` passes (interruptible by Ctrl-C)."""
-        sleep: Callable[[], bool]
+        """Sleep until the future settles or ``timeout`` passes (Ctrl-C ends it: see
+        :mod:`._waiting`)."""
+        sleep: Callable[[float | None], bool]
         if threading.Event.__module__ == "threading":
             lock = allocate_lock()
             lock.acquire()
             wake: Callable[[], object] = lock.release
-            seconds = -1 if timeout is None else max(timeout, 0.0)
 
-            def sleep() -> bool:
-                return lock.acquire(True, seconds)
+            def sleep(seconds: float | None) -> bool:
+                return lock.acquire(True, -1 if seconds is None else seconds)
 
         else:
             # threading's primitives are patched (threadloom.sync's instrumentation):
@@ -200,10 +202,9 @@ class LeanFuture(Future[_T]):
             # this thread wait, as they saw a standard Future's Condition.
             event = threading.Event()
             wake = event.set
+            sleep = event.wait
 
-            def sleep() -> bool:
-                return event.wait(timeout)
-
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         with self._condition:
             if self._state in _SETTLED:
                 return
@@ -212,7 +213,9 @@ class LeanFuture(Future[_T]):
             self._sleepers.append(wake)
         woken = False
         try:
-            woken = sleep()
+            while not (woken := sleep(wait_slice(deadline))):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
         finally:
             if not woken:
                 with self._condition:

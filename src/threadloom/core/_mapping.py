@@ -20,6 +20,7 @@ from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._cancel import CancelToken, _current
+from ._waiting import wait_slice
 
 if TYPE_CHECKING:
     from ._pool import Pool, _WorkerState
@@ -246,14 +247,10 @@ class MapRun(Generic[_T]):
                             if self._pullers == 0 and not self._ready_locked():
                                 raise RuntimeError("cannot schedule new futures after shutdown")
                             continue
-                        if self._deadline is None:
-                            self._cond.wait()
-                        else:
-                            remaining = self._deadline - time.monotonic()
-                            if remaining <= 0 or not self._cond.wait(remaining):
-                                if self._ready_locked():
-                                    continue
-                                raise FuturesTimeoutError()
+                        deadline = self._deadline
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise FuturesTimeoutError()
+                        self._cond.wait(wait_slice(deadline))
                     self._yielded += 1
                 ok, value = item
                 del item

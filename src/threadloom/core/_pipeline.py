@@ -15,6 +15,7 @@ from typing import Any, Literal
 from ._future import LeanFuture, settled_outcome
 from ._pool import Pool
 from ._retry import Retry
+from ._waiting import wait_slice
 
 __all__ = ["ErrorPolicy", "Pipeline", "PipelineRun", "Stage", "StageStatistics"]
 
@@ -437,7 +438,7 @@ class PipelineRun(Iterator[Any]):
                     if not room:
                         self._sleepers += 1
                         try:
-                            self._cond.wait()
+                            self._cond.wait(wait_slice(None))
                         finally:
                             self._sleepers -= 1
                         continue

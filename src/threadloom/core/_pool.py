@@ -26,6 +26,7 @@ from ._mapping import MapRun
 from ._retry import Retry
 from ._scheduler import Scheduler, _Entry
 from ._timers import Timer
+from ._waiting import wait_slice
 
 __all__ = ["Pool", "WhenFull"]
 
@@ -545,7 +546,7 @@ class Pool(Executor):
                         run_inline = True
                     else:
                         while self._queued >= self._max_queued:
-                            self._not_full.wait()
+                            self._not_full.wait(wait_slice(None))
                             self._check_open_locked()
                 if not run_inline:
                     self._queued += 1
@@ -1436,7 +1437,8 @@ class Pool(Executor):
     def _join(self) -> None:
         for thread in list(self._threads):
             if thread is not threading.current_thread():
-                thread.join()
+                while thread.is_alive():
+                    thread.join(wait_slice(None))
         # The scheduler thread leaves by itself once nothing is scheduled; wait for it
         # so that ``shutdown(wait=True)`` leaves no thread of this pool behind.
         self._scheduler.join_idle()
