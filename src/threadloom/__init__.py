@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 from threadloom.core import (
+    IDLE,
     BrokenPool,
     CancelToken,
     ErrorPolicy,
@@ -99,6 +100,7 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown n
 
 
 __all__ = [
+    "IDLE",
     "Barrier",
     "BoundedSemaphore",
     "BrokenBarrierError",

@@ -10,7 +10,7 @@ from concurrent.futures import CancelledError
 
 import pytest
 
-from threadloom.core import ErrorPolicy, Pipeline, Retry, RetryLater, Stage
+from threadloom.core import IDLE, ErrorPolicy, Pipeline, Retry, RetryLater, Stage
 
 
 def double(x: int) -> int:
@@ -370,3 +370,19 @@ def test_max_waiting_zero_counts_every_item_against_queue_size() -> None:
         gate.set()
         consumer.join(10)
     assert out == list(range(20))
+
+
+def test_idle_input_lets_finished_results_out_while_the_input_waits() -> None:
+    more = threading.Event()
+
+    def slow_input() -> Iterator[object]:
+        yield 1
+        # A real input would wait briefly for data here and yield IDLE while none comes.
+        while not more.wait(0.01):
+            yield IDLE
+        yield 2
+
+    run = Pipeline([Stage(double, workers=1)]).run(slow_input())
+    assert next(run) == 2, "the first result waited for the second input item"
+    more.set()
+    assert list(run) == [4]

@@ -22,7 +22,7 @@ from threadloom.store import StoreError
 
 def run_fetch(
     store: str,
-    lines: Iterable[bytes] | None,
+    lines: Iterable[bytes | None] | None,
     options: FetchOptions,
     *,
     title: str,

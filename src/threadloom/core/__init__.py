@@ -8,13 +8,14 @@ from ._cancel import CancelToken, TaskCancelled, cancelled, current_token
 from ._errors import BrokenPool, PoolFull
 from ._events import EventKind, Listener, PoolStatistics, TaskEvent
 from ._future import LeanFuture, TaskFuture
-from ._pipeline import ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistics
+from ._pipeline import IDLE, ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistics
 from ._pool import Pool, WhenFull
 from ._retry import Retry, RetryLater
 from ._timers import Timer
 from ._trace import Span, TraceRecorder, TrackBy, span_tracks
 
 __all__ = [
+    "IDLE",
     "BrokenPool",
     "CancelToken",
     "ErrorPolicy",

@@ -10,14 +10,14 @@ from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ._future import LeanFuture, settled_outcome
 from ._pool import Pool
 from ._retry import Retry
 from ._waiting import wait_slice
 
-__all__ = ["ErrorPolicy", "Pipeline", "PipelineRun", "Stage", "StageStatistics"]
+__all__ = ["IDLE", "ErrorPolicy", "Pipeline", "PipelineRun", "Stage", "StageStatistics"]
 
 _log = logging.getLogger("threadloom.core")
 
@@ -126,13 +126,33 @@ class StageStatistics:
     skipped: int
 
 
+class _Idle:
+    """The type of :data:`IDLE` (one instance)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "IDLE"
+
+
+IDLE: Final = _Idle()
+"""An input item that means "nothing to read yet": the run skips it and delivers the
+results that are ready before it reads the input again.
+
+Input is read by the thread that iterates the results, so while ``next(input)`` waits
+for data, finished results wait too. An input that may wait long (a pipe, a queue, a
+table being filled) should wait briefly and yield IDLE instead; the results then flow
+while it waits, and its own brief wait paces the loop."""
+
+
 class Pipeline:
     """A sequence of :class:`Stage` s; :meth:`run` streams an iterable through them.
 
     ``Pipeline([Stage(fetch, workers=8, key=host, key_limit=2, retry=Retry()),
     Stage(parse, workers=2)]).run(urls)`` yields parsed results. Input is read lazily by the
     thread iterating the results, only as the first stage has room, so an endless generator
-    runs in bounded memory. A Pipeline is a reusable description; each run has its own
+    runs in bounded memory (an input that can wait long should yield :data:`IDLE` while it
+    waits, see there). A Pipeline is a reusable description; each run has its own
     threads.
     """
 
@@ -454,6 +474,8 @@ class PipelineRun(Iterator[Any]):
                         self._exhausted = True
                         self._error = self._error or exc
                     continue
+                if item is IDLE:
+                    continue  # deliver what is ready before asking the input again
                 with self._lock:
                     if self._closed:
                         raise StopIteration

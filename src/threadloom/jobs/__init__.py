@@ -8,8 +8,8 @@ from threadloom.jobs._fetch import (
     FetchOptions,
     FetchResult,
     StoreUnavailable,
-    read_lines,
 )
+from threadloom.jobs._input import read_lines
 from threadloom.jobs._outputs import write_outputs
 from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
 from threadloom.jobs._progress import ProgressMode

@@ -16,9 +16,8 @@ resumes where this run stopped.
 from __future__ import annotations
 
 import re
-import sys
 import time
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -199,7 +198,7 @@ class FetchJob:
         )
         self._client: HttpClient | None = None
 
-    def run(self, lines: Iterable[bytes | str] | None) -> FetchResult:
+    def run(self, lines: Iterable[bytes | str | None] | None) -> FetchResult:
         """Add ``lines`` (if given) to the store, fetch every URL still to do, record all.
 
         Input is read on a thread of its own while fetching goes on, in bounded memory.
@@ -222,7 +221,10 @@ class FetchJob:
         try:
             reader = InputReader(store, lines) if lines is not None else None
             source = PendingFollower(store, self._options.retry_failed, reader)
-            works = (_Work(record, _host_of(record.url)) for record in source)
+            works = (
+                _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
+                for record in source
+            )
             with Pipeline(self._stages(), name="job").run(works) as run:
                 recorder = TraceRecorder(*run.pools) if self._record_trace else None
                 try:
@@ -374,12 +376,3 @@ def _work_host(work: _Work) -> Hashable:
 
 def _work_url(work: _Work) -> str:
     return work.record.url
-
-
-def read_lines(path: str | Path) -> Iterator[bytes]:
-    """Stream the raw lines of a URL list file (``"-"`` for standard input)."""
-    if str(path) == "-":
-        yield from sys.stdin.buffer
-        return
-    with open(path, "rb") as handle:
-        yield from handle

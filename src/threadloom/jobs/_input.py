@@ -5,10 +5,76 @@ after its first batch instead of after its last line.
 
 from __future__ import annotations
 
+import io
+import os
+import select
+import sys
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Final
 
+from threadloom.core import IDLE
 from threadloom.store import AddResult, Store, UrlRecord
+from threadloom.store._urls import MAX_URL_LENGTH
+
+READ_BYTES: Final = 1 << 16
+"""Bytes asked of the file or pipe per read."""
+
+MAX_LINE_BYTES: Final = 4 * MAX_URL_LENGTH + 2
+"""A longer line is cut to this many bytes: it cannot be a valid URL (at most 4 UTF-8
+bytes per character, plus a CRLF), and the cut line still classifies as too long, so a
+line of a gigabyte costs 32 KiB, not a gigabyte, in memory and in the store."""
+
+
+def read_lines(path: str | Path, *, pause: float = 0.2) -> Iterator[bytes | None]:
+    """Stream the lines of a URL list: a file, a FIFO, or standard input for ``"-"``.
+
+    Yields each line without its ``\\n`` (a line longer than :data:`MAX_LINE_BYTES` cut
+    to that length), and None each time no input has arrived for ``pause`` seconds on a
+    stream still open (a silent pipe), so a consumer can commit what it has and check
+    for a stop request; `Store.add_urls` understands those Nones. Reads the file
+    descriptor directly, not through ``sys.stdin.buffer``: a reader thread left waiting on a
+    silent stdin at exit then holds no lock that interpreter shutdown needs (with
+    ``sys.stdin.buffer`` that is a fatal error). Raises OSError for a file that cannot
+    be opened or read, when the iteration reaches it.
+    """
+    own = str(path) != "-"
+    if own:
+        fd = os.open(path, os.O_RDONLY)
+    else:
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, io.UnsupportedOperation):
+            # A stand-in for stdin with no descriptor (a test runner's BytesIO): read it
+            # as it is, without pauses.
+            yield from (line.rstrip(b"\n")[:MAX_LINE_BYTES] for line in sys.stdin.buffer)
+            return
+    try:
+        partial = b""  # the start of a line whose end has not been read yet
+        while True:
+            ready, _, _ = select.select([fd], [], [], pause)
+            if not ready:
+                yield None
+                continue
+            chunk = os.read(fd, READ_BYTES)
+            if not chunk:
+                break
+            lines = chunk.split(b"\n")
+            tail = lines.pop()
+            if lines:
+                # Only the first line can be longer than a read: it continues `partial`.
+                if partial:
+                    lines[0] = (partial + lines[0])[:MAX_LINE_BYTES]
+                yield from lines
+                partial = tail
+            elif len(partial) < MAX_LINE_BYTES:
+                partial = (partial + tail)[:MAX_LINE_BYTES]
+        if partial:
+            yield partial
+    finally:
+        if own:
+            os.close(fd)
 
 
 class InputReader:
@@ -22,7 +88,7 @@ class InputReader:
     committed, and adding the same input again completes it in order.
     """
 
-    def __init__(self, store: Store, lines: Iterable[bytes | str]) -> None:
+    def __init__(self, store: Store, lines: Iterable[bytes | str | None]) -> None:
         self.done = threading.Event()
         self._store = store
         self._lines = lines
@@ -35,12 +101,12 @@ class InputReader:
         self._thread = threading.Thread(target=self._read, name="job-input", daemon=True)
         self._thread.start()
 
-    def _until_stopped(self) -> Iterator[bytes | str]:
+    def _until_stopped(self) -> Iterator[bytes | str | None]:
         try:
             for line in self._lines:
                 if self._stop.is_set():
                     return
-                yield line
+                yield line  # None (a pause in the input) lets add_urls commit
         except OSError as exc:
             # Ending the iteration normally lets add_urls commit every line read so far.
             self.read_error = exc
@@ -55,8 +121,9 @@ class InputReader:
 
     def stop(self, timeout: float = 1.0) -> None:
         """Ask the reader to stop and wait up to ``timeout`` seconds for it (only the first
-        call waits). A reader blocked on input that never comes (a silent stdin) is left
-        behind: it is a daemon, and what it read so far is committed."""
+        call waits). It stops after the line it is reading, or at the next pause of input
+        given by :func:`read_lines` (a silent stdin), committing what it read; a source
+        that blocks without pauses is left behind (the thread is a daemon)."""
         if self._stop.is_set():
             return
         self._stop.set()
@@ -75,8 +142,10 @@ class PendingFollower:
     """Iterates the store's URLs still to do, following input that is still being added.
 
     Each pass reads `Store.pending` past the last ``seq`` seen; when a pass ends while
-    the reader is still adding, it waits briefly and reads on. ``total`` is None until
-    the input is complete, then the exact number of URLs this iteration yields.
+    the reader is still adding, it waits briefly, yields :data:`threadloom.core.IDLE`
+    (so a pipeline reading it delivers finished work meanwhile) and reads on. ``total``
+    is None until the input is complete, then the exact number of URLs this iteration
+    yields.
     """
 
     def __init__(
@@ -94,7 +163,7 @@ class PendingFollower:
         self.yielded = 0
         self.total: int | None = None
 
-    def __iter__(self) -> Iterator[UrlRecord]:
+    def __iter__(self) -> Iterator[UrlRecord | object]:
         after = 0
         while True:
             # Read before the pass: if the input was complete then, the pass sees it all.
@@ -111,3 +180,4 @@ class PendingFollower:
                 return
             assert self._reader is not None
             self._reader.done.wait(self._poll)
+            yield IDLE  # the consumer delivers finished work while the input is slow

@@ -123,7 +123,11 @@ class Store:
     # -- input -------------------------------------------------------------------------
 
     def add_urls(
-        self, lines: Iterable[bytes | str], *, batch_size: int = 5000, max_delay: float = 0.5
+        self,
+        lines: Iterable[bytes | str | None],
+        *,
+        batch_size: int = 5000,
+        max_delay: float = 0.5,
     ) -> AddResult:
         """Stream input lines into the store, in order, in bounded memory.
 
@@ -134,7 +138,10 @@ class Store:
         ``batch_size`` at a time, or sooner when a line arrives ``max_delay`` seconds or
         more after the first line of its batch (so that slowly produced input becomes
         visible to `pending` as it arrives); an interrupted call leaves a committed
-        prefix, and adding the input again completes it in the original order.
+        prefix, and adding the input again completes it in the original order. A None
+        item is not a line but a pause in the input: the lines before it are committed
+        once ``max_delay`` has passed since the first of them, even if no line follows
+        (a reader of a silent pipe yields None while it waits).
 
         May run in one thread while others fetch and record: it writes through a
         connection of its own, so its transactions and the writer thread's take turns.
@@ -155,6 +162,10 @@ class Store:
 
         with self._input_lock, contextlib.closing(conn):
             for raw in lines:
+                if raw is None:
+                    if batch and time.monotonic() - batch_started >= max_delay:
+                        insert_batch()
+                    continue
                 verdict = classify_line(raw)
                 if isinstance(verdict, Valid):
                     batch.append((verdict.url, State.PENDING.value, None))

@@ -13,6 +13,10 @@ from urllib.parse import urlsplit
 MAX_URL_LENGTH: Final = 8192
 """Longer lines are invalid: no server accepts them and they would bloat the store."""
 
+KEPT_OF_LONG_LINE: Final = 1024
+"""An invalid line longer than MAX_URL_LENGTH is stored as its first this many characters,
+an ellipsis and its length: the store keeps a trace of it, not the whole line."""
+
 SCHEMES: Final = frozenset({"http", "https"})
 
 # Any control character (C0, DEL, C1) or whitespace. One search finds both kinds;
@@ -43,8 +47,9 @@ class Valid:
 class Invalid:
     """A line that is not a fetchable URL.
 
-    ``key`` is the stripped line (undecodable bytes shown as ``\\xNN`` escapes), which is
-    how the line is stored; ``reason`` is one line without the key itself, so equal reasons
+    ``key`` is the stripped line (undecodable bytes shown as ``\\xNN`` escapes; past
+    `MAX_URL_LENGTH` characters cut as `stored_key` says), which is how the line is
+    stored; ``reason`` is one line without the key itself, so equal reasons
     group together in summaries.
     """
 
@@ -79,7 +84,7 @@ def classify_line(raw: bytes | str) -> Classified:
             key = stripped.decode("utf-8", "backslashreplace")
             if not key or key.startswith("#"):
                 return SKIP
-            return Invalid(key, f"not UTF-8 (byte 0x{stripped[exc.start]:02x})")
+            return Invalid(stored_key(key), f"not UTF-8 (byte 0x{stripped[exc.start]:02x})")
     else:
         line = raw.strip()
     # A byte order mark only ever appears at the start of the first line of a file.
@@ -97,7 +102,7 @@ def _classify_text(line: str) -> Classified:
 
 def _full_checks(line: str) -> Valid | Invalid:
     if len(line) > MAX_URL_LENGTH:
-        return Invalid(line, f"longer than {MAX_URL_LENGTH} characters")
+        return Invalid(stored_key(line), f"longer than {MAX_URL_LENGTH} characters")
     if _BAD_CHAR.search(line) is not None:
         if _CONTROL.search(line) is not None:
             return Invalid(line, "control character in URL")
@@ -124,3 +129,11 @@ def _full_checks(line: str) -> Valid | Invalid:
     except ValueError:
         return Invalid(line, "bad port")
     return Valid(line)
+
+
+def stored_key(line: str) -> str:
+    """How an invalid line is stored: unchanged up to `MAX_URL_LENGTH` characters, else its
+    first `KEPT_OF_LONG_LINE` characters, ``…`` and its length in characters."""
+    if len(line) <= MAX_URL_LENGTH:
+        return line
+    return f"{line[:KEPT_OF_LONG_LINE]}… ({len(line):,} characters)"
