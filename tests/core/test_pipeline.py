@@ -386,3 +386,28 @@ def test_idle_input_lets_finished_results_out_while_the_input_waits() -> None:
     assert next(run) == 2, "the first result waited for the second input item"
     more.set()
     assert list(run) == [4]
+
+
+def test_close_with_a_timeout_leaves_a_task_that_ignores_its_token() -> None:
+    release = threading.Event()
+
+    def stubborn(x: int) -> int:
+        release.wait(10)  # never looks at cancelled()
+        return x
+
+    entered = threading.Event()
+
+    def stubborn_input() -> Iterator[int]:
+        yield 1
+        entered.set()
+        yield 2
+
+    run = Pipeline([Stage(stubborn, workers=1)]).run(stubborn_input())
+    consumer = threading.Thread(target=lambda: list(run), daemon=True)
+    consumer.start()
+    assert entered.wait(5)
+    started = time.monotonic()
+    assert run.close(timeout=0.2) is False
+    assert time.monotonic() - started < 1.0
+    release.set()
+    assert run.close() is True, "a later close returns at once"

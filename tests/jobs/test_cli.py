@@ -154,6 +154,43 @@ def test_ctrl_c_stops_within_2_s_and_the_run_resumes(tmp_path: Path) -> None:
     assert {row["state"] for row in rows} == {"done"}
 
 
+def test_ctrl_c_does_not_wait_for_a_process_call_that_ignores_it(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    (tmp_path / "stubborn.py").write_text(
+        "import pathlib, time\n"
+        "def process(response):\n"
+        "    pathlib.Path(__file__).with_name('started').touch()\n"
+        "    time.sleep(60)  # never looks at its cancel token\n",
+        encoding="utf-8",
+    )
+    urls = write_urls(tmp_path / "u.txt", [server.url(f"/docs/{n}.xml") for n in range(3)])
+    store = tmp_path / "o.db"
+    command = [sys.executable, "-m", "threadloom", "fetch", "-q", "-o", str(store)]
+    process = subprocess.Popen(
+        [*command, "--process", "stubborn:process", str(urls)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+        stopped_after = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 130, output
+    assert stopped_after < 5.0, f"waited {stopped_after:.1f} s for the process call"
+    status = json.loads(CliRunner().invoke(main, ["status", str(store), "--json"]).output)
+    assert status["total"] == 3
+    assert status["done"] < 3, "the URL being processed stays to do"
+
+
 def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     with FaultServer(documents=150, latency=2.0) as slow:
         urls = write_urls(tmp_path / "u.txt", [slow.url(f"/docs/{n}.xml") for n in range(150)])

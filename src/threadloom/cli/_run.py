@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -88,4 +90,18 @@ def run_fetch(
                 click.echo(f"{label}: {path}")
     if result.input_error is not None and summary.exit_code == 0:
         return 1
+    if summary.interrupted:
+        _leave_lingering_work(summary.exit_code)
     return summary.exit_code
+
+
+def _leave_lingering_work(code: int) -> None:
+    """After Ctrl-C, exit now if a job thread is still busy (a --process call that does
+    not check its cancel token, a long parse): the interpreter would join it at exit
+    and keep the user waiting for its whole run. The store is closed and the report
+    written by now; the URL it was processing is still pending, so a resumed run
+    fetches it again."""
+    if any(t.name.startswith("job-") for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future
@@ -124,6 +125,12 @@ class StageStatistics:
     done: int
     replaced: int
     skipped: int
+
+
+INTERRUPT_GRACE: Final = 1.0
+"""Seconds a run stopped by Ctrl-C waits for its running tasks to see their cancel
+token; tasks still running then are left to finish in the background (their results
+are dropped), as the interpreter's exit would still wait for them."""
 
 
 class _Idle:
@@ -495,24 +502,36 @@ class PipelineRun(Iterator[Any]):
         finally:
             self._lock.acquire()
 
-    def _shutdown(self, *, reason_interrupt: bool) -> None:
+    def _shutdown(self, *, reason_interrupt: bool, timeout: float | None = None) -> bool:
+        """Close the run, cancel what has not started, set running tasks' tokens (reason
+        ``"interrupt"`` or ``"shutdown"``), and wait up to ``timeout`` seconds (None: as
+        long as it takes; Ctrl-C: :data:`INTERRUPT_GRACE`) for the stages' threads. True
+        if they all exited (or the run was already closed)."""
         with self._lock:
             already = self._closed
             self._closed = True
             self._cond.notify_all()
         if already:
-            return
+            return True
         for stage in self._stages:
             if reason_interrupt:
                 stage.pool._interrupt()
             else:
                 stage.pool.shutdown(wait=False, cancel_futures=True)
-        for stage in self._stages:
-            stage.pool.shutdown(wait=True)
+        if reason_interrupt and timeout is None:
+            # A task that does not check its cancel token (a long parse) must not hold
+            # the user for its whole run after Ctrl-C: wait a moment, then leave it.
+            timeout = INTERRUPT_GRACE
+        deadline = None if timeout is None else time.monotonic() + timeout
+        joined = [stage.pool._join(deadline) for stage in self._stages]  # each, no short cut
+        return all(joined)
 
-    def close(self) -> None:
-        """Stop the run: cancel pending items, signal running ones, wait for the threads."""
-        self._shutdown(reason_interrupt=False)
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop the run: cancel pending items, set running items' cancel tokens, and wait
+        up to ``timeout`` seconds (None: as long as it takes) for the stages' threads to
+        exit. Returns True if they did; False leaves the tasks still running to finish in
+        the background (their results are dropped). Later calls return True at once."""
+        return self._shutdown(reason_interrupt=False, timeout=timeout)
 
     def __enter__(self) -> PipelineRun:
         return self
@@ -523,7 +542,10 @@ class PipelineRun(Iterator[Any]):
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> None:
-        self.close()
+        """Close the run (see :meth:`close`); after Ctrl-C, wait only
+        :data:`INTERRUPT_GRACE` seconds for running tasks."""
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        self._shutdown(reason_interrupt=interrupted)
 
     def statistics(self) -> list[StageStatistics]:
         """A :class:`StageStatistics` per stage, in order."""

@@ -1434,14 +1434,19 @@ class Pool(Executor):
             self._closed = True
             self._queue.put(None)
 
-    def _join(self) -> None:
+    def _join(self, deadline: float | None = None) -> bool:
+        """Wait for the workers (and the idle scheduler) to exit, until ``deadline`` (a
+        ``time.monotonic()`` value; None: as long as it takes). True if they all did."""
         for thread in list(self._threads):
             if thread is not threading.current_thread():
                 while thread.is_alive():
-                    thread.join(wait_slice(None))
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return False
+                    thread.join(wait_slice(deadline))
         # The scheduler thread leaves by itself once nothing is scheduled; wait for it
         # so that ``shutdown(wait=True)`` leaves no thread of this pool behind.
         self._scheduler.join_idle()
+        return True
 
     def _initializer_failed(self) -> None:
         with self._lock:

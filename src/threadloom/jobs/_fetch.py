@@ -240,6 +240,9 @@ class FetchJob:
                             )
                 except KeyboardInterrupt:
                     interrupted = True
+                    # Caught here, it is not seen by the run's __exit__: wait only a
+                    # moment for a --process call still running (its URL stays pending).
+                    run.close(timeout=1.0)
                 finally:
                     if recorder is not None:
                         recorder.close()
