@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from threadloom.jobs import FetchJob, FetchOptions
+from threadloom.jobs import FetchJob, FetchOptions, render_summary
 from threadloom.server import FaultServer
 from threadloom.store import State, open_store
 
@@ -159,6 +161,39 @@ def test_user_processor_failure_is_confined_to_its_url(
     assert rows[urls[2]]["process_error"] == "RuntimeError: cannot handle document 2"
     assert rows[urls[1]]["process_error"] is None
     assert all(row["state"] == State.DONE for row in rows.values())
+
+
+def test_processing_failures_are_one_line_counted_and_fail_the_exit_code(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "pickyproc.py"
+    module.write_text(
+        "import sys\n"
+        "def check(response):\n"
+        "    if response.url.endswith('/docs/1.xml'):\n"
+        "        raise ValueError('first line\\nsecond line')\n"
+        "    if response.url.endswith('/docs/2.xml'):\n"
+        "        sys.exit(3)  # must not end the run\n"
+        "    return len(response.body)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    urls = [server.url(f"/docs/{n}.xml") for n in range(4)]
+    job = FetchJob(
+        tmp_path / "s.db", FetchOptions(retries=0, process="pickyproc:check"), progress="quiet"
+    )
+    summary = job.run(url.encode() for url in urls).summary
+    assert summary.counts["done"] == 4
+    assert summary.process_failed == 2
+    assert sorted(summary.process_reasons) == [
+        ("SystemExit: 3", 1),
+        ("ValueError: first line second line", 1),
+    ]
+    assert summary.exit_code == 1
+    out = io.StringIO()
+    render_summary(summary, Console(file=out, width=120))
+    assert "processing failed for 2" in out.getvalue()
+    assert "top processing errors" in out.getvalue()
 
 
 def test_max_size_aborts_the_download(tmp_path: Path, server: FaultServer) -> None:

@@ -357,6 +357,9 @@ class FetchJob:
         self, store: Store, finished: int, elapsed: float, interrupted: bool
     ) -> RunSummary:
         counts = store.counts()
+        process_failed, process_reasons = (
+            store.process_errors(limit=5) if self._processor is not None else (0, [])
+        )
         return RunSummary(
             store=self._store_path,
             counts={
@@ -370,6 +373,8 @@ class FetchJob:
             finished_this_run=finished,
             elapsed=elapsed,
             interrupted=interrupted,
+            process_failed=process_failed,
+            process_reasons=process_reasons,
         )
 
 

@@ -94,9 +94,10 @@ def load_processor(spec: str) -> Processor:
 
 
 def run_processor(processor: Processor, response: Response) -> ProcessOutcome:
-    """Call ``processor`` on ``response``; never raises (but for BaseExceptions like Ctrl-C).
+    """Call ``processor`` on ``response``; never raises but for KeyboardInterrupt.
 
-    A processor that raises, or returns something JSON cannot encode, yields an
+    A processor that raises (``sys.exit()`` included: it would otherwise end the whole
+    run from a worker thread), or returns something JSON cannot encode, yields an
     outcome whose ``error`` is the traceback's last line.
     """
     try:
@@ -104,11 +105,17 @@ def run_processor(processor: Processor, response: Response) -> ProcessOutcome:
         # Checked here, in the processing thread, so that a value the store could not
         # encode fails this URL's processing instead of the run's writer.
         json.dumps(value, allow_nan=False)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return ProcessOutcome(value=None, error=_last_line(exc))
     return ProcessOutcome(value=value, error=None)
 
 
+_MAX_REASON = 300
+"""Characters kept of a reason: enough to tell reasons apart, short enough to group."""
+
+
 def _last_line(exc: BaseException) -> str:
-    """The last line of the exception's traceback, e.g. ``ValueError: bad input``."""
-    return traceback.format_exception_only(exc)[-1].strip()
+    """The last line of the exception's traceback, e.g. ``ValueError: bad input``, on one
+    line (a message's own line breaks become spaces) and at most ``_MAX_REASON`` long."""
+    text = " ".join(traceback.format_exception_only(exc)[-1].split())
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"

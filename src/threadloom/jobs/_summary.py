@@ -21,7 +21,9 @@ class RunSummary:
 
     ``counts`` are the store's totals by state (this run and earlier ones);
     ``finished_this_run`` counts URLs that reached done or failed in this run,
-    which is what ``docs_per_second`` divides by ``elapsed``.
+    which is what ``docs_per_second`` divides by ``elapsed``. ``process_failed`` counts
+    the store's done URLs whose processing (``--process``) failed, ``process_reasons``
+    the most frequent of those reasons.
     """
 
     store: str
@@ -31,6 +33,8 @@ class RunSummary:
     finished_this_run: int
     elapsed: float
     interrupted: bool = False
+    process_failed: int = 0
+    process_reasons: Sequence[tuple[str, int]] = ()
 
     @property
     def total(self) -> int:
@@ -44,14 +48,17 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every URL is done, 130 when interrupted, else 1."""
+        """0 when every URL is done and processed without error, 130 when interrupted,
+        else 1."""
         if self.interrupted:
             return 130
-        return 0 if self.counts.get("done", 0) == self.total else 1
+        all_done = self.counts.get("done", 0) == self.total
+        return 0 if all_done and self.process_failed == 0 else 1
 
 
 def render_summary(summary: RunSummary, console: Console) -> None:
-    """Print the summary as two small tables (states, then top error reasons)."""
+    """Print the summary as small tables (states, top error reasons, top processing
+    errors when there are any) and a headline."""
     # Imported here: rich costs ~25 ms of start-up that quiet runs do not need.
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
@@ -61,6 +68,8 @@ def render_summary(summary: RunSummary, console: Console) -> None:
         f" in {summary.elapsed:.2f} s ({summary.docs_per_second:.1f} docs/s,"
         f" {human_bytes(summary.bytes_total)} stored in {summary.store})"
     )
+    if summary.process_failed:
+        headline += f"; processing failed for {summary.process_failed}"
     if summary.interrupted:
         headline += "; interrupted: run the same command again to resume"
     states = Table(title="threadloom fetch", title_justify="left", show_edge=False)
@@ -72,11 +81,15 @@ def render_summary(summary: RunSummary, console: Console) -> None:
         share = f"{100 * count / summary.total:.1f}%" if summary.total else "-"
         states.add_row(state, str(count), share)
     console.print(states)
-    if summary.error_reasons:
-        reasons = Table(title="top error reasons", title_justify="left", show_edge=False)
-        reasons.add_column("URLs", justify="right")
-        reasons.add_column("reason")
-        for reason, count in summary.error_reasons:
-            reasons.add_row(str(count), escape(reason))
-        console.print(reasons)
+    for title, rows in (
+        ("top error reasons", summary.error_reasons),
+        ("top processing errors", summary.process_reasons),
+    ):
+        if rows:
+            reasons = Table(title=title, title_justify="left", show_edge=False)
+            reasons.add_column("URLs", justify="right")
+            reasons.add_column("reason")
+            for reason, count in rows:
+                reasons.add_row(str(count), escape(reason))
+            console.print(reasons)
     console.print(headline, highlight=False, markup=False)

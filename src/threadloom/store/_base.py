@@ -295,6 +295,21 @@ class Store:
             ).fetchall()
         return [(reason if reason is not None else "(no reason)", n) for reason, n in rows]
 
+    def process_errors(self, limit: int = 10) -> tuple[int, list[tuple[str, int]]]:
+        """Done URLs whose processing failed: how many, and the ``limit`` most frequent
+        ``process_error`` reasons with counts, most frequent first (ties by reason text)."""
+        with self._reading() as conn:
+            (total,) = conn.execute(
+                "SELECT count(*) FROM urls WHERE state = 'done' AND process_error IS NOT NULL"
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT process_error, count(*) AS n FROM urls"
+                " WHERE state = 'done' AND process_error IS NOT NULL"
+                " GROUP BY process_error ORDER BY n DESC, process_error LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return int(total), [(str(reason), int(n)) for reason, n in rows]
+
     def export(self, *, page_size: int = 1000) -> Iterator[dict[str, object]]:
         """Yield one dict per URL in input order, streamed in pages.
 
