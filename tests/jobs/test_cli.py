@@ -227,5 +227,5 @@ def test_unwritable_report_is_one_line_and_exit_1(tmp_path: Path, server: FaultS
     args = ["fetch", "-q", "-o", str(tmp_path / "o.db"), "--report", str(report), str(urls)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
-    assert "cannot write" in result.output
+    assert f"cannot write {report}: No such file or directory" in result.output
     assert "Traceback" not in result.output
