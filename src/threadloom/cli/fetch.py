@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from threadloom.cli._run import run_fetch
-from threadloom.jobs import FetchOptions, read_lines
+from threadloom.jobs import DEFAULT_MAX_SIZE, MIN_RATE, FetchOptions, read_lines
+
+_DAY = 86_400
+# libcurl takes a size as a signed 64-bit curl_off_t.
+_MAX_MAX_SIZE = 2**63 - 1
+
+
+class _Number(click.types.FloatParamType):
+    """A finite float from ``low`` to ``high``; a value outside is a usage error whose
+    message says ``bounds``. (click's FloatRange takes "nan" and "inf", as ``float``
+    does, and nan passes any bound: all its comparisons are false.)"""
+
+    def __init__(self, low: float, high: float, bounds: str) -> None:
+        self.low = low
+        self.high = high
+        self.bounds = bounds
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        if not self.low <= number <= self.high:
+            self.fail(f"{value} is not {self.bounds}.", param, ctx)
+        return number
 
 
 @click.command()
@@ -30,9 +58,10 @@ from threadloom.jobs import FetchOptions, read_lines
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Number(MIN_RATE, math.inf, "at least 0.0000116 (one request a day)"),
     default=None,
-    help="Most requests started per second per host (default: no limit).",
+    help="Most requests started per second per host (default: no limit); at least"
+    " 0.0000116, one a day.",
 )
 @click.option(
     "-o",
@@ -43,10 +72,11 @@ from threadloom.jobs import FetchOptions, read_lines
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Number(0.001, _DAY, "between 0.001 and 86400 seconds (a day)"),
     default=30.0,
     show_default=True,
-    help="Seconds to connect, and seconds without data (stall).",
+    help="Seconds to connect, and seconds without data before a transfer is cut"
+    " (checked every 0.25 s); 0.001 to 86400.",
 )
 @click.option(
     "--retries",
@@ -57,10 +87,13 @@ from threadloom.jobs import FetchOptions, read_lines
 )
 @click.option(
     "--max-size",
-    type=click.IntRange(min=1),
-    default=None,
+    type=click.IntRange(min=0, max=_MAX_MAX_SIZE),
+    default=DEFAULT_MAX_SIZE,
+    show_default=True,
     metavar="BYTES",
-    help="Largest accepted body; larger downloads are aborted.",
+    help="Largest accepted body, after decoding; larger downloads are aborted. Bodies"
+    " are held in memory (up to -j at once) and gzip can inflate one a thousandfold,"
+    " hence a default of 100 MiB; 0 for no limit.",
 )
 @click.option(
     "--process",
@@ -104,7 +137,7 @@ def fetch(
     out: str,
     timeout: float,
     retries: int,
-    max_size: int | None,
+    max_size: int,
     process: str | None,
     trace_path: Path | None,
     report_path: Path | None,
@@ -115,21 +148,22 @@ def fetch(
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
 
-    One URL per line; blank lines and lines starting with # are ignored. Running the
-    same command again resumes: done URLs are skipped, the rest are fetched.
+    URLS may also be a pipe: a FIFO, or <(command) in bash. One URL per line; blank
+    lines and lines starting with # are ignored. Running the same command again
+    resumes: done URLs are skipped, the rest are fetched.
 
-    Exit status: 0 every URL done, 1 some failed or invalid, 2 usage error,
-    130 interrupted.
+    Exit status: 0 every URL done (and processed, with --process), 1 some failed,
+    invalid or not processed, 2 usage error, 130 interrupted.
     """
-    if urls != "-" and not Path(urls).is_file():
-        raise click.BadParameter(f"{urls}: no such file", param_hint="URLS")
+    if urls != "-":
+        _check_exists(urls)
     options = FetchOptions(
         jobs=jobs,
         per_host=per_host,
         rate=rate,
         timeout=timeout,
         retries=retries,
-        max_size=max_size,
+        max_size=max_size or None,  # 0: no limit
         process=process,
         retry_failed=not skip_failed,
         verify_tls=not insecure,
@@ -145,3 +179,15 @@ def fetch(
         report_path=report_path,
     )
     sys.exit(code)
+
+
+def _check_exists(urls: str) -> None:
+    """Refuse a URL list that is not there. Anything else readable is accepted: a file,
+    a FIFO, ``<(command)`` (``/dev/fd/N``), ``/dev/stdin``; the argument's click.Path
+    type has already refused a directory or an unreadable path. Opening is left to the
+    reader: opening a FIFO here would block until a writer comes."""
+    try:
+        os.stat(urls)
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc.strerror).lower()
+        raise click.BadParameter(f"{urls}: {reason}", param_hint="URLS") from None

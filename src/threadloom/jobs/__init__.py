@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING, Any
 
 from threadloom._units import human_bytes
 from threadloom.jobs._fetch import (
+    DEFAULT_MAX_SIZE,
+    MIN_RATE,
     FetchJob,
     FetchOptions,
     FetchResult,
@@ -34,6 +36,8 @@ else:
 
 
 __all__ = [
+    "DEFAULT_MAX_SIZE",
+    "MIN_RATE",
     "FetchJob",
     "FetchOptions",
     "FetchResult",

@@ -15,6 +15,7 @@ resumes where this run stopped.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Hashable, Iterable
@@ -22,6 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 from threadloom.core import Pipeline, Retry, Stage, TraceRecorder
@@ -47,6 +49,14 @@ from threadloom.transport import (
     TransportOptions,
 )
 
+DEFAULT_MAX_SIZE: Final = 100 * 1024 * 1024
+"""Bodies are held in memory until stored, up to ``jobs`` at once, and a small gzip body
+can decode to a thousand times its size: without a cap, a 2 MB "gzip bomb" takes 2 GB.
+100 MiB is above common large documents (a sitemap may be 50 MB)."""
+
+MIN_RATE: Final = 1 / 86_400
+"""The slowest ``rate``: one request a day (slower ones overflow the scheduler's wait)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
@@ -57,8 +67,9 @@ class FetchOptions:
     rate: most requests started per second per host (None: no rate limit).
     timeout: seconds allowed to connect, and seconds without any data before a transfer
     counts as stalled. retries: further attempts after the first for retryable failures
-    (connection errors, timeouts, 408, 429, 5xx). max_size: largest body in bytes,
-    enforced while downloading. process: ``"xml"``, ``"MODULE:FUNCTION"`` or None.
+    (connection errors, timeouts, 408, 429, 5xx). max_size: largest body in bytes after
+    decoding, enforced while downloading (default :data:`DEFAULT_MAX_SIZE`; None: no
+    limit). process: ``"xml"``, ``"MODULE:FUNCTION"`` or None.
     retry_failed: fetch URLs that failed in an earlier run again (the default).
     verify_tls: verify TLS certificates (keep it on outside tests). ca_bundle: a PEM
     file of CA certificates to verify against instead of the system's (a private CA).
@@ -72,7 +83,7 @@ class FetchOptions:
     rate: float | None = None
     timeout: float = 30.0
     retries: int = 3
-    max_size: int | None = None
+    max_size: int | None = DEFAULT_MAX_SIZE
     process: str | None = None
     retry_failed: bool = True
     verify_tls: bool = True
@@ -85,10 +96,14 @@ class FetchOptions:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
         if self.per_host < 1:
             raise ValueError(f"per-host must be at least 1, got {self.per_host}")
-        if self.rate is not None and self.rate <= 0:
-            raise ValueError(f"rate must be a positive number of requests/s, got {self.rate}")
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        # "not a <= x" rather than "x < a": nan fails every comparison.
+        if self.rate is not None and not MIN_RATE <= self.rate < math.inf:
+            raise ValueError(
+                f"rate must be a finite number of requests/s of at least {MIN_RATE:.3g}"
+                f" (one a day), got {self.rate}"
+            )
+        if not 0 < self.timeout < math.inf:
+            raise ValueError(f"timeout must be a positive finite number, got {self.timeout}")
         if self.retries < 0:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if self.max_size is not None and self.max_size < 1:
@@ -192,9 +207,6 @@ class FetchJob:
             max_size=options.max_size,
             verify_tls=options.verify_tls,
             ca_bundle=options.ca_bundle,
-            # libcurl's own low-speed cut: the exact check's Python progress callback
-            # cost ~100 us of CPU per document here (measured with 20,000 documents).
-            stall_check="libcurl",
         )
         self._client: HttpClient | None = None
 

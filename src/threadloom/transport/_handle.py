@@ -22,6 +22,12 @@ STALLED_NO_DATA = "no data"
 STALLED_SLOW = "slow"
 
 
+def libcurl_stall_seconds(low_speed_time: float) -> int:
+    """The period libcurl's own stall cut uses for ``low_speed_time``: LOW_SPEED_TIME
+    takes whole seconds, so it is rounded up (0.5 s becomes 1 s)."""
+    return max(1, math.ceil(low_speed_time))
+
+
 def _restrict_protocols(curl: pycurl.Curl) -> None:
     # The *_STR options (libcurl >= 7.85) replace the deprecated bitmasks; pycurl only
     # exposes them from the versions that know them, so fall back to the bitmasks.
@@ -53,9 +59,10 @@ class Handle:
     )
 
     def __init__(self, options: TransportOptions, *, watch_progress: bool = True) -> None:
-        """Configure a new easy handle for ``options``. With ``watch_progress`` libcurl's
-        progress callback cuts stalls during ``perform``; without it the owner must call
-        :meth:`stalled_now` about every second while a transfer runs (the multi driver
+        """Configure a new easy handle for ``options``. With ``watch_progress`` the handle
+        cuts stalls itself during ``perform``, as ``options.stall_check`` says (a
+        progress callback, or libcurl's low-speed limit); without it the owner must call
+        :meth:`stalled_now` at short intervals while a transfer runs (the multi driver
         does, for all its transfers at once, instead of a Python call per progress tick)."""
         self.options = options
         self.curl = curl = pycurl.Curl()
@@ -80,12 +87,12 @@ class Handle:
         # With stall_check="exact", stalls are cut by _progress rather than
         # LOW_SPEED_LIMIT/TIME: libcurl judges speed over a window of about five seconds,
         # so a stall right after a burst of data would be cut up to five seconds late.
-        if options.stall_check == "libcurl":
-            curl.setopt(pycurl.LOW_SPEED_LIMIT, options.low_speed_limit)
-            curl.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.low_speed_time)))
-        elif watch_progress:
+        if watch_progress and options.stall_check == "exact":
             curl.setopt(pycurl.NOPROGRESS, 0)
             curl.setopt(pycurl.XFERINFOFUNCTION, self._progress)
+        elif watch_progress:
+            curl.setopt(pycurl.LOW_SPEED_LIMIT, options.low_speed_limit)
+            curl.setopt(pycurl.LOW_SPEED_TIME, libcurl_stall_seconds(options.low_speed_time))
         if options.max_size is not None:
             # Refuses at once when Content-Length announces too much; _write_limited
             # catches the rest (no Content-Length, or decoding that inflates the body).

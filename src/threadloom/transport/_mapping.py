@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pycurl
@@ -20,7 +21,13 @@ from threadloom.transport._errors import (
     TransportError,
     TruncatedBody,
 )
-from threadloom.transport._handle import STALLED_NO_DATA, STALLED_SLOW, Handle
+from threadloom.transport._handle import (
+    STALLED_NO_DATA,
+    STALLED_SLOW,
+    Handle,
+    libcurl_stall_seconds,
+)
+from threadloom.transport._headers import parse_final_headers
 
 # Codes missing from older pycurl builds are spelled out (values are libcurl's ABI).
 _E_WEIRD_SERVER_REPLY = 8
@@ -39,6 +46,9 @@ _TLS_VERIFY_CODES = frozenset(
     }
 )
 
+# libcurl's text for an error code (curl_easy_strerror); pycurl exposes it from 7.49.
+_easy_strerror: Callable[[int], str] | None = getattr(pycurl, "easy_strerror", None)
+
 
 def seconds(value: float) -> str:
     """``10`` for 10.0, ``0.5`` for 0.5: durations as people write them."""
@@ -51,19 +61,22 @@ def too_large_reason(max_size: int) -> str:
 
 
 def map_curl_error(url: str, code: int, message: str, handle: Handle) -> TransportError:
-    """The ``TransportError`` for libcurl error ``code`` (``message`` is libcurl's text)
-    on ``handle``'s just-failed request for ``url``."""
+    """The ``TransportError`` for libcurl error ``code`` on ``handle``'s just-failed
+    request for ``url``. ``message`` is libcurl's error buffer, which may be empty (the
+    multi interface leaves it so for some codes); libcurl's text for the code
+    (:func:`_curl_error_text`) stands in then, so no reason is ever blank."""
     curl = handle.curl
     options = handle.options
+    message = message or _curl_error_text(code)
     if code == pycurl.E_ABORTED_BY_CALLBACK and handle.stalled is not None:
-        return _stall(url, handle)
+        return _stall(url, handle, options.low_speed_time)
     if (code == pycurl.E_WRITE_ERROR and handle.too_large) or code == pycurl.E_FILESIZE_EXCEEDED:
         assert options.max_size is not None
         return TooLarge(url, too_large_reason(options.max_size))
     if code == pycurl.E_OPERATION_TIMEDOUT and message.startswith("Operation too slow"):
-        # libcurl's own low-speed cut (stall_check="libcurl").
+        # libcurl's own low-speed cut (stall_check="libcurl"), over whole seconds.
         handle.stalled = STALLED_NO_DATA if options.low_speed_limit <= 1 else STALLED_SLOW
-        return _stall(url, handle)
+        return _stall(url, handle, libcurl_stall_seconds(options.low_speed_time))
     if code == pycurl.E_OPERATION_TIMEDOUT:
         if curl.getinfo(pycurl.CONNECT_TIME_T) == 0:
             return TransferTimeout(
@@ -86,10 +99,14 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     if code == pycurl.E_TOO_MANY_REDIRECTS:
         return RedirectRefused(url, f"too many redirects (>{options.max_redirects})")
     if code == pycurl.E_UNSUPPORTED_PROTOCOL:
-        scheme = urlsplit(curl.getinfo(pycurl.EFFECTIVE_URL) or url).scheme or "?"
-        if curl.getinfo(pycurl.REDIRECT_COUNT) > 0:
-            return RedirectRefused(url, f"redirect to unsupported scheme {scheme}://")
-        return InvalidUrl(url, f"unsupported scheme {scheme}://")
+        # The request's own scheme was checked before any I/O (request_url), so this is
+        # a redirect libcurl refused, or a reply that is not HTTP: libcurl reuses the
+        # code for "Received HTTP/0.9 when not allowed" (garbage, another protocol) and
+        # for an HTTP version it does not speak.
+        scheme = _refused_redirect_scheme(handle)
+        if scheme is not None:
+            return RedirectRefused(url, f"redirect to unsupported scheme {scheme}")
+        return ProtocolError(url, f"protocol error: {message}", retryable=True)
     if code == pycurl.E_URL_MALFORMAT:
         return InvalidUrl(url, f"malformed URL: {message}")
     if code in (pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
@@ -110,9 +127,31 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     return TransportError(url, f"{message} (curl error {code})")
 
 
-def _stall(url: str, handle: Handle) -> TransferTimeout:
+def _curl_error_text(code: int) -> str:
+    """libcurl's description of error ``code`` (curl_easy_strerror, which says "Unknown
+    error" for a code it does not know), or "unknown error" from a pycurl too old (before
+    7.49) to ask libcurl."""
+    return _easy_strerror(code) if _easy_strerror is not None else "unknown error"
+
+
+def _refused_redirect_scheme(handle: Handle) -> str | None:
+    """How the redirect target that ``handle``'s last response asked for begins
+    (``"ftp://"``, ``"javascript:"``), if that response was a redirect to a scheme other
+    than http(s); else None. Read from the ``Location`` header: libcurl never makes an
+    unparsable target (``javascript:alert(1)``) the effective URL."""
+    if not 300 <= handle.curl.getinfo(pycurl.RESPONSE_CODE) < 400:
+        return None
+    location = parse_final_headers(handle.header_lines).get("location", "")
+    scheme = urlsplit(location).scheme
+    if scheme in ("", "http", "https"):
+        return None
+    return f"{scheme}://" if location[len(scheme) + 1 :].startswith("//") else f"{scheme}:"
+
+
+def _stall(url: str, handle: Handle, period_seconds: float) -> TransferTimeout:
+    """The reason for a stall cut after ``period_seconds`` without (enough) data."""
     options = handle.options
-    period = seconds(options.low_speed_time)
+    period = seconds(period_seconds)
     received = handle.curl.getinfo(pycurl.SIZE_DOWNLOAD_T)
     after = f" (after {received} bytes)" if received else ""
     if handle.stalled == STALLED_NO_DATA:

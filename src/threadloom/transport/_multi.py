@@ -41,9 +41,9 @@ from threadloom.transport._response import Response
 
 _log = logging.getLogger("threadloom.transport")
 
-# How often running transfers are checked for stalls with stall_check="exact" (the cut
-# comes at most this much after ``low_speed_time``; the per-thread client's progress
-# callback is about 1 s). With "libcurl", libcurl's low-speed limit does it.
+# How often running transfers are checked for stalls, whatever ``stall_check`` says: the
+# cut comes at most this much after ``low_speed_time`` (libcurl's own low-speed limit
+# can be ~6 s late), for one getinfo per running transfer per sweep, not per transfer.
 _SWEEP = 0.25
 # The longest wait for socket activity while transfers run: a safety net, so that a
 # transfer whose socket the loop does not watch (see _FD_SETSIZE) still progresses, on
@@ -195,7 +195,6 @@ class MultiDriver:
         active = self._active
         wake = self._wake_fd
         limit = self._max
-        sweeping = self.options.stall_check == "exact"
         next_sweep = monotonic() + _SWEEP
         while True:
             if self._take_incoming():
@@ -205,7 +204,7 @@ class MultiDriver:
                 while perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
                     pass
                 self._collect()
-                if sweeping and monotonic() >= next_sweep:
+                if monotonic() >= next_sweep:
                     next_sweep = monotonic() + _SWEEP
                     self._sweep()
             if self._incoming or (self._waiting and (limit is None or len(active) < limit)):
@@ -228,8 +227,7 @@ class MultiDriver:
                 timeout = _MAX_WAIT_MS if timeout_ms < 0 else min(timeout_ms, _MAX_WAIT_MS)
                 if unwatched:
                     timeout = min(timeout, _UNWATCHED_WAIT_MS)
-                if sweeping:
-                    timeout = min(timeout, max(0, int((next_sweep - monotonic()) * 1000)))
+                timeout = min(timeout, max(0, int((next_sweep - monotonic()) * 1000)))
                 events = poller.poll(timeout)
             else:
                 events = poller.poll()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from threadloom import __version__
+
+#: The largest ``max_size``: libcurl's file sizes are a signed 64-bit curl_off_t.
+MAX_SIZE_LIMIT = 2**63 - 1
+#: The longest time limit, in seconds: libcurl's millisecond options take a C long,
+#: 32 bits on some platforms (about 24.8 days).
+MAX_SECONDS = (2**31 - 1) / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +28,10 @@ class TransportOptions:
             (1, the default, means "no data at all").
         timeout: total seconds for the whole request, redirects included; None for no
             total limit (the stall cut still applies).
-        max_size: largest accepted body in bytes (after decoding), or None. Enforced
-            while downloading: the transfer is aborted as soon as it is exceeded, and
-            at once when a ``Content-Length`` announces more.
+        max_size: largest accepted body in bytes (after decoding), or None for no
+            limit; at most 2**63 - 1 (libcurl's curl_off_t). Enforced while downloading:
+            the transfer is aborted as soon as it is exceeded, and at once when a
+            ``Content-Length`` announces more.
         max_redirects: redirects followed at most; more is a ``RedirectRefused``.
             Redirects are only followed to http and https URLs.
         verify_tls: verify the server's certificate and host name (keep it on).
@@ -34,13 +40,17 @@ class TransportOptions:
         decompress: send ``Accept-Encoding`` with every encoding libcurl decodes
             (gzip, deflate, brotli, zstd as built) and decode responses.
         user_agent: the ``User-Agent`` header.
-        stall_check: ``"exact"`` (the default): a Python progress callback checks about
-            once a second, so the cut comes at most about a second after
-            ``low_speed_time``; it costs a Python call (and a GIL hand-off) per libcurl
-            progress tick, ~100 us of CPU per small transfer with 8 threads (measured).
-            ``"libcurl"``: libcurl's own LOW_SPEED_LIMIT/LOW_SPEED_TIME, no Python calls;
-            libcurl averages the speed over about five seconds, so a stall right after a
-            burst of data is cut up to about six seconds late. Bulk fetching uses it.
+        stall_check: how ``get`` checks for stalls. ``"exact"`` (the default): a Python
+            progress callback checks about once a second, so the cut comes at most about
+            a second after ``low_speed_time``; it costs a Python call (and a GIL
+            hand-off) per libcurl progress tick, ~100 us of CPU per small transfer with
+            8 threads (measured). ``"libcurl"``: libcurl's own LOW_SPEED_LIMIT/TIME, no
+            Python calls, but it counts whole seconds (0.5 s becomes 1 s) and averages
+            the speed over about five seconds, so a stall right after a burst of data is
+            cut up to about six seconds late. Transfers started with ``submit`` ignore
+            it: the transfer thread checks all of them every 0.25 s (one ``getinfo``
+            each, no per-transfer cost), so their cut comes within 0.25 s of
+            ``low_speed_time``.
     """
 
     connect_timeout: float = 10.0
@@ -65,12 +75,15 @@ class TransportOptions:
             raise ValueError(f"low_speed_limit must be >= 1, got {self.low_speed_limit}")
         if self.timeout is not None:
             _positive("timeout", self.timeout)
-        if self.max_size is not None and self.max_size < 0:
-            raise ValueError(f"max_size must be >= 0 or None, got {self.max_size}")
+        if self.max_size is not None and not 0 <= self.max_size <= MAX_SIZE_LIMIT:
+            raise ValueError(
+                f"max_size must be None or from 0 to {MAX_SIZE_LIMIT}, got {self.max_size}"
+            )
         if self.max_redirects < 0:
             raise ValueError(f"max_redirects must be >= 0, got {self.max_redirects}")
 
 
 def _positive(name: str, value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+    # Also refuses nan, whose every comparison is false.
+    if not 0 < value <= MAX_SECONDS:
+        raise ValueError(f"{name} must be more than 0 and at most {MAX_SECONDS} s, got {value}")
