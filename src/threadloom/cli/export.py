@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+import stat
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -10,7 +14,7 @@ from typing import TextIO
 import click
 
 from threadloom.cli._stores import open_existing
-from threadloom.store import Outcome, State, Store, open_store
+from threadloom.store import Outcome, State, Store, StoreError, open_store, store_files
 
 
 @click.command()
@@ -36,22 +40,77 @@ def export(store: str, fmt: str, target: str | None) -> None:
     http_status, sha256, size, attempts, error, fetched_at and the processing result.
     dir writes every done URL's body into a directory, under a safe name derived from
     the URL (the directory is itself a store: status and export work on it).
+
+    Exit status: 0 exported, 1 the target could not be written, 2 usage error (a
+    missing or unusable store, a target that is one of the store's own files).
     """
+    if fmt == "dir" and target is None:
+        raise click.UsageError("--format dir needs --to DIRECTORY")
     source = open_existing(store)
     try:
-        if fmt == "jsonl":
-            if target is None:
-                _export_jsonl(source, sys.stdout)
+        if target is None:
+            _export_jsonl(source, sys.stdout)
+            return
+        _refuse_own_files(source, target)
+        try:
+            if fmt == "jsonl":
+                _write_jsonl(source, target)
             else:
-                with open(target, "w", encoding="utf-8") as handle:
-                    _export_jsonl(source, handle)
-        else:
-            if target is None:
-                raise click.UsageError("--format dir needs --to DIRECTORY")
-            written = _export_dir(source, target)
-            click.echo(f"{written} documents written to {target}", err=True)
+                written = _export_dir(source, target)
+                click.echo(f"{written} documents written to {target}", err=True)
+        except (OSError, StoreError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            click.echo(f"threadloom: cannot write {target}: {reason}", err=True)
+            sys.exit(1)
     finally:
         source.close()
+
+
+def _refuse_own_files(source: Store, target: str) -> None:
+    """Raise a usage error if ``target`` (symlinks resolved, or a hard link) is one of
+    ``source``'s own files or inside a directory store: writing there destroys it."""
+    resolved = Path(os.path.realpath(target))
+    for own in store_files(source):
+        if resolved.is_relative_to(own) or _same_file(resolved, own):
+            raise click.UsageError(
+                f"--to {target} is part of the store {source.location}; export somewhere else"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
+
+
+def _write_jsonl(source: Store, target: str) -> None:
+    """Export ``source`` as JSON lines to the file ``target``.
+
+    Written to a temporary file beside it (same directory, mode of the file it replaces),
+    then renamed onto it: an export that fails or is interrupted leaves no partial file,
+    and an earlier file at ``target`` as it was. An existing target that is not a
+    regular file (``/dev/stdout``, a pipe) is written directly. Raises `OSError`.
+    """
+    if os.path.exists(target) and not os.path.isfile(target):
+        with open(target, "w", encoding="utf-8") as handle:
+            _export_jsonl(source, handle)
+        return
+    final = os.path.realpath(target)  # a symlink's file is replaced, not the symlink
+    temporary = os.path.join(
+        os.path.dirname(final), f".{os.path.basename(final)}.{secrets.token_hex(4)}.tmp"
+    )
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8") as handle:
+            _export_jsonl(source, handle)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temporary, stat.S_IMODE(os.stat(final).st_mode))
+        os.replace(temporary, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def _export_jsonl(source: Store, out: TextIO) -> None:

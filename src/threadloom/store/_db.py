@@ -6,10 +6,13 @@ import contextlib
 import datetime
 import functools
 import itertools
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
+
+from threadloom.store._types import StoreError
 
 SCHEMA_VERSION: Final = 1
 
@@ -122,13 +125,26 @@ Row = tuple[
 def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode (transactions are explicit ``BEGIN``/``COMMIT``).
 
-    WAL journal: readers never block the writer and see only committed transactions.
-    ``synchronous=NORMAL``: a committed transaction survives a process crash (kill -9);
-    a power loss may lose the last transactions before a checkpoint, never corrupts.
-    With ``create=False`` a missing file raises `sqlite3.OperationalError`. ``cache_mib``
-    bounds the page cache (default: SQLite's 2 MiB).
+    ``synchronous=NORMAL``: with the WAL journal `ensure_schema` sets (it stays set in
+    the file), a committed transaction survives a process crash (kill -9); a power loss
+    may lose the last transactions before a checkpoint, never corrupts. The journal mode
+    is not set here, so opening a file for reading never changes it.
+
+    With ``create=False`` a missing file raises `sqlite3.OperationalError`, and a file
+    this process cannot write (read-only permissions or file system) is opened
+    read-only (``mode=ro``). On a read-only file system without a ``-wal`` file it is
+    also opened ``immutable``: SQLite cannot create the ``-shm`` file a WAL database
+    needs there, and nothing can change the file, whose content is then every committed
+    transaction. ``cache_mib`` bounds the page cache (default: SQLite's 2 MiB).
     """
-    mode = "rwc" if create else "rw"
+    if create:
+        mode = "rwc"
+    elif os.access(path, os.W_OK):
+        mode = "rw"
+    elif _on_read_only_file_system(path) and not _sibling(path, "-wal").exists():
+        mode = "ro&immutable=1"
+    else:
+        mode = "ro"
     conn = sqlite3.connect(
         f"{path.resolve().as_uri()}?mode={mode}",
         uri=True,
@@ -138,7 +154,6 @@ def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         if cache_mib is not None:
             conn.execute(f"PRAGMA cache_size = {-1024 * cache_mib}")
@@ -146,6 +161,53 @@ def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite
         conn.close()
         raise
     return conn
+
+
+def _on_read_only_file_system(path: Path) -> bool:
+    statvfs = getattr(os, "statvfs", None)  # POSIX only
+    if statvfs is None:
+        return False
+    try:
+        return bool(statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def sqlite_files(path: Path) -> tuple[Path, ...]:
+    """``path`` and the files SQLite keeps beside it (``-wal``, ``-shm``, ``-journal``)."""
+    return (path, *(_sibling(path, suffix) for suffix in ("-wal", "-shm", "-journal")))
+
+
+def open_error(exc: sqlite3.Error, path: Path, *, index: bool = False) -> StoreError:
+    """A `StoreError` saying in one line why SQLite could not open or set up the
+    database at ``path`` (``exc``), without the store's path: callers put that in front.
+    ``index``: ``path`` is the index of a directory or JSON-lines store, and the line
+    starts with its name. Chain ``exc`` with ``raise open_error(exc, path) from exc``.
+    """
+    # The primary code, without the extended bits; errors the sqlite3 module raises
+    # itself (ProgrammingError, ...) have none.
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_NOTADB:
+        reason = "not a SQLite database"
+    elif code == sqlite3.SQLITE_CORRUPT:
+        reason = "a corrupt SQLite database"
+    elif code == sqlite3.SQLITE_FULL:
+        reason = "the disk is full"
+    elif code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        reason = f"locked by another program for more than {BUSY_TIMEOUT_MS // 1000} s"
+    elif not path.parent.is_dir():
+        reason = f"no such directory: {path.parent}"
+    elif code == sqlite3.SQLITE_CANTOPEN:
+        reason = "cannot be opened (no permission, or a read-only location)"
+    elif code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
+        reason = "cannot be written (no permission, or a read-only location)"
+    else:
+        reason = f"SQLite error: {exc}"
+    return StoreError(f"index {path.name}: {reason}" if index else reason)
 
 
 @contextlib.contextmanager
@@ -167,36 +229,47 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
-def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
-    """Create the tables if missing and check the file belongs to a store of ``kind``.
+_NOT_A_STORE: Final = "a SQLite database that is not a threadloom store"
 
-    Raises `ValueError` when the database was made by another store kind or a newer
-    schema, naming both.
+
+def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
+    """Make ``conn``'s database a store of ``kind`` (for writing): create the tables and
+    the meta rows in a database without any tables (an empty file is one), check those
+    of an existing store, then switch the database to the WAL journal.
+
+    Raises `StoreError` for a database that has tables but no threadloom meta rows (some
+    other program's: nothing in it is changed), and `ValueError` (see `check_meta`) for a
+    store of another kind or a newer schema.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if not found:
+    with transaction(conn):
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            try:
+                found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.OperationalError:  # no meta table, or not ours (other columns)
+                found = {}
+            if "kind" not in found:
+                raise StoreError(f"{_NOT_A_STORE}; refusing to write to it")
+            check_meta(found, kind)
+        else:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("schema_version", str(SCHEMA_VERSION)), ("kind", kind)],
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    check_meta(found, kind)
+    # Not allowed inside a transaction; a no-op for a store that is WAL already.
+    conn.execute("PRAGMA journal_mode = WAL")
 
 
 def check_meta(found: dict[str, str], kind: str) -> None:
     """Raise `ValueError` unless ``found`` (the meta table) is empty or matches ``kind``."""
     if not found:
         return
-    if found.get("kind") != kind:
-        raise ValueError(f"this is a {found.get('kind')!r} store, not a {kind!r} store")
+    if "kind" not in found:
+        raise ValueError(_NOT_A_STORE)
+    if found["kind"] != kind:
+        raise ValueError(f"this is a {found['kind']!r} store, not a {kind!r} store")
     if int(found.get("schema_version", "0")) > SCHEMA_VERSION:
         raise ValueError(
             f"store schema version {found['schema_version']} is newer than this threadloom"

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 from threadloom.store._base import Store
+from threadloom.store._db import open_error
 from threadloom.store._lock import ProcessLock
 from threadloom.store._names import file_name_for
-from threadloom.store._types import StoreError
+from threadloom.store._types import StoreError, StoreWriteError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 INDEX_NAME: Final = ".threadloom.db"
@@ -39,7 +40,8 @@ class DirectoryStore(Store):
     the commit leaves a complete file whose URL is still pending: the next run fetches it
     again and replaces the file. Temporary files left by a crash are deleted when the store
     is next opened for writing. A pre-planted symlink under a final name is replaced by
-    the rename, never written through; `read_body` refuses to follow one.
+    the rename, never written through; `read_body` refuses to follow one. A body that
+    cannot be written (a full disk) makes `record` raise `StoreWriteError`.
 
     Bodies are not fsync'ed: a power loss (not a process crash) may leave a done URL
     whose file is empty or missing; `Store.export`'s ``sha256`` tells.
@@ -78,16 +80,14 @@ class DirectoryStore(Store):
         self._lock: ProcessLock | None = None
         if not readonly:
             self._lock = ProcessLock(self._directory / LOCK_NAME, what=str(path))
+        index = self._directory / INDEX_NAME
         try:
             if not readonly:
                 self._remove_temporary_files()
-            super().__init__(
-                str(path),
-                self._directory / INDEX_NAME,
-                create=create,
-                readonly=readonly,
-                settings=settings,
-            )
+            super().__init__(str(path), index, create=create, readonly=readonly, settings=settings)
+        except sqlite3.Error as exc:
+            self._release_kind()
+            raise open_error(exc, index, index=True) from exc
         except BaseException:
             self._release_kind()
             raise
@@ -98,10 +98,25 @@ class DirectoryStore(Store):
         return self._directory
 
     def _keep_body(self, url: str, body: bytes) -> str:
+        """Write ``body`` under its final name (see the class docstring); return the name.
+
+        Raises `StoreWriteError` (the `OSError` as its cause) if the file cannot be
+        written (a full disk, a read-only location): the temporary file is removed, a
+        file of an earlier run under the final name is left as it was, and the URL, not
+        recorded, stays pending. Outcomes recorded before are unaffected.
+        """
+        try:
+            return self._write_file(file_name_for(url), body)
+        except OSError as exc:
+            raise StoreWriteError(
+                f"cannot write a body file in {self._directory}: {exc.strerror or exc};"
+                " outcomes not committed stay pending and are fetched again on resume"
+            ) from exc
+
+    def _write_file(self, name: str, body: bytes) -> str:
         # Four system calls a file (open, write, close, rename), each a moment without
         # the GIL for this thread: a Python file object would add three more (fstat,
         # lseek, ioctl), and a random name one (getrandom).
-        name = file_name_for(url)
         temporary = f"{self._temp_prefix}{next(self._temp_ids)}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY
         try:

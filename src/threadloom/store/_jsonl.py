@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, Final
 
 from threadloom.store._base import Item, Store
-from threadloom.store._db import COLUMNS, Row, from_iso_utc, iso_utc, transaction, upsert_rows
+from threadloom.store._db import (
+    COLUMNS,
+    Row,
+    from_iso_utc,
+    iso_utc,
+    open_error,
+    transaction,
+    upsert_rows,
+)
 from threadloom.store._lock import ProcessLock
 from threadloom.store._types import State, StoreError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
@@ -67,13 +75,10 @@ class JsonlStore(Store):
                 self._path.with_name(self._path.name + LOCK_SUFFIX), what=str(path)
             )
         try:
-            super().__init__(
-                str(path),
-                index,
-                create=create,
-                readonly=readonly,
-                settings=settings,
-            )
+            super().__init__(str(path), index, create=create, readonly=readonly, settings=settings)
+        except sqlite3.Error as exc:
+            self._release_kind()
+            raise open_error(exc, index, index=True) from exc
         except BaseException:
             self._release_kind()
             raise

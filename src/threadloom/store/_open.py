@@ -7,8 +7,12 @@ from pathlib import Path
 from typing import Final
 
 from threadloom.store._base import Store
+from threadloom.store._db import sqlite_files
 from threadloom.store._directory import DirectoryStore
+from threadloom.store._jsonl import INDEX_SUFFIX as JSONL_INDEX_SUFFIX
+from threadloom.store._jsonl import LOCK_SUFFIX as JSONL_LOCK_SUFFIX
 from threadloom.store._jsonl import JsonlStore
+from threadloom.store._sqlite import LOCK_SUFFIX as SQLITE_LOCK_SUFFIX
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._writer import WriterSettings
 
@@ -39,8 +43,12 @@ def open_store(
     if the store does not exist; ``readonly=True`` (implies ``create=False``) opens
     without a writer thread and without repairing anything, for ``status`` and
     ``export`` while another process may be writing. Raises `ValueError` naming the path
-    and the accepted forms for anything else, and `StoreBusyError` if another process is
-    writing a directory or JSON-lines store.
+    and the accepted forms for anything else, `StoreBusyError` if another process has
+    the store open for writing, and `StoreError` (one line, without the path) for a
+    store that cannot be used: a file that is not a SQLite database, some other
+    program's database, a missing directory, a read-only location. A store of another
+    kind or a newer schema is a `ValueError`; failing to create a directory store's
+    directory, an `OSError`.
 
     ``max_batch`` and ``max_delay`` tune the writer thread: a transaction commits at most
     ``max_batch`` outcomes, and an outcome waits at most about ``max_delay`` seconds
@@ -59,3 +67,19 @@ def open_store(
         raise ValueError(f"cannot tell what kind of store {text!r} is; use {ACCEPTED_FORMS}")
     settings = WriterSettings(max_batch=max_batch, max_delay=max_delay)
     return kind(text, create=create, readonly=readonly, settings=settings)
+
+
+def store_files(store: Store) -> tuple[Path, ...]:
+    """The paths of ``store`` that writing to would damage it, symlinks resolved: the
+    SQLite file with its ``-wal``, ``-shm`` and ``-journal`` and the lock file; for a
+    JSON-lines store also the ``.jsonl`` file; for a directory store the directory,
+    standing for everything in it. Missing files are listed too: SQLite and the writer
+    create them when they need them."""
+    if isinstance(store, DirectoryStore):
+        return (store.directory,)
+    if isinstance(store, JsonlStore):
+        path = Path(os.path.realpath(store.path))
+        index = path.with_name(path.name + JSONL_INDEX_SUFFIX)
+        return (path, *sqlite_files(index), path.with_name(path.name + JSONL_LOCK_SUFFIX))
+    path = Path(os.path.realpath(store.location))
+    return (*sqlite_files(path), path.with_name(path.name + SQLITE_LOCK_SUFFIX))

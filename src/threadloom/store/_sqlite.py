@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import sqlite3
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from threadloom.store._base import Item, Store
-from threadloom.store._db import rows_per_statement
+from threadloom.store._db import open_error, rows_per_statement
+from threadloom.store._lock import ProcessLock
+from threadloom.store._types import Outcome, State, StoreClosedError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
+
+LOCK_SUFFIX: Final = ".threadloom.lock"
+
+# A bodies row is one SQLite record: a header (its own length, the NULL that stands for
+# the rowid ``seq``, the blob's serial type: at most 1 + 1 + 5 bytes), then the blob.
+# SQLite refuses a record longer than SQLITE_LIMIT_LENGTH ("string or blob too big").
+_ROW_OVERHEAD: Final = 7
 
 
 class SqliteStore(Store):
     """Index and bodies in one SQLite database file (``.db``, ``.sqlite``, ``.sqlite3``).
 
     Bodies are in a table of their own (``bodies``, keyed by the URL's ``seq``), written
-    in the same transaction as the URL's row, so a done row always has its body.
+    in the same transaction as the URL's row, so a done row always has its body. A body
+    larger than `max_body_size` is not stored: `record` makes its outcome a failure.
+
+    One process at a time may open it for writing (a lock file beside it,
+    ``<name>.threadloom.lock``, on POSIX); a second raises `StoreBusyError`. Read-only
+    opens (``readonly=True``) are always allowed.
     """
 
     kind: ClassVar[str] = "sqlite"
@@ -31,11 +46,51 @@ class SqliteStore(Store):
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
     ) -> None:
         """Open (or, with ``create``, create) the database at ``path``; ``settings`` tunes
-        the writer thread."""
+        the writer thread.
+
+        Raises `FileNotFoundError` if ``create`` is false (or ``readonly``) and there is
+        no file; `StoreBusyError` if another process writes it; `StoreError` if it
+        cannot be used: not a SQLite database, some other program's non-empty database,
+        a missing directory, a read-only location; `ValueError` for a store of another
+        kind or a newer schema.
+        """
         path = Path(path)
         if (not create or readonly) and not path.is_file():
             raise FileNotFoundError(f"no store at {str(path)!r}")
-        super().__init__(str(path), path, create=create, readonly=readonly, settings=settings)
+        self._lock: ProcessLock | None = None
+        if not readonly:
+            self._lock = ProcessLock(path.with_name(path.name + LOCK_SUFFIX), what=str(path))
+        try:  # a failed open has released everything, the lock too (_release_kind)
+            super().__init__(str(path), path, create=create, readonly=readonly, settings=settings)
+        except sqlite3.Error as exc:
+            raise open_error(exc, path) from exc
+
+    @property
+    def max_body_size(self) -> int:
+        """The largest body, in bytes, this store can hold now: SQLITE_LIMIT_LENGTH of
+        the connection that writes the bodies (1,000,000,000 unless SQLite was built
+        otherwise) less room for the row's header. Raises `StoreClosedError` once closed."""
+        conn = self._conn
+        if conn is None:
+            raise StoreClosedError(f"{self.location} is closed")
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
+
+    def record(self, outcome: Outcome, timeout: float | None = None) -> None:
+        """`Store.record`, except that a done outcome whose body is larger than
+        `max_body_size` is recorded as failed (same status, attempts and metadata, no
+        body) with a reason naming both sizes: SQLite would refuse its row, which would
+        stop the writer thread and so every later commit, run after run."""
+        if outcome.state == State.DONE and outcome.body is not None and not self.closed:
+            limit = self.max_body_size
+            if len(outcome.body) > limit:
+                outcome = dataclasses.replace(
+                    outcome,
+                    state=State.FAILED,
+                    body=None,
+                    error=f"body of {len(outcome.body):,} bytes is larger than the SQLite"
+                    f" store allows ({limit:,}); use a directory store (-o DIR/)",
+                )
+        super().record(outcome, timeout)
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         super()._write_batch(conn, batch)
@@ -62,6 +117,11 @@ class SqliteStore(Store):
         body = row[0]
         assert isinstance(body, bytes)
         return body
+
+    def _release_kind(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 # The URL's row was upserted earlier in the same transaction, so the lookup finds its seq.
