@@ -349,3 +349,27 @@ def test_cancel_between_retries_racing_a_cancelling_shutdown_settles_once() -> N
     assert outcome == [True]
     statistics = pool.statistics()
     assert (statistics.cancelled, statistics.queued, statistics.waiting_retry) == (1, 0, 0)
+
+
+def test_a_rate_too_slow_to_wait_for_does_not_kill_the_scheduler() -> None:
+    started = time.monotonic()
+    with Pool(1) as pool:  # one worker: the first task surely takes the key's one start
+        # 1e-300 tasks/s: the second task is due in 1e300 s, a wait no lock can take.
+        first = pool.submit_task(lambda: 1, key="slow", key_rate=1e-300)
+        second = pool.submit_task(lambda: 2, key="slow", key_rate=1e-300)
+        assert first.result(timeout=5) == 1
+        ran = threading.Event()
+        pool.after(0.05, ran.set)
+        assert ran.wait(5), "the scheduler thread is alive"
+        assert second.cancel()
+    # The parked task was forgotten at its cancel, and the key's rate at shutdown.
+    assert time.monotonic() - started < 5
+    assert not [t for t in threading.enumerate() if t.name.startswith(pool.name)]
+
+
+def test_shutdown_does_not_wait_for_a_keys_rate_to_allow_another_start() -> None:
+    started = time.monotonic()
+    with Pool(2) as pool:
+        pool.submit_task(lambda: 1, key="k", key_rate=1 / 60).result(timeout=5)
+    assert time.monotonic() - started < 5, "shutdown waited for the next allowed start"
+    assert not [t for t in threading.enumerate() if t.name.startswith(pool.name)]

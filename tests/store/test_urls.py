@@ -66,9 +66,12 @@ def test_invalid_lines_have_a_reason_without_the_line(
     assert classify_line(line) == Invalid(key, reason)
 
 
-def test_overlong_line_is_invalid() -> None:
+def test_overlong_line_is_invalid_and_stored_cut() -> None:
     line = "http://x/" + "a" * MAX_URL_LENGTH
-    assert classify_line(line) == Invalid(line, f"longer than {MAX_URL_LENGTH} characters")
+    verdict = classify_line(line)
+    assert verdict == Invalid(
+        f"{line[:1024]}… ({len(line):,} characters)", f"longer than {MAX_URL_LENGTH} characters"
+    )
 
 
 _url_chars = st.characters(min_codepoint=0x21, max_codepoint=0x7E)

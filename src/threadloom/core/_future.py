@@ -263,6 +263,9 @@ class TaskFuture(LeanFuture[_T]):
     # While the task waits for a retry: the pool's callback that settles it if the wait
     # ends through cancel() or a deadline instead of a new attempt.
     _retry_wait: Callable[[str], None] | None = None
+    # Set by the pool while the task is parked behind its key: called once the future is
+    # cancelled, so the pool forgets the task at once (see Pool._drop_parked).
+    _on_cancel: Callable[[], None] | None = None
 
     def cancel(self) -> bool:
         """Cancel if not started (or waiting for a retry); in any case set the token."""
@@ -287,6 +290,8 @@ class TaskFuture(LeanFuture[_T]):
         self.token.set("cancel")
         if settle is not None:
             settle("cancel")
+        elif now and self._on_cancel is not None:
+            self._on_cancel()
         return done
 
     def result(self, timeout: float | None = None) -> _T:

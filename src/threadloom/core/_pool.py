@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
@@ -605,20 +606,49 @@ class Pool(Executor):
                     return True
                 state = self._keys[key] = _KeyState(limit, task.key_limit, task.key_rate)
             if state.waiting or state.active >= state.limit:
-                state.waiting.append(task)
-                task.parked = task.on_wait is not None
-                return False
+                return not self._park_locked(task, state)
             if state.interval:
                 now = time.monotonic()
                 if now < state.next_start:
-                    state.waiting.append(task)
-                    task.parked = task.on_wait is not None
+                    if not self._park_locked(task, state):
+                        return True
                     self._arm_key_locked(key, state)
                     return False
                 state.next_start = now + state.interval
             state.active += 1
             task.keyed = True
             return True
+
+    def _park_locked(self, task: _Task, state: _KeyState) -> bool:
+        """Park ``task`` behind its key; False (not parked) if it was cancelled already:
+        the caller lets it through, and the worker skips it."""
+        # The hook first, then the check: a cancel() that misses the hook has already
+        # made the check true.
+        task.future._on_cancel = partial(self._drop_parked, task)
+        if task.future.cancelled():
+            return False
+        state.waiting.append(task)
+        task.parked = task.on_wait is not None
+        return True
+
+    def _drop_parked(self, task: _Task) -> None:
+        """Forget a task cancelled while parked behind its key now, not when its key
+        would have let it start: with a slow key_rate that may be hours away, and
+        shutdown(wait=True) would wait for it."""
+        with self._lock:
+            state = self._keys.get(task.key)
+            if state is None or task not in state.waiting:
+                return  # already released to a worker, which skips it
+            state.waiting.remove(task)
+            self._cancelled += 1
+            self._settle_locked(task)
+            self._pump_key_locked(task.key, state)
+        # What a worker dequeuing it would have done: tell wait()/as_completed().
+        task.future.set_running_or_notify_cancel()
+        if self._released:
+            self._start_released()
+        if self._listeners:
+            self._emit("cancelled", task, task.future.attempts)
 
     def _push_ready_locked(self, task: _Task) -> None:
         self._ready.append(task)
@@ -651,7 +681,7 @@ class Pool(Executor):
                 # It already waited its turn: it goes ahead of the run queue.
                 self._push_ready_locked(successor)
         if state.active == 0 and not state.waiting:
-            if now < state.next_start:
+            if now < state.next_start and not self._shutdown:
                 self._arm_key_locked(key, state)  # forget the key once its rate allows
             else:
                 if state.tick is not None:
@@ -1347,6 +1377,14 @@ class Pool(Executor):
     def _stop(self, *, cancel_futures: bool, reason: str) -> None:
         with self._lock:
             self._shutdown = True
+            # An idle key's rate is remembered only for tasks submitted later, and none
+            # will be: drop it now rather than keep the scheduler thread (and so the
+            # interpreter's exit) waiting until the rate allows the next start.
+            for key, state in list(self._keys.items()):
+                if state.active == 0 and not state.waiting:
+                    if state.tick is not None:
+                        state.tick.cancel()
+                    del self._keys[key]
             if cancel_futures:
                 self._cancel_all = True
             self._not_full.notify_all()  # blocked submitters get RuntimeError

@@ -18,6 +18,9 @@ __all__: list[str] = []
 
 _log = logging.getLogger("threadloom.core")
 
+# The longest single wait of the scheduler thread, in seconds (see _loop).
+_LONGEST_WAIT = 3600.0
+
 
 class _Entry:
     """A scheduled callback; ``cancel()`` makes it a no-op (it stays in the heap until due
@@ -125,7 +128,10 @@ class Scheduler:
                         entry.cancelled = True  # ran: a later cancel() must not count it
                         self._live -= 1
                         break
-                    cond.wait(delay)
+                    # Capped: a lock wait longer than threading.TIMEOUT_MAX (~49 days)
+                    # raises OverflowError, which would kill this thread (a key_rate of
+                    # 1e-300 asks for that); the loop waits again until the entry is due.
+                    cond.wait(min(delay, _LONGEST_WAIT))
             try:
                 entry.callback()
             except BaseException:
