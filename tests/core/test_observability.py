@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import json
 import threading
+import time
 from concurrent.futures import wait
 from pathlib import Path
 
@@ -185,3 +186,15 @@ def test_span_tracks_put_overlapping_spans_of_a_thread_on_lanes() -> None:
     ]
     assert span_tracks(spans) == ["w_0", "w_0 #2", "w_0 #2", "w_0 #3", "w_1", "w_1"]
     assert span_tracks([]) == []
+
+
+def test_queued_counts_tasks_behind_an_attempt_that_ran_past_its_deadline() -> None:
+    release = threading.Event()
+    with Pool(1) as pool:
+        pool.submit_task(release.wait, (5,), deadline=0.05)
+        for _ in range(3):
+            pool.submit(time.sleep, 0)
+        time.sleep(0.2)  # the first task has timed out; its attempt still runs
+        stats = pool.statistics()
+        release.set()
+    assert (stats.queued, stats.running, stats.timed_out) == (3, 1, 1)

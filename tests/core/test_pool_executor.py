@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import Executor, Future, as_completed, wait
 from concurrent.futures.thread import BrokenThreadPool
 
@@ -181,3 +182,31 @@ def test_interpreter_exit_finishes_queued_work_like_thread_pool_executor() -> No
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("done") == 5
+
+
+def test_shutdown_with_wait_from_a_task_or_its_callback_does_not_hang() -> None:
+    pool = Pool(4)
+    for future in [pool.submit(time.sleep, 0.05) for _ in range(4)]:
+        future.result()  # several workers exist, idle
+    assert pool.submit(lambda: pool.shutdown(wait=True)).result(timeout=5) is None
+    pool.shutdown(wait=True)  # and the workers leave once that task is done
+    other = Pool(2)
+    slept = other.submit(time.sleep, 0.1)
+    slept.add_done_callback(lambda _: other.shutdown(wait=True))
+    slept.result(timeout=5)
+    other.shutdown(wait=True)
+
+
+def test_map_cancels_the_items_still_to_run_when_one_raises() -> None:
+    ran: list[int] = []
+
+    def work(x: int) -> int:
+        time.sleep(0.02)
+        if x == 0:
+            raise ValueError(x)
+        ran.append(x)
+        return x
+
+    with Pool(2) as pool, pytest.raises(ValueError):
+        next(pool.map(work, range(40)))
+    assert len(ran) < 10, f"{len(ran)} items ran after the map had ended with an error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 
 import pytest
@@ -164,3 +165,24 @@ def test_cancelled_is_false_outside_tasks_and_token_basics() -> None:
     assert token.wait(None)
     with pytest.raises(TaskCancelled):
         token.raise_if_set()
+
+
+def test_a_repeating_timer_whose_run_failed_before_it_was_watched_stops() -> None:
+    def boom() -> None:
+        raise ValueError("boom")
+
+    with Pool(1) as pool:
+        timer = pool.every(0.05, boom)
+        submit = timer._submit
+
+        def submit_and_let_it_fail() -> Future[object]:
+            future = submit()
+            wait([future])  # the run has failed before the timer watches it
+            return future
+
+        timer._submit = submit_and_let_it_fail  # type: ignore[method-assign]
+        deadline = time.monotonic() + 5
+        while timer.active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not timer.active, "the timer's scheduler thread is stuck in cancel()"
+        assert isinstance(timer.last and timer.last.exception(), ValueError)

@@ -255,7 +255,8 @@ class MapRun(Generic[_T]):
                 ok, value = item
                 del item
                 if not ok:
-                    finished = True
+                    # The iterator ends with this exception: the finally below cancels
+                    # the items still to run, as Executor.map does.
                     raise value
                 yield value
         except KeyboardInterrupt:

@@ -1156,14 +1156,20 @@ class Pool(Executor):
         with self._lock:
             running = sum(1 for ws in self._workers if ws.current is not None or ws.mapping)
             running += len(self._awaiting)
+            # An attempt that ran past its deadline still runs, but its task is settled
+            # (timed out): it must not be taken off the queued count a second time.
+            settled_running = sum(
+                1 for ws in self._workers if ws.current is not None and ws.current.done()
+            )
             waiting_retry = len(self._retrying)
             succeeded = self._succeeded + sum(ws.settled for ws in self._workers)
             settled = succeeded + self._failed + self._cancelled
+            unsettled = self._submitted - settled - waiting_retry
             return PoolStatistics(
                 max_workers=self._max_workers,
                 workers=sum(1 for t in self._threads if t.is_alive()),
                 submitted=self._submitted,
-                queued=max(0, self._submitted - settled - running - waiting_retry),
+                queued=max(0, unsettled - (running - settled_running)),
                 running=running,
                 waiting_retry=waiting_retry,
                 succeeded=succeeded,
@@ -1359,10 +1365,17 @@ class Pool(Executor):
         Timers are cancelled. Work already accepted (queued tasks, waiting retries, map
         items) still runs unless ``cancel_futures`` is true, which cancels everything not
         started and sets the cancel token of every running task. With ``wait`` the call
-        returns when all workers have exited. Ctrl-C while waiting cancels as
-        ``cancel_futures`` does and re-raises KeyboardInterrupt.
+        returns when all workers have exited, except when called from one of this pool's
+        workers (a task, or a done-callback run there): that would wait for itself, so
+        it returns at once and the workers leave when their work is done.
+        Ctrl-C while waiting cancels as ``cancel_futures`` does and re-raises
+        KeyboardInterrupt.
         """
         self._stop(cancel_futures=cancel_futures, reason="shutdown")
+        if wait and _worker_local.pool is self:
+            # Called by a task of this pool, or a done-callback its worker runs: the
+            # workers leave only after this very task, so waiting would never end.
+            return
         if wait:
             try:
                 self._join()

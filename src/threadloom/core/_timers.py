@@ -73,6 +73,7 @@ class Timer:
         return was_active
 
     def _fire(self) -> None:
+        started: Future[object] | None = None
         with self._lock:
             if not self._active:
                 return
@@ -81,22 +82,25 @@ class Timer:
                 self.skipped += 1
             else:
                 try:
-                    self.last = self._submit()
+                    started = self.last = self._submit()
                 except RuntimeError:  # pool shut down between cancel checks
                     self._active = False
                     return
                 self.runs += 1
-                self.last.add_done_callback(self._after_run)
             if self._interval is None:
                 self._active = False
                 self._entry = None
-                return
-            now = time.monotonic()
-            self._next += self._interval
-            if self._next <= now:  # fell behind (a long pause): skip to the next slot
-                missed = int((now - self._next) // self._interval) + 1
-                self._next += missed * self._interval
-            self._entry = self._scheduler.call_at(self._next, self._fire)
+            else:
+                now = time.monotonic()
+                self._next += self._interval
+                if self._next <= now:  # fell behind (a long pause): skip to the next slot
+                    missed = int((now - self._next) // self._interval) + 1
+                    self._next += missed * self._interval
+                self._entry = self._scheduler.call_at(self._next, self._fire)
+        if started is not None:
+            # Outside the lock: a run that has already failed calls _after_run at once,
+            # and its cancel() takes the lock.
+            started.add_done_callback(self._after_run)
 
     def _after_run(self, future: Future[object]) -> None:
         # Look at the stored exception directly: exception() would mark it as read.
