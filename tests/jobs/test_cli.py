@@ -229,3 +229,22 @@ def test_unwritable_report_is_one_line_and_exit_1(tmp_path: Path, server: FaultS
     assert result.exit_code == 1
     assert f"cannot write {report}: No such file or directory" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_trace_or_report_path_inside_the_store_is_refused(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    urls = write_urls(tmp_path / "u.txt", [server.url("/docs/1.xml")])
+    store = tmp_path / "o.db"
+    assert CliRunner().invoke(main, ["fetch", "-q", "-o", str(store), str(urls)]).exit_code == 0
+    before = store.read_bytes()
+    for option, target in (("--trace", store), ("--report", Path(f"{store}-wal"))):
+        args = ["fetch", "-q", "-o", str(store), option, str(target), str(urls)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "is part of this store" in result.output
+    folder = tmp_path / "pages"
+    args = ["fetch", "-q", "-o", f"{folder}/", "--report", str(folder / "r.html"), str(urls)]
+    assert CliRunner().invoke(main, args).exit_code == 2
+    assert store.read_bytes() == before
+    assert export_rows(store)[0]["state"] == "done"

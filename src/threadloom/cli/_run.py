@@ -45,6 +45,7 @@ def run_fetch(
             options,
             progress=progress,
             record_trace=trace_path is not None or report_path is not None,
+            outputs=[path for path in (trace_path, report_path) if path is not None],
         )
     except ProcessorSpecError as exc:
         raise click.UsageError(str(exc)) from None

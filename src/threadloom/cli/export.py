@@ -14,7 +14,7 @@ from typing import TextIO
 import click
 
 from threadloom.cli._stores import open_existing
-from threadloom.store import Outcome, State, Store, StoreError, open_store, store_files
+from threadloom.store import Outcome, State, Store, StoreError, open_store, store_owns
 
 
 @click.command()
@@ -67,21 +67,12 @@ def export(store: str, fmt: str, target: str | None) -> None:
 
 
 def _refuse_own_files(source: Store, target: str) -> None:
-    """Raise a usage error if ``target`` (symlinks resolved, or a hard link) is one of
-    ``source``'s own files or inside a directory store: writing there destroys it."""
-    resolved = Path(os.path.realpath(target))
-    for own in store_files(source):
-        if resolved.is_relative_to(own) or _same_file(resolved, own):
-            raise click.UsageError(
-                f"--to {target} is part of the store {source.location}; export somewhere else"
-            )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet): not the same file
-        return False
+    """Raise a usage error if ``target`` is part of ``source`` (see `store_owns`):
+    writing there destroys it."""
+    if store_owns(source, target):
+        raise click.UsageError(
+            f"--to {target} is part of the store {source.location}; export somewhere else"
+        )
 
 
 def _write_jsonl(source: Store, target: str) -> None:

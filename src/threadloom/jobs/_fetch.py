@@ -40,6 +40,7 @@ from threadloom.store import (
     StoreError,
     UrlRecord,
     open_store,
+    store_owns,
 )
 from threadloom.transport import (
     HttpClient,
@@ -183,7 +184,8 @@ class FetchJob:
     """One run of the fetch job over a store; see the module docstring for the flow.
 
     Construct it, then call :meth:`run` once from the thread that should see Ctrl-C
-    (normally the main thread).
+    (normally the main thread). ``outputs`` are the files the caller will write after
+    the run (a trace, a report): `run` refuses to start if one is part of the store.
     """
 
     def __init__(
@@ -193,8 +195,10 @@ class FetchJob:
         *,
         progress: ProgressMode = "auto",
         record_trace: bool = False,
+        outputs: Iterable[str | Path] = (),
     ) -> None:
         self._store_path = str(store_path)
+        self._outputs = tuple(outputs)
         self._options = options
         self._progress = progress
         self._record_trace = record_trace
@@ -228,6 +232,12 @@ class FetchJob:
             store = open_store(self._store_path)
         except (StoreError, ValueError, OSError) as exc:
             raise StoreUnavailable(f"{self._store_path}: {exc}") from exc
+        clashing = [str(path) for path in self._outputs if store_owns(store, path)]
+        if clashing:
+            store.close()
+            raise StoreUnavailable(
+                f"{self._store_path}: {clashing[0]} is part of this store; write it elsewhere"
+            )
         reader: InputReader | None = None
         client = self._client = HttpClient(self._transport, max_transfers=self._options.jobs)
         try:

@@ -9,7 +9,7 @@ from threadloom.store._base import Store
 from threadloom.store._directory import DirectoryStore
 from threadloom.store._jsonl import JsonlStore
 from threadloom.store._names import file_name_for
-from threadloom.store._open import open_store, store_files
+from threadloom.store._open import open_store, store_files, store_owns
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._types import (
     AddResult,
@@ -48,4 +48,5 @@ __all__ = [
     "file_name_for",
     "open_store",
     "store_files",
+    "store_owns",
 ]

@@ -83,3 +83,19 @@ def store_files(store: Store) -> tuple[Path, ...]:
         return (path, *sqlite_files(index), path.with_name(path.name + JSONL_LOCK_SUFFIX))
     path = Path(os.path.realpath(store.location))
     return (*sqlite_files(path), path.with_name(path.name + SQLITE_LOCK_SUFFIX))
+
+
+def store_owns(store: Store, path: str | Path) -> bool:
+    """True if writing to ``path`` would damage ``store``: it is (symlinks resolved, or
+    as a hard link) one of `store_files`, or inside a directory store's directory."""
+    resolved = Path(os.path.realpath(path))
+    return any(
+        resolved.is_relative_to(own) or _same_file(resolved, own) for own in store_files(store)
+    )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
