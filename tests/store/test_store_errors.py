@@ -114,7 +114,8 @@ def test_a_body_too_large_for_sqlite_fails_that_url_and_the_run_goes_on(tmp_path
         assert store.max_body_size == 9_993
         store.add_urls(["http://a/fits", "http://a/huge", "http://a/after"])
         store.record(Outcome("http://a/fits", State.DONE, 200, b"f" * 9_993))
-        store.record(Outcome("http://a/huge", State.DONE, 200, b"h" * 50_000, attempts=2))
+        stored = store.record(Outcome("http://a/huge", State.DONE, 200, b"h" * 50_000, attempts=2))
+        assert stored.state == State.FAILED, "record says how the outcome is stored"
         store.record(Outcome("http://a/after", State.DONE, 200, b"<a/>"))
         store.flush()
         assert store.read_body("http://a/fits") == b"f" * 9_993

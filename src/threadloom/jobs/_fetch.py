@@ -252,8 +252,7 @@ class FetchJob:
                 try:
                     with ProgressReporter(None, mode=self._progress) as bar:
                         for work in run:
-                            outcome = self._outcome(work)
-                            store.record(outcome)
+                            outcome = store.record(self._outcome(work))
                             finished += 1
                             bar.advance(
                                 ok=outcome.state is State.DONE,

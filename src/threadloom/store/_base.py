@@ -208,8 +208,10 @@ class Store:
 
     # -- outcomes ----------------------------------------------------------------------
 
-    def record(self, outcome: Outcome, timeout: float | None = None) -> None:
-        """Queue ``outcome`` for the writer thread; thread-safe; returns before the commit.
+    def record(self, outcome: Outcome, timeout: float | None = None) -> Outcome:
+        """Queue ``outcome`` for the writer thread; thread-safe; returns before the commit,
+        with the outcome as it will be stored (a kind may turn one it cannot hold into a
+        failure, see `SqliteStore.record`).
 
         Validates first and raises `ValueError`/`TypeError` for a malformed outcome (a
         state other than done/failed, a done without body, a failed without error, a
@@ -220,6 +222,7 @@ class Store:
         """
         writer = self._writer_or_raise()
         writer.put(self._prepare(outcome), timeout)  # put() checks the writer first
+        return outcome
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every outcome recorded before this call is committed.

@@ -75,7 +75,7 @@ class SqliteStore(Store):
             raise StoreClosedError(f"{self.location} is closed")
         return conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
 
-    def record(self, outcome: Outcome, timeout: float | None = None) -> None:
+    def record(self, outcome: Outcome, timeout: float | None = None) -> Outcome:
         """`Store.record`, except that a done outcome whose body is larger than
         `max_body_size` is recorded as failed (same status, attempts and metadata, no
         body) with a reason naming both sizes: SQLite would refuse its row, which would
@@ -90,7 +90,7 @@ class SqliteStore(Store):
                     error=f"body of {len(outcome.body):,} bytes is larger than the SQLite"
                     f" store allows ({limit:,}); use a directory store (-o DIR/)",
                 )
-        super().record(outcome, timeout)
+        return super().record(outcome, timeout)
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         super()._write_batch(conn, batch)
