@@ -196,6 +196,19 @@ def test_processing_failures_are_one_line_counted_and_fail_the_exit_code(
     assert "top processing errors" in out.getvalue()
 
 
+def test_a_final_redirect_status_is_a_failure_not_a_document(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    urls = [server.url("/status/301"), server.url("/status/304"), server.url("/docs/1.xml")]
+    rows = run(tmp_path / "s.db", urls)
+    assert rows[urls[0]]["state"] == State.FAILED
+    assert rows[urls[0]]["error"] == "HTTP 301 Moved Permanently without a Location to follow"
+    assert rows[urls[0]]["http_status"] == 301
+    assert rows[urls[0]]["attempts"] == 1, "not retried"
+    assert rows[urls[1]]["error"] == "HTTP 304 Not Modified: no document"
+    assert rows[urls[2]]["state"] == State.DONE
+
+
 def test_max_size_aborts_the_download(tmp_path: Path, server: FaultServer) -> None:
     url = server.url("/huge?size=50000000")
     rows = run(tmp_path / "s.db", [url], FetchOptions(retries=0, max_size=100_000))

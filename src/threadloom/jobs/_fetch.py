@@ -48,6 +48,7 @@ from threadloom.transport import (
     Response,
     TransportError,
     TransportOptions,
+    status_phrase,
 )
 
 DEFAULT_MAX_SIZE: Final = 100 * 1024 * 1024
@@ -138,9 +139,24 @@ class _Work:
     processed: ProcessOutcome | None = field(default=None)
 
     def took(self, response: Response) -> _Work:
-        """Keep the response of a successful attempt (on the transport's thread)."""
-        self.response = response
+        """Keep the response of a successful attempt (on the transport's thread).
+
+        A final 3xx is not a document: a redirect without a Location to follow, or a
+        304 to a request that asked no condition. It raises a non-retryable
+        `TransportError`, so the URL fails with that reason instead of being stored
+        done with a stub body.
+        """
         self.http_status = response.status
+        if 300 <= response.status < 400:
+            what = f"HTTP {response.status} {status_phrase(response.status)}".rstrip()
+            raise TransportError(
+                response.url,
+                f"{what}: no document"
+                if response.status == 304
+                else f"{what} without a Location to follow",
+                retryable=False,
+            )
+        self.response = response
         return self
 
 
