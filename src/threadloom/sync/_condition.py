@@ -114,6 +114,8 @@ class Condition:
         state = _state.current_state()
         record = WaitRecord(state, target, timeout is not None, "waiting on")
         records.append(record)
+        # Not None when a signal handler runs this inside another wait of the thread.
+        outer = state.waiting
         state.waiting = record
         notified = False
         try:
@@ -125,7 +127,7 @@ class Condition:
                 notified = waiter.acquire(False)
             return notified
         finally:
-            state.waiting = None
+            state.waiting = outer
             records.remove(record)
             self._acquire_restore(saved)
             if not notified:
@@ -162,16 +164,27 @@ class Condition:
         return result
 
     def notify(self, n: int = 1) -> None:
-        """Wake up to ``n`` waiting threads (FIFO). RuntimeError without the lock held."""
+        """Wake up to ``n`` waiting threads (FIFO). RuntimeError without the lock held.
+
+        As in ``threading``, ``n`` is compared with 0 only while threads wait: with no
+        waiter any value is accepted, with one a non-number raises TypeError.
+        """
         if not self._is_owned():
             raise RuntimeError("cannot notify on un-acquired lock")
-        while n > 0 and self._waiters:
-            waiter = self._waiters.popleft()
+        # threading's loop, test for test: ``n`` is only compared (and may be any
+        # number, or anything at all when nobody waits), and a waiter leaves the queue
+        # only after its release, so a signal handler raising in between loses no wake-up.
+        waiters = self._waiters
+        while waiters and n > 0:
+            waiter = waiters[0]
             try:
                 waiter.release()
             except RuntimeError:
-                continue  # that wait already ended on its own (timeout, deadlock)
-            n -= 1
+                pass  # that wait already ended on its own (timeout, deadlock)
+            else:
+                n -= 1
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
 
     def notify_all(self) -> None:
         """Wake up every waiting thread."""

@@ -8,6 +8,9 @@ wait-for checks only when the acquisition has to wait.
 
 from __future__ import annotations
 
+import _thread
+import math
+import operator
 import sys
 from time import monotonic
 from types import CodeType, TracebackType
@@ -18,17 +21,78 @@ from threadloom.sync._state import ThreadState, WaitRecord, get_ident, local, ne
 from threadloom.sync._stats import LockStatistics, waiters_of
 
 _getframe = sys._getframe
-_TIMEOUT_MAX = __import__("_thread").TIMEOUT_MAX
+
+#: ``timeout``'s default: no timeout.  Passing ``-1`` yields this very object (CPython
+#: caches small ints), so the hot path tells the defaults apart with ``is``.
+FOREVER = -1
+# How the running interpreter's _thread locks read acquire's arguments: 3.11 parses
+# ``blocking`` as a C int, 3.12 on as a truth value; the messages changed in 3.13.
+_BLOCKING_IS_C_INT = sys.version_info < (3, 12)
+if sys.version_info < (3, 13):
+    _NEGATIVE = "timeout value must be positive"
+    _TOO_LARGE = "timestamp too large to convert to C _PyTime_t"
+else:
+    _NEGATIVE = "timeout value must be a non-negative number"
+    _TOO_LARGE = "timestamp too large to convert to C PyTime_t"
+_NS = 10**9
+_INT64 = 2**63
+_INT32 = 2**31
+# _thread.TIMEOUT_MAX is the real bound floored to whole seconds.  On POSIX that bound
+# is the end of the nanosecond range, which the conversion checks first, so only a
+# platform with a smaller bound (Windows) can reach this check; there it is exact to
+# within a second.
+_TIMEOUT_MAX_NS = (int(_thread.TIMEOUT_MAX) + 1) * _NS - 1
 
 
-def check_timeout(blocking: bool, timeout: float) -> None:
-    """Reject the argument combinations the standard locks reject, with their exceptions."""
-    if not blocking:
+def acquire_args(blocking: object, timeout: object) -> tuple[bool, float]:
+    """``(blocking, timeout)`` read exactly as the running interpreter's locks read them.
+
+    Returns ``blocking`` as a bool and the timeout as :data:`FOREVER` (no timeout: any
+    value that is -1 s once rounded to nanoseconds, away from zero) or seconds >= 0.
+    Raises what ``threading.Lock().acquire(blocking, timeout)`` raises, with the same
+    message: TypeError for a ``blocking`` that is not an integer (3.11 only; 3.12 on
+    take its truth value) and for a timeout that is neither a float nor an integer,
+    OverflowError for values out of range, ValueError for a NaN, negative or
+    non-blocking timeout.
+    """
+    flag = _c_int(blocking) != 0 if _BLOCKING_IS_C_INT else bool(blocking)
+    ns = _timeout_ns(timeout)
+    if ns == -_NS:
+        return flag, FOREVER
+    if not flag:
         raise ValueError("can't specify a timeout for a non-blocking call")
-    if timeout < 0:
-        raise ValueError("timeout value must be a non-negative number")
-    if timeout > _TIMEOUT_MAX:
+    if ns < 0:
+        raise ValueError(_NEGATIVE)
+    if ns > _TIMEOUT_MAX_NS:
         raise OverflowError("timeout value is too large")
+    return True, ns / _NS
+
+
+def _c_int(value: object) -> int:
+    """``value`` read by the ``"i"`` argument format (a C int, via ``__index__``)."""
+    number = operator.index(value)  # type: ignore[arg-type]
+    if not -_INT64 <= number < _INT64:
+        raise OverflowError("Python int too large to convert to C long")
+    if number >= _INT32:
+        raise OverflowError("signed integer is greater than maximum")
+    if number < -_INT32:
+        raise OverflowError("signed integer is less than minimum")
+    return number
+
+
+def _timeout_ns(timeout: object) -> int:
+    """Seconds to nanoseconds as ``_PyTime_FromSecondsObject`` (rounding away from zero)."""
+    if isinstance(timeout, float):
+        if math.isnan(timeout):
+            raise ValueError("Invalid value NaN (not a number)")
+        scaled = timeout * 1e9
+        if not -_INT64 <= scaled < _INT64:
+            raise OverflowError("timestamp out of range for platform time_t")
+        return math.ceil(scaled) if scaled >= 0 else math.floor(scaled)
+    ns = operator.index(timeout) * _NS  # type: ignore[arg-type]
+    if not -_INT64 <= ns < _INT64:
+        raise OverflowError(_TOO_LARGE)
+    return ns
 
 
 class _TrackedLock:
@@ -71,6 +135,8 @@ class _TrackedLock:
         self._contended += 1
         self._sites = True
         self._waiters.append(record)
+        # Not None when a signal handler runs this inside another wait of the thread.
+        outer = state.waiting
         state.waiting = record
         try:
             if timeout != -1:
@@ -79,7 +145,7 @@ class _TrackedLock:
                 _waitfor.wait_untimed(self._lock.acquire, record)
                 got = True
         finally:
-            state.waiting = None
+            state.waiting = outer
             self._waiters.remove(record)
         if got:
             self._waited += monotonic() - record.since
@@ -156,7 +222,10 @@ class Lock(_TrackedLock):
     - a blocking acquisition without timeout while holding other tracked locks records
       lock-order edges and reports a cycle before blocking (see :func:`configure`);
       non-blocking and timed acquisitions add no edge (they cannot hang forever);
-    - an acquisition that can never succeed raises :class:`DeadlockError`;
+    - an acquisition without timeout that the detector can prove will never succeed
+      (a cycle of owners and waits, or every thread blocked in threadloom primitives:
+      see ``_waitfor``) raises :class:`DeadlockError`; re-acquiring a Lock its thread
+      holds is reported only then, since another thread could still release it;
     - once released by a thread other than its acquirer, a Lock is treated as a signal
       rather than a mutex: it no longer names an owner in the wait-for graph.
     """
@@ -167,10 +236,10 @@ class Lock(_TrackedLock):
         super().__init__()
         self._handoff = False
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float = FOREVER) -> bool:
         """Acquire the lock, as ``threading.Lock.acquire``; returns whether it was acquired."""
-        if timeout != -1:
-            check_timeout(blocking, timeout)
+        if (blocking is not True and blocking is not False) or timeout is not FOREVER:
+            blocking, timeout = acquire_args(blocking, timeout)
         try:
             state: ThreadState = local.state
         except AttributeError:
@@ -187,7 +256,7 @@ class Lock(_TrackedLock):
                         and other_node is not node
                         and node not in other_node.succ
                     ):
-                        _order.record(other_node, node)
+                        _order.record(state, other_node, node)
         if not self._lock.acquire(False) and (
             not blocking or not self._acquire_slow(state, timeout)
         ):
@@ -217,7 +286,7 @@ class Lock(_TrackedLock):
                         and other_node is not node
                         and node not in other_node.succ
                     ):
-                        _order.record(other_node, node)
+                        _order.record(state, other_node, node)
         if not self._lock.acquire(False):
             self._acquire_slow(state, -1)
         if self._sites:
@@ -296,10 +365,10 @@ class RLock(_TrackedLock):
         super().__init__()
         self._count = 0
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float = FOREVER) -> bool:
         """Acquire the lock, as ``threading.RLock.acquire``; returns whether it was acquired."""
-        if timeout != -1:
-            check_timeout(blocking, timeout)
+        if (blocking is not True and blocking is not False) or timeout is not FOREVER:
+            blocking, timeout = acquire_args(blocking, timeout)
         try:
             state: ThreadState = local.state
         except AttributeError:
@@ -319,7 +388,7 @@ class RLock(_TrackedLock):
                         and other_node is not node
                         and node not in other_node.succ
                     ):
-                        _order.record(other_node, node)
+                        _order.record(state, other_node, node)
         if not self._lock.acquire(False) and (
             not blocking or not self._acquire_slow(state, timeout)
         ):
@@ -353,7 +422,7 @@ class RLock(_TrackedLock):
                         and other_node is not node
                         and node not in other_node.succ
                     ):
-                        _order.record(other_node, node)
+                        _order.record(state, other_node, node)
         if not self._lock.acquire(False):
             self._acquire_slow(state, -1)
         if self._sites:

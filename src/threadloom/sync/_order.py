@@ -67,12 +67,13 @@ def node_for(kind: str, label: str, site: tuple[str, int, bool]) -> Node | None:
         return None
     if settings.key == "site":
         key = (filename, line, kind)
-        with _state.graph_lock:
-            node = _site_nodes.get(key)
-            if node is None:
-                node = _site_nodes[key] = Node(
-                    f"{kind}s created at {_state.short_path(filename)}:{line}"
-                )
+        node = _site_nodes.get(key)
+        if node is None:
+            # setdefault is atomic (the key hashes in C), so two threads creating the
+            # first locks of a site share one node without taking the graph lock.
+            node = _site_nodes.setdefault(
+                key, Node(f"{kind}s created at {_state.short_path(filename)}:{line}")
+            )
         return node
     return Node(label)
 
@@ -99,32 +100,60 @@ def _path(start: Node, goal: Node) -> list[Edge] | None:
     return None
 
 
-def record(src: Node, dst: Node) -> None:
+def record(state: _state.ThreadState, src: Node, dst: Node) -> None:
     """Add src -> dst (dst is being acquired while src is held); report a closed cycle.
 
-    In mode ``"raise"`` the edge is not added and :class:`LockOrderError` is raised, so
-    the caller's acquisition does not happen; in mode ``"warn"`` the edge is added and a
-    :class:`LockOrderWarning` issued once.
+    ``state`` is the calling thread's.  In mode ``"raise"`` the edge is not added and
+    :class:`LockOrderError` is raised, so the caller's acquisition does not happen; in
+    mode ``"warn"`` the edge is added and a :class:`LockOrderWarning` issued once.
+
+    Nothing is recorded (and nothing reported) when the thread is already busy in the
+    detectors' bookkeeping, i.e. for an acquisition made by a ``__del__`` or a signal
+    handler that runs inside it: such acquisitions are not checked for lock order.
+    Nor when another thread holds the graph lock while blocked in such a nested
+    acquisition (see :func:`_state.lock_graph`).
     """
-    frame = _state.caller_frame(1)
-    stack = "".join(traceback.format_list(traceback.extract_stack(frame, limit=_STACK_LIMIT)))
-    thread = _state.thread_name(_state.get_ident())
-    edge = Edge(src.label, dst.label, thread, stack)
+    if state.busy:
+        return
     raising = settings.level >= 2
-    with _state.graph_lock:
-        if dst in src.succ:
-            return
-        path = _path(dst, src)
-        if path is None or not raising:
-            src.succ[dst] = edge
+    state.busy = True
+    try:
+        path = _add_edge(state, src, dst, raising)
+    finally:
+        state.busy = False
     if path is None:
         return
-    finding = _finding([edge, *path], thread)
+    edge, cycle = path
+    finding = _finding([edge, *cycle], edge.thread)
     publish(finding)
     if raising:
         raise LockOrderError(finding)
     # stacklevel: warn <- record <- acquire <- the caller's frame
     warnings.warn(LockOrderWarning(finding), stacklevel=3)
+
+
+def _add_edge(
+    state: _state.ThreadState, src: Node, dst: Node, raising: bool
+) -> tuple[Edge, list[Edge]] | None:
+    """Add src -> dst unless ``raising`` and it closes a cycle; (edge, path back) if it does.
+
+    The caller has made ``state`` busy: a ``__del__`` or signal handler run by the
+    allocations below skips its own bookkeeping instead of taking the graph lock again.
+    """
+    frame = _state.caller_frame(1)
+    stack = "".join(traceback.format_list(traceback.extract_stack(frame, limit=_STACK_LIMIT)))
+    edge = Edge(src.label, dst.label, _state.thread_name(state.ident), stack)
+    if not _state.lock_graph(state):
+        return None
+    try:
+        if dst in src.succ:
+            return None
+        path = _path(dst, src)
+        if path is None or not raising:
+            src.succ[dst] = edge
+    finally:
+        _state.unlock_graph()
+    return None if path is None else (edge, path)
 
 
 def _finding(cycle: list[Edge], thread: str) -> Finding:

@@ -68,11 +68,13 @@ def _join(self: threading.Thread, timeout: float | None = None) -> None:
         _original_join(self, timeout)
         return
     state = _state.current_state()
+    # Not None when a signal handler joins inside another wait of the thread.
+    outer = state.waiting
     state.waiting = WaitRecord(state, _JoinTarget(self), False, "joining")
     try:
         _original_join(self)
     finally:
-        state.waiting = None
+        state.waiting = outer
 
 
 def instrument() -> None:

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 get_ident = _thread.get_ident
 allocate_lock = _thread.allocate_lock
 
+# How long lock_graph() waits before looking at what the graph lock's holder does.
+_GRAPH_SLICE = 0.05
+
 # Frames from these files are skipped when deciding "where" something happened.
 PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # The standard library directory: primitives created by stdlib code (threading's own
@@ -33,7 +36,10 @@ _STDLIB_DIR = os.path.dirname(os.path.abspath(threading.__file__)) + os.sep
 
 # Guards every mutation of the lock-order graph and every wait-for check, so that two
 # threads closing the same cycle at the same moment cannot both be chosen as victim.
+# Taken only through lock_graph()/unlock_graph(), by a thread whose state is busy.
 graph_lock = allocate_lock()
+# (state, its wait at the time) of the thread holding graph_lock, while one does.
+_graph_holder: tuple[ThreadState, WaitRecord | None] | None = None
 
 
 class Waitable(Protocol):
@@ -70,14 +76,22 @@ class WaitRecord:
 
 
 class ThreadState:
-    """What one thread holds and waits for."""
+    """What one thread holds and waits for.
 
-    __slots__ = ("__weakref__", "held", "ident", "waiting")
+    ``busy`` is True while the thread runs the detectors' bookkeeping (a lock-order
+    record, a wait-for check).  A garbage-collected object's ``__del__`` or a signal
+    handler may run in the middle of it, on the same thread, and take locks; those
+    nested acquisitions see ``busy`` and skip the bookkeeping (no lock-order edge, no
+    wait-for check) instead of waiting for the graph lock their own thread holds.
+    """
+
+    __slots__ = ("__weakref__", "busy", "held", "ident", "waiting")
 
     def __init__(self, ident: int) -> None:
         self.ident = ident
         self.held: list[Lock | RLock] = []
         self.waiting: WaitRecord | None = None
+        self.busy = False
 
     @property
     def name(self) -> str:
@@ -116,6 +130,35 @@ def current_state() -> ThreadState:
     except AttributeError:
         return new_state()
     return state
+
+
+def lock_graph(state: ThreadState) -> bool:
+    """Take the graph lock for ``state``'s thread (which is busy); False: skip the work.
+
+    The holder may be stuck through no fault of the detectors: a ``__del__`` or signal
+    handler run inside its bookkeeping can block on a program lock, and the owner of
+    that lock may itself be here, waiting for the graph lock.  ``threading`` would not
+    deadlock there, so a thread that waited a slice while the holder is blocked in
+    such a nested wait gives up, and its caller skips the bookkeeping.
+    """
+    global _graph_holder
+    while not graph_lock.acquire(True, _GRAPH_SLICE):
+        holder = _graph_holder
+        if holder is not None:
+            holder_state, entry_wait = holder
+            # A wait other than the one it was in when it took the lock: a nested one.
+            waiting = holder_state.waiting
+            if waiting is not None and waiting is not entry_wait:
+                return False
+    _graph_holder = (state, state.waiting)
+    return True
+
+
+def unlock_graph() -> None:
+    """Release the graph lock taken by :func:`lock_graph`."""
+    global _graph_holder
+    _graph_holder = None
+    graph_lock.release()
 
 
 def thread_name(ident: int) -> str:
@@ -173,8 +216,9 @@ def short_path(filename: str) -> str:
 def _after_fork_in_child() -> None:
     # Only the forking thread survives a fork: forget the others, and replace the graph
     # lock, which another thread may have held at the moment of the fork.
-    global graph_lock
+    global graph_lock, _graph_holder
     graph_lock = allocate_lock()
+    _graph_holder = None
     me = get_ident()
     for ident in list(states):
         if ident != me:

@@ -15,11 +15,24 @@ least one of them waits for a lock someone holds (a self-deadlock on a Lock, a n
 blocked on a lock its waiter holds), for longer than ``_STABLE`` seconds, nothing can
 ever wake them.  Threads threadloom does not see (sleeping, in I/O, in C code) count
 as able to make progress, so this check cannot fire on a program that is merely slow.
+
+Signal handlers: Python runs them in the main thread, also while it is blocked in a
+wait, and a handler may set an event, notify a condition or release a semaphore, so
+end a wait on a primitive without owner.  So when the main thread is among the blocked
+threads and any signal has a Python-level handler other than
+:func:`signal.default_int_handler`, a set of waits in which some wait is on a primitive
+without owner is not "every thread blocked forever".  Waits on owned primitives (locks,
+joins) are judged as before, cycles through the main thread included: a handler is not
+assumed to release a lock the code it interrupted holds, nor to raise out of the wait
+(an abort, like the KeyboardInterrupt of the default SIGINT handler or a test timeout's
+handler, not the program making progress), so those deadlocks are still reported.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from time import monotonic
@@ -56,21 +69,46 @@ def wait_untimed(acquire: Callable[[bool, float], bool], record: WaitRecord) -> 
 
 
 def check(record: WaitRecord, *, periodic: bool) -> None:
-    """Raise :class:`DeadlockError` if the wait described by ``record`` can never end."""
-    with _state.graph_lock:
+    """Raise :class:`DeadlockError` if the wait described by ``record`` can never end.
+
+    Does nothing for a wait that starts inside the detectors' own bookkeeping (a
+    ``__del__`` or signal handler run by it: see :class:`_state.ThreadState`), or while
+    the graph lock's holder is blocked in such a wait: those waits are not checked.
+    """
+    state = record.thread
+    if state.busy:
+        return
+    state.busy = True
+    try:
+        verdict = _verdict(record, periodic)
+    finally:
+        state.busy = False
+    if verdict is None:
+        return
+    finding = _finding(*verdict)
+    publish(finding)
+    raise DeadlockError(finding)
+
+
+def _verdict(record: WaitRecord, periodic: bool) -> tuple[list[WaitRecord], bool] | None:
+    """(the waits that can never end, whether it is every thread), or None; takes the
+    graph lock, and on a verdict takes ``record`` out of the graph before releasing it."""
+    if not _state.lock_graph(record.thread):
+        return None
+    try:
         chain = _cycle(record)
         everyone = False
         if chain is None and periodic:
             chain = _all_stuck(record)
             everyone = chain is not None
         if chain is None:
-            return
+            return None
         # Leave the graph now, under the lock: the other members of the cycle must not
         # also pick themselves as victims of the deadlock this thread is ending.
         record.thread.waiting = None
-    finding = _finding(chain, everyone)
-    publish(finding)
-    raise DeadlockError(finding)
+        return chain, everyone
+    finally:
+        _state.unlock_graph()
 
 
 def _cycle(record: WaitRecord) -> list[WaitRecord] | None:
@@ -101,7 +139,7 @@ def _all_stuck(record: WaitRecord) -> list[WaitRecord] | None:
     """Every thread's untimed wait, ``record``'s first, if they have all been stuck a while."""
     global _snapshot
     waits: list[WaitRecord] = []
-    owned = False
+    owned = unowned = False
     for ident in sys._current_frames():
         if ident in _state.service_idents:
             continue
@@ -111,10 +149,15 @@ def _all_stuck(record: WaitRecord) -> list[WaitRecord] | None:
             _snapshot = (frozenset(), 0.0)
             return None
         waits.append(waiting)
-        owned = owned or waiting.target._wait_owner() is not None
+        if waiting.target._wait_owner() is None:
+            unowned = True
+        else:
+            owned = True
     if not owned:
         # Only unowned primitives (events, conditions, queues): a signal handler, another
         # process or a timer thread about to start may still set them.
+        return None
+    if unowned and _main_thread_may_wake(waits):
         return None
     now = monotonic()
     seen = frozenset(waits)
@@ -126,6 +169,19 @@ def _all_stuck(record: WaitRecord) -> list[WaitRecord] | None:
     _snapshot = (frozenset(), 0.0)
     waits.sort(key=lambda wait: wait is not record)
     return waits
+
+
+def _main_thread_may_wake(waits: list[WaitRecord]) -> bool:
+    """Whether the main thread is among ``waits`` and has a Python signal handler to run."""
+    main = threading.main_thread().ident
+    if not any(wait.thread.ident == main for wait in waits):
+        return False
+    for signum in signal.valid_signals():
+        handler = signal.getsignal(signum)
+        # SIG_DFL and SIG_IGN are not callable; None is a handler set outside Python.
+        if callable(handler) and handler is not signal.default_int_handler:
+            return True
+    return False
 
 
 def _finding(chain: list[WaitRecord], everyone: bool) -> Finding:
