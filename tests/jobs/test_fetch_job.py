@@ -194,6 +194,8 @@ def test_processing_failures_are_one_line_counted_and_fail_the_exit_code(
     render_summary(summary, Console(file=out, width=120))
     assert "processing failed for 2" in out.getvalue()
     assert "top processing errors" in out.getvalue()
+    with open_store(tmp_path / "s.db", readonly=True) as store:
+        assert store.counts().process_failed == 2
 
 
 def test_a_final_redirect_status_is_a_failure_not_a_document(

@@ -16,6 +16,8 @@ from threadloom.cli._stores import open_existing
 def status(store: str, as_json: bool) -> None:
     """Count the URLs of STORE by state (total, done, failed, invalid, pending) and bytes.
 
+    Also counts the done URLs whose processing (--process) failed: process_failed.
+
     Safe to run while a fetch is writing to the same store.
     """
     opened = open_existing(store)
@@ -30,6 +32,7 @@ def status(store: str, as_json: bool) -> None:
         "invalid": counts.invalid,
         "pending": counts.pending,
         "bytes": counts.bytes,
+        "process_failed": counts.process_failed,
     }
     if as_json:
         click.echo(json.dumps(fields))
@@ -46,3 +49,5 @@ def status(store: str, as_json: bool) -> None:
     console = Console()
     console.print(table)
     console.print(f"{human_bytes(counts.bytes)} stored", highlight=False)
+    if counts.process_failed:
+        console.print(f"processing failed for {counts.process_failed} done URLs", highlight=False)

@@ -394,9 +394,7 @@ class FetchJob:
         self, store: Store, finished: int, elapsed: float, interrupted: bool
     ) -> RunSummary:
         counts = store.counts()
-        process_failed, process_reasons = (
-            store.process_errors(limit=5) if self._processor is not None else (0, [])
-        )
+        process_reasons = store.process_error_reasons(limit=5) if counts.process_failed else []
         return RunSummary(
             store=self._store_path,
             counts={
@@ -410,7 +408,7 @@ class FetchJob:
             finished_this_run=finished,
             elapsed=elapsed,
             interrupted=interrupted,
-            process_failed=process_failed,
+            process_failed=counts.process_failed,
             process_reasons=process_reasons,
         )
 

@@ -259,17 +259,20 @@ class Store:
     # -- reading back ------------------------------------------------------------------
 
     def counts(self) -> StoreCounts:
-        """Committed totals by state, and the bytes of all done bodies."""
+        """Committed totals by state, the bytes of all done bodies, and how many done
+        URLs failed processing (one pass over the table)."""
         by_state = dict.fromkeys(State, 0)
-        total_bytes = 0
+        total_bytes = process_failed = 0
         with self._reading() as conn:
             rows = conn.execute(
-                "SELECT state, count(*), coalesce(sum(size), 0) FROM urls GROUP BY state"
+                "SELECT state, count(*), coalesce(sum(size), 0), count(process_error)"
+                " FROM urls GROUP BY state"
             ).fetchall()
-        for state, count, size in rows:
+        for state, count, size, with_process_error in rows:
             by_state[State(state)] = count
             if state == State.DONE:
                 total_bytes = size
+                process_failed = with_process_error
         return StoreCounts(
             total=sum(by_state.values()),
             done=by_state[State.DONE],
@@ -277,6 +280,7 @@ class Store:
             invalid=by_state[State.INVALID],
             pending=by_state[State.PENDING],
             bytes=total_bytes,
+            process_failed=process_failed,
         )
 
     def count_pending(self, include_failed: bool = True, *, after: int = 0) -> int:
@@ -298,20 +302,17 @@ class Store:
             ).fetchall()
         return [(reason if reason is not None else "(no reason)", n) for reason, n in rows]
 
-    def process_errors(self, limit: int = 10) -> tuple[int, list[tuple[str, int]]]:
-        """Done URLs whose processing failed: how many, and the ``limit`` most frequent
-        ``process_error`` reasons with counts, most frequent first (ties by reason text)."""
+    def process_error_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
+        """The ``limit`` most frequent ``process_error`` reasons of done URLs, with counts,
+        most frequent first (ties by reason text); `counts` has their total."""
         with self._reading() as conn:
-            (total,) = conn.execute(
-                "SELECT count(*) FROM urls WHERE state = 'done' AND process_error IS NOT NULL"
-            ).fetchone()
             rows = conn.execute(
                 "SELECT process_error, count(*) AS n FROM urls"
                 " WHERE state = 'done' AND process_error IS NOT NULL"
                 " GROUP BY process_error ORDER BY n DESC, process_error LIMIT ?",
                 (limit,),
             ).fetchall()
-        return int(total), [(str(reason), int(n)) for reason, n in rows]
+        return [(str(reason), int(n)) for reason, n in rows]
 
     def export(self, *, page_size: int = 1000) -> Iterator[dict[str, object]]:
         """Yield one dict per URL in input order, streamed in pages.

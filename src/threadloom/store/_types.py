@@ -80,7 +80,8 @@ class AddResult:
 @dataclass(frozen=True, slots=True)
 class StoreCounts:
     """Committed totals of a store. ``total`` is the sum of the four states; ``bytes``
-    is the sum of the stored body sizes of done URLs."""
+    is the sum of the stored body sizes of done URLs; ``process_failed`` counts the done
+    URLs whose processing failed (they have a ``process_error``)."""
 
     total: int
     done: int
@@ -88,6 +89,7 @@ class StoreCounts:
     invalid: int
     pending: int
     bytes: int
+    process_failed: int = 0
 
 
 class StoreError(Exception):
