@@ -227,11 +227,10 @@ def test_key_rate_spaces_starts_without_holding_workers() -> None:
         wait(limited)
     gaps = [b - a for a, b in itertools.pairwise(sorted(starts))]
     assert all(gap >= 0.02 * 0.9 for gap in gaps), gaps
-    # The key's state lives until its rate allows a new start, then the scheduler drops it.
-    ticker = pool._scheduler._thread
-    if ticker is not None:
-        ticker.join(10)
-    assert pool._keys == {}
+    # After shutdown the key's state stays (tasks still queued would honour its rate),
+    # but no tick keeps the scheduler thread alive for it.
+    assert all(state.tick is None for state in pool._keys.values())
+    assert pool._scheduler._thread is None
     with pytest.raises(ValueError):
         Pool(max_workers=1).submit_task(int, key="k", key_rate=0)
 
@@ -373,3 +372,49 @@ def test_shutdown_does_not_wait_for_a_keys_rate_to_allow_another_start() -> None
         pool.submit_task(lambda: 1, key="k", key_rate=1 / 60).result(timeout=5)
     assert time.monotonic() - started < 5, "shutdown waited for the next allowed start"
     assert not [t for t in threading.enumerate() if t.name.startswith(pool.name)]
+
+
+def test_cancelling_a_parked_task_gives_back_its_queue_place() -> None:
+    release = threading.Event()
+    with Pool(2, max_queued=1, when_full="raise") as pool:
+        first = pool.submit_task(release.wait, (5,), key="k", key_limit=1)
+        time.sleep(0.1)
+        parked = pool.submit_task(int, key="k", key_limit=1)
+        time.sleep(0.1)  # the second worker has parked it behind the key
+        assert parked.cancel()
+        release.set()
+        first.result(timeout=5)
+        assert pool.submit(int).result(timeout=5) == 0, "the queue had no room left"
+
+
+def test_a_key_rate_still_spaces_tasks_that_run_after_shutdown() -> None:
+    starts: list[float] = []
+
+    def polite() -> None:
+        starts.append(time.monotonic())
+        time.sleep(0.01)  # the one worker is busy: the next task waits in the run queue
+
+    with Pool(1) as pool:
+        for _ in range(3):
+            pool.submit_task(polite, key="h", key_rate=10)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(gaps) == 2
+    assert all(gap >= 0.09 for gap in gaps), gaps
+
+
+def test_cancelling_many_parked_tasks_from_the_back_is_quick() -> None:
+    release = threading.Event()
+    with Pool(2) as pool:
+        pool.submit_task(release.wait, (30,), key="k", key_limit=1)
+        parked = [pool.submit_task(int, key="k", key_limit=1) for _ in range(20_000)]
+        deadline = time.monotonic() + 10
+        while pool.statistics().queued < 19_999 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        for future in reversed(parked):
+            future.cancel()
+        elapsed = time.monotonic() - started
+        release.set()
+    # Two workers admit the first two tasks in either order: one int may have run.
+    assert sum(future.cancelled() for future in parked) >= len(parked) - 1
+    assert elapsed < 3.0, f"{elapsed:.1f} s: each cancel searched the key's queue"

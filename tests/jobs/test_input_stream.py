@@ -44,6 +44,14 @@ def test_a_huge_line_is_cut_and_the_lines_around_it_survive(tmp_path: Path) -> N
         assert len(str(bad["url"])) < 10_000, "the stored key is bounded"
 
 
+def test_every_long_line_is_cut_wherever_the_reads_split_it(tmp_path: Path) -> None:
+    path = tmp_path / "urls.txt"
+    long_line = b"x" * 50_000
+    path.write_bytes(b"http://a/before\n" + long_line + b"\nhttp://a/after\n" + long_line)
+    lines = [line for line in read_lines(path) if line is not None]
+    assert [len(line) for line in lines] == [15, MAX_LINE_BYTES, 14, MAX_LINE_BYTES]
+
+
 def test_a_silent_pipe_yields_pauses_and_its_lines_are_committed_meanwhile(
     tmp_path: Path,
 ) -> None:

@@ -107,6 +107,7 @@ class _Task:
         "args",
         "bounded",
         "deadline_entry",
+        "dropped",
         "fn",
         "future",
         "inline",
@@ -153,6 +154,9 @@ class _Task:
         # the -1 is owed.
         self.on_wait: Callable[[int], None] | None = None
         self.parked = False
+        # dropped: cancelled while in its key's waiting deque, and settled then; left in
+        # the deque (removing it would cost a linear search) for the key to skip.
+        self.dropped = False
         # returns_future: the running attempt's inner future and the worker that started it
         self.inner: Future[Any] | None = None
         self.thread = ""
@@ -169,7 +173,16 @@ class _Task:
 
 
 class _KeyState:
-    __slots__ = ("active", "interval", "limit", "next_start", "requested", "tick", "waiting")
+    __slots__ = (
+        "active",
+        "dropped",
+        "interval",
+        "limit",
+        "next_start",
+        "requested",
+        "tick",
+        "waiting",
+    )
 
     def __init__(self, limit: int | None, requested: int | None, rate: float | None) -> None:
         self.limit = sys.maxsize if limit is None else limit
@@ -182,6 +195,11 @@ class _KeyState:
         self.tick: _Entry | None = None  # scheduler entry that re-checks the key
         self.active = 0
         self.waiting: deque[_Task] = deque()
+        self.dropped = 0  # tasks in `waiting` that were cancelled there (_Task.dropped)
+
+    def has_waiting(self) -> bool:
+        """True if a task still to start waits behind the key."""
+        return len(self.waiting) > self.dropped
 
 
 class _Wake:
@@ -605,7 +623,7 @@ class Pool(Executor):
                 if limit is None and task.key_rate is None:
                     return True
                 state = self._keys[key] = _KeyState(limit, task.key_limit, task.key_rate)
-            if state.waiting or state.active >= state.limit:
+            if state.has_waiting() or state.active >= state.limit:
                 return not self._park_locked(task, state)
             if state.interval:
                 now = time.monotonic()
@@ -626,20 +644,27 @@ class Pool(Executor):
         # made the check true.
         task.future._on_cancel = partial(self._drop_parked, task)
         if task.future.cancelled():
+            # Its cancel() may be calling the hook now, waiting for the pool lock:
+            # cleared under the lock, the hook finds nothing to do; the worker skips it.
+            task.future._on_cancel = None
             return False
         state.waiting.append(task)
         task.parked = task.on_wait is not None
         return True
 
     def _drop_parked(self, task: _Task) -> None:
-        """Forget a task cancelled while parked behind its key now, not when its key
+        """Settle a task cancelled while parked behind its key now, not when its key
         would have let it start: with a slow key_rate that may be hours away, and
-        shutdown(wait=True) would wait for it."""
+        shutdown(wait=True) would wait for it. It stays in the key's deque, marked, and
+        costs no start when the key reaches it."""
         with self._lock:
             state = self._keys.get(task.key)
-            if state is None or task not in state.waiting:
-                return  # already released to a worker, which skips it
-            state.waiting.remove(task)
+            if state is None or task.dropped or not task.future._on_cancel:
+                return
+            task.future._on_cancel = None  # released to a worker: that one skips it
+            task.dropped = True
+            state.dropped += 1
+            self._unbound_locked(task)
             self._cancelled += 1
             self._settle_locked(task)
             self._pump_key_locked(task.key, state)
@@ -666,10 +691,15 @@ class Pool(Executor):
         """Start waiting tasks of a key while its limit and rate allow; drop idle state."""
         now = time.monotonic() if state.interval else 0.0
         while state.waiting and state.active < state.limit:
+            if state.waiting[0].dropped:
+                state.waiting.popleft()
+                state.dropped -= 1
+                continue
             if now < state.next_start:
                 self._arm_key_locked(key, state)
                 return
             successor = state.waiting.popleft()
+            successor.future._on_cancel = None  # no longer parked
             successor.keyed = True
             state.active += 1
             if state.interval:
@@ -681,8 +711,13 @@ class Pool(Executor):
                 # It already waited its turn: it goes ahead of the run queue.
                 self._push_ready_locked(successor)
         if state.active == 0 and not state.waiting:
-            if now < state.next_start and not self._shutdown:
-                self._arm_key_locked(key, state)  # forget the key once its rate allows
+            if now < state.next_start:
+                # Forget the key once its rate allows. After shutdown only tasks already
+                # accepted can come (they still honour the rate: the state stays), and a
+                # tick would keep the scheduler thread, and the interpreter's exit,
+                # waiting for nothing.
+                if not self._shutdown:
+                    self._arm_key_locked(key, state)
             else:
                 if state.tick is not None:
                     state.tick.cancel()
@@ -1158,8 +1193,9 @@ class Pool(Executor):
             running += len(self._awaiting)
             # An attempt that ran past its deadline still runs, but its task is settled
             # (timed out): it must not be taken off the queued count a second time.
+            # (ws.current read once: its worker clears it without the lock.)
             settled_running = sum(
-                1 for ws in self._workers if ws.current is not None and ws.current.done()
+                1 for ws in self._workers if (current := ws.current) is not None and current.done()
             )
             waiting_retry = len(self._retrying)
             succeeded = self._succeeded + sum(ws.settled for ws in self._workers)
@@ -1390,14 +1426,13 @@ class Pool(Executor):
     def _stop(self, *, cancel_futures: bool, reason: str) -> None:
         with self._lock:
             self._shutdown = True
-            # An idle key's rate is remembered only for tasks submitted later, and none
-            # will be: drop it now rather than keep the scheduler thread (and so the
-            # interpreter's exit) waiting until the rate allows the next start.
-            for key, state in list(self._keys.items()):
-                if state.active == 0 and not state.waiting:
-                    if state.tick is not None:
-                        state.tick.cancel()
-                    del self._keys[key]
+            # An idle key's tick only forgets the key once its rate allows: cancel it
+            # rather than keep the scheduler thread (and so the interpreter's exit)
+            # waiting for it. The state stays: tasks still queued honour its rate.
+            for state in self._keys.values():
+                if state.active == 0 and not state.waiting and state.tick is not None:
+                    state.tick.cancel()
+                    state.tick = None
             if cancel_futures:
                 self._cancel_all = True
             self._not_full.notify_all()  # blocked submitters get RuntimeError
@@ -1445,8 +1480,12 @@ class Pool(Executor):
         drained: list[_Task] = []
         others: list[_Item] = []
         for key, state in list(self._keys.items()):
-            drained.extend(state.waiting)
+            for task in state.waiting:
+                task.future._on_cancel = None  # cancelled below, as drained
+                if not task.dropped:  # a dropped one is settled already
+                    drained.append(task)
             state.waiting.clear()
+            state.dropped = 0
             if state.active == 0:
                 if state.tick is not None:
                     state.tick.cancel()

@@ -61,11 +61,12 @@ def read_lines(path: str | Path, *, pause: float = 0.2) -> Iterator[bytes | None
             if not chunk:
                 break
             lines = chunk.split(b"\n")
-            tail = lines.pop()
+            tail = lines.pop()[:MAX_LINE_BYTES]
             if lines:
-                # Only the first line can be longer than a read: it continues `partial`.
                 if partial:
-                    lines[0] = (partial + lines[0])[:MAX_LINE_BYTES]
+                    lines[0] = partial + lines[0]
+                if max(map(len, lines)) > MAX_LINE_BYTES:  # rare: cut only then
+                    lines = [line[:MAX_LINE_BYTES] for line in lines]
                 yield from lines
                 partial = tail
             elif len(partial) < MAX_LINE_BYTES:
