@@ -194,7 +194,9 @@ def test_queued_counts_tasks_behind_an_attempt_that_ran_past_its_deadline() -> N
         pool.submit_task(release.wait, (5,), deadline=0.05)
         for _ in range(3):
             pool.submit(time.sleep, 0)
-        time.sleep(0.2)  # the first task has timed out; its attempt still runs
+        deadline = time.monotonic() + 10
+        while pool.statistics().timed_out == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the first task has timed out; its attempt still runs
         stats = pool.statistics()
         release.set()
     assert (stats.queued, stats.running, stats.timed_out) == (3, 1, 1)
