@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,9 @@ from click.testing import CliRunner, Result
 from threadloom.cli import main
 from threadloom.server import FaultServer
 from threadloom.store import Outcome, State, open_store
+
+# The files_limited_to fixture (tests/conftest.py).
+LimitFiles = Callable[[int], AbstractContextManager[None]]
 
 
 def run(*args: str) -> Result:
@@ -86,22 +89,9 @@ def test_export_refuses_a_target_that_is_part_of_the_store(
     assert run("status", store).exit_code == 0
 
 
-@contextlib.contextmanager
-def files_limited_to(size: int) -> Iterator[None]:
-    """Files of this process may not grow past ``size`` bytes inside the block: a write
-    past it fails with EFBIG, a real error of the system call, as ENOSPC would."""
-    resource = pytest.importorskip("resource")
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills us
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
-
-
-def test_an_export_that_fails_leaves_the_earlier_file_and_no_partial_one(tmp_path: Path) -> None:
+def test_an_export_that_fails_leaves_the_earlier_file_and_no_partial_one(
+    tmp_path: Path, files_limited_to: LimitFiles
+) -> None:
     store, target = tmp_path / "x.db", tmp_path / "out.jsonl"
     make_store(str(store), urls=5_000)  # an export of about 1.8 MB
     target.write_text("the earlier export\n")
@@ -173,7 +163,7 @@ def test_fetch_refuses_another_programs_database(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_under_a_directory_store_is_one_line_and_keeps_what_was_done(
-    tmp_path: Path, server: FaultServer
+    tmp_path: Path, server: FaultServer, files_limited_to: LimitFiles
 ) -> None:
     urls = tmp_path / "urls.txt"
     urls.write_text(f"{server.url('/docs/1.xml')}\n{server.url('/bytes?size=2000000')}\n")

@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,10 @@ GARBAGE = bytes(range(256)) * 40  # 10 KiB that no SQLite header starts like
 
 # Where a file that is not SQLite sits for each kind: the store file or its index.
 GARBAGE_AT = {"x.db": "x.db", "d/": "d/.threadloom.db", "k.jsonl": "k.jsonl.threadloom.db"}
+
+
+# The files_limited_to fixture (tests/conftest.py).
+LimitFiles = Callable[[int], AbstractContextManager[None]]
 
 
 def digest(path: Path) -> str:
@@ -132,22 +136,9 @@ def test_a_body_too_large_for_sqlite_fails_that_url_and_the_run_goes_on(tmp_path
         assert store.read_body("http://a/huge") is None
 
 
-@contextlib.contextmanager
-def files_limited_to(size: int) -> Iterator[None]:
-    """Files of this process may not grow past ``size`` bytes inside the block: a write
-    past it fails with EFBIG, a real error of the system call, as ENOSPC would."""
-    resource = pytest.importorskip("resource")
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills us
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
-
-
-def test_a_body_the_disk_refuses_is_a_store_write_error(tmp_path: Path) -> None:
+def test_a_body_the_disk_refuses_is_a_store_write_error(
+    tmp_path: Path, files_limited_to: LimitFiles
+) -> None:
     with open_store(f"{tmp_path}/d/") as store:
         store.add_urls(["http://a/1", "http://a/2", "http://a/3"])
         store.record(Outcome("http://a/1", State.DONE, 200, b"<a/>"))

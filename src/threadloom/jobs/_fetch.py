@@ -48,7 +48,7 @@ from threadloom.transport import (
     Response,
     TransportError,
     TransportOptions,
-    status_phrase,
+    status_text,
 )
 
 DEFAULT_MAX_SIZE: Final = 100 * 1024 * 1024
@@ -148,7 +148,7 @@ class _Work:
         """
         self.http_status = response.status
         if 300 <= response.status < 400:
-            what = f"HTTP {response.status} {status_phrase(response.status)}".rstrip()
+            what = status_text(response.status)
             raise TransportError(
                 response.url,
                 f"{what}: no document"

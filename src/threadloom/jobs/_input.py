@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from threadloom.core import IDLE
-from threadloom.store import AddResult, Store, UrlRecord
-from threadloom.store._urls import MAX_URL_LENGTH
+from threadloom.store import MAX_URL_LENGTH, AddResult, Store, UrlRecord
 
 READ_BYTES: Final = 1 << 16
 """Bytes asked of the file or pipe per read."""

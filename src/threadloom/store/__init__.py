@@ -22,10 +22,11 @@ from threadloom.store._types import (
     StoreWriteError,
     UrlRecord,
 )
-from threadloom.store._urls import Invalid, Skip, Valid, classify_line
+from threadloom.store._urls import MAX_URL_LENGTH, Invalid, Skip, Valid, classify_line
 from threadloom.store._writer import WriterSettings, WriterStatistics
 
 __all__ = [
+    "MAX_URL_LENGTH",
     "AddResult",
     "DirectoryStore",
     "Invalid",

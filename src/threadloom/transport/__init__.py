@@ -20,7 +20,7 @@ from threadloom.transport._errors import (
     TransferTimeout,
     TransportError,
     TruncatedBody,
-    status_phrase,
+    status_text,
 )
 from threadloom.transport._headers import Headers
 from threadloom.transport._options import TransportOptions
@@ -45,5 +45,5 @@ __all__ = [
     "TransportOptions",
     "TruncatedBody",
     "parse_retry_after",
-    "status_phrase",
+    "status_text",
 ]

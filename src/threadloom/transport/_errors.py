@@ -115,12 +115,17 @@ class HttpStatusError(TransportError):
     def __init__(self, response: Response, retry_after: float | None) -> None:
         super().__init__(
             response.url,
-            f"HTTP {response.status} {status_phrase(response.status)}".rstrip(),
+            status_text(response.status),
             retryable=response.status in RETRYABLE_STATUSES,
             retry_after=retry_after,
         )
         self.status = response.status
         self.response = response
+
+
+def status_text(status: int) -> str:
+    """``"HTTP 503 Service Unavailable"``: the code and its standard phrase, if any."""
+    return f"HTTP {status} {status_phrase(status)}".rstrip()
 
 
 def status_phrase(status: int) -> str:
