@@ -38,7 +38,7 @@ def test_bodies_are_files_named_from_the_url(tmp_path: Path) -> None:
     name = file_name_for("http://127.0.0.1:8080/docs/1.xml")
     assert (tmp_path / "out" / name).read_bytes() == b"<a/>"
     assert sorted(os.listdir(tmp_path / "out")) == sorted(
-        [name, INDEX_NAME, ".threadloom.lock", *_wal_files(tmp_path / "out")]
+        [name, INDEX_NAME, *_wal_files(tmp_path / "out")]
     )
 
 
@@ -68,7 +68,7 @@ def test_planted_symlink_is_replaced_not_followed(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_bytes(b"precious")
     directory = tmp_path / "out"
-    directory.mkdir()
+    open_store(f"{directory}/").close()
     (directory / file_name_for(url)).symlink_to(outside)
     with open_store(directory) as store:
         store.record(Outcome(url, State.DONE, 200, b"fetched"))
@@ -86,14 +86,14 @@ def test_planted_temp_symlink_is_removed_without_touching_its_target(tmp_path: P
     outside = tmp_path / "outside.txt"
     outside.write_bytes(b"precious")
     directory = tmp_path / "out"
-    directory.mkdir()
+    open_store(f"{directory}/").close()
     (directory / f"{TEMP_PREFIX}planted").symlink_to(outside)
     (directory / f"{TEMP_PREFIX}partial").write_bytes(b"half a bo")
     (directory / "user-file.txt").write_bytes(b"kept")
     with open_store(directory):
         pass
     assert sorted(os.listdir(directory)) == sorted(
-        [INDEX_NAME, ".threadloom.lock", "user-file.txt", *_wal_files(directory)]
+        [INDEX_NAME, "user-file.txt", *_wal_files(directory)]
     )
     assert outside.read_bytes() == b"precious"
 

@@ -9,10 +9,13 @@ from threadloom.store._base import Store
 from threadloom.store._directory import DirectoryStore
 from threadloom.store._jsonl import JsonlStore
 from threadloom.store._names import file_name_for
-from threadloom.store._open import open_store, store_files, store_owns
+from threadloom.store._open import open_store, store_files, store_kind, store_owns
+from threadloom.store._places import ensure_parent_directory, parent_directory
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._types import (
     AddResult,
+    MissingDirectoryError,
+    NotAStoreError,
     Outcome,
     State,
     StoreBusyError,
@@ -31,6 +34,8 @@ __all__ = [
     "DirectoryStore",
     "Invalid",
     "JsonlStore",
+    "MissingDirectoryError",
+    "NotAStoreError",
     "Outcome",
     "Skip",
     "SqliteStore",
@@ -46,8 +51,11 @@ __all__ = [
     "WriterSettings",
     "WriterStatistics",
     "classify_line",
+    "ensure_parent_directory",
     "file_name_for",
     "open_store",
+    "parent_directory",
     "store_files",
+    "store_kind",
     "store_owns",
 ]

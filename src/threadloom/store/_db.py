@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-from threadloom.store._types import StoreError
+from threadloom.store._types import NotAStoreError, StoreError
 
 SCHEMA_VERSION: Final = 1
 
@@ -191,6 +191,9 @@ def open_error(exc: sqlite3.Error, path: Path, *, index: bool = False) -> StoreE
     # The primary code, without the extended bits; errors the sqlite3 module raises
     # itself (ProgrammingError, ...) have none.
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_NOTADB and not index:
+        # A user's file under a store's name: refused, as ensure_schema refuses a database.
+        return NotAStoreError("not a SQLite database")
     if code == sqlite3.SQLITE_NOTADB:
         reason = "not a SQLite database"
     elif code == sqlite3.SQLITE_CORRUPT:
@@ -237,8 +240,8 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
     the meta rows in a database without any tables (an empty file is one), check those
     of an existing store, then switch the database to the WAL journal.
 
-    Raises `StoreError` for a database that has tables but no threadloom meta rows (some
-    other program's: nothing in it is changed), and `ValueError` (see `check_meta`) for a
+    Raises `NotAStoreError` for a database that has tables but no threadloom meta rows
+    (some other program's: nothing in it is changed), and `ValueError` (see `check_meta`) for a
     store of another kind or a newer schema.
     """
     with transaction(conn):
@@ -248,7 +251,7 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
             except sqlite3.OperationalError:  # no meta table, or not ours (other columns)
                 found = {}
             if "kind" not in found:
-                raise StoreError(f"{_NOT_A_STORE}; refusing to write to it")
+                raise NotAStoreError(f"{_NOT_A_STORE}; refusing to write to it")
             check_meta(found, kind)
         else:
             for statement in _SCHEMA.split(";"):

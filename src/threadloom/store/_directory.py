@@ -14,12 +14,15 @@ from threadloom.store._base import Store
 from threadloom.store._db import open_error
 from threadloom.store._lock import ProcessLock
 from threadloom.store._names import file_name_for
-from threadloom.store._types import StoreError, StoreWriteError
+from threadloom.store._places import ensure_parent_directory
+from threadloom.store._types import NotAStoreError, StoreError, StoreWriteError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 INDEX_NAME: Final = ".threadloom.db"
 LOCK_NAME: Final = ".threadloom.lock"
 TEMP_PREFIX: Final = ".threadloom-tmp-"
+OWN_PREFIX: Final = ".threadloom"
+"""Every name the store itself puts in the directory, besides bodies, starts with this."""
 
 # O_NOFOLLOW: a symlink planted under one of our names is never followed (POSIX only;
 # Windows has no symlinks an unprivileged attacker can plant in the same way).
@@ -46,9 +49,14 @@ class DirectoryStore(Store):
     Bodies are not fsync'ed: a power loss (not a process crash) may leave a done URL
     whose file is empty or missing; `Store.export`'s ``sha256`` tells.
 
+    Recognising a store: a directory is a store if it holds the index. An empty
+    directory (or one holding only files whose names start with ``.threadloom``, left
+    by a crash before the index was created) is adopted; any other directory raises
+    `NotAStoreError` and is left as it was: bodies never land among a user's files.
+
     One process at a time may open a directory store for writing (a lock file,
-    ``.threadloom.lock``, on POSIX); a second raises `StoreBusyError`. Read-only opens
-    (``readonly=True``) are always allowed.
+    ``.threadloom.lock``, removed when the store is closed; POSIX); a second raises
+    `StoreBusyError`. Read-only opens (``readonly=True``) are always allowed.
     """
 
     kind: ClassVar[str] = "directory"
@@ -60,12 +68,16 @@ class DirectoryStore(Store):
         create: bool = True,
         readonly: bool = False,
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
+        create_dirs: bool = False,
     ) -> None:
-        """Open the directory store at ``path``, creating the directory if ``create``;
+        """Open the directory store at ``path``, creating the directory if ``create``
+        (its parents too if ``create_dirs``, see `ensure_parent_directory`);
         ``settings`` tunes the writer thread."""
         directory = Path(path)
+        _check_ours(directory)
         if create and not readonly:
-            directory.mkdir(parents=True, exist_ok=True)
+            ensure_parent_directory(directory, create_dirs=create_dirs)
+            directory.mkdir(exist_ok=True)
         elif not (directory / INDEX_NAME).is_file():
             raise FileNotFoundError(f"no directory store at {str(path)!r} (no {INDEX_NAME})")
         # Resolved once: later writes use this real path, whatever happens to symlinks
@@ -169,3 +181,16 @@ class DirectoryStore(Store):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def _check_ours(directory: Path) -> None:
+    """Raise `NotAStoreError` if ``directory`` exists, has no index and holds an entry
+    the store did not put there (see `DirectoryStore`). Stops at the first such entry."""
+    if (directory / INDEX_NAME).is_file() or not directory.is_dir():
+        return
+    with os.scandir(directory) as entries:
+        if any(not entry.name.startswith(OWN_PREFIX) for entry in entries):
+            raise NotAStoreError(
+                "not a threadloom store (a directory that is not empty and holds no"
+                " threadloom store); refusing to write to it"
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Final
@@ -20,12 +21,23 @@ from threadloom.store._db import (
     upsert_rows,
 )
 from threadloom.store._lock import ProcessLock
-from threadloom.store._types import State, StoreError
+from threadloom.store._places import ensure_parent_directory
+from threadloom.store._types import NotAStoreError, State, StoreError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 INDEX_SUFFIX: Final = ".threadloom.db"
 LOCK_SUFFIX: Final = ".threadloom.lock"
 _OFFSET_KEY: Final = "jsonl_offset"
+
+# How a line `_line_for` writes starts: compact separators, keys in COLUMNS order, and a
+# recorded state. This is how a file is recognised as a JSON-lines store (see
+# `JsonlStore`); the pattern is anchored and bounded, so no input makes it slow.
+_SIGNATURE: Final = re.compile(
+    rb'\{"url":"(?:[^"\\\n]|\\.)*","state":"(?:done|failed)","http_status":(?:null|-?\d+),"size":'
+)
+# A first line's signature lies in its first bytes (a URL is at most MAX_URL_LENGTH
+# characters; JSON escapes may make it longer): read no more than this of a user's file.
+_SIGNATURE_WINDOW: Final = 64 * 1024
 
 
 class JsonlStore(Store):
@@ -48,7 +60,18 @@ class JsonlStore(Store):
     If the index is deleted, the next open rebuilds it from the file (input order then
     follows the file).
 
-    One writing process at a time (``<name>.jsonl.threadloom.lock``, POSIX).
+    Recognising a store: an empty file is adopted; a non-empty one is a store only if
+    its first line starts as every line above does (``{"url":"...","state":"done",``
+    or ``"failed"``, then ``"http_status"`` and ``"size"``, with no spaces), which also
+    covers files written before this check existed. Anything else (a user's own JSON
+    lines, an ``export`` file, any text) raises `NotAStoreError` and is left as it was,
+    nothing created beside it. There is no header line, so every line of the file stays
+    an outcome that tools like ``jq`` read as they are. A complete line that is not an
+    outcome past the indexed end (someone else appended to the file) raises
+    `StoreError` rather than being cut.
+
+    One writing process at a time (a lock file, ``<name>.jsonl.threadloom.lock``,
+    removed when the store is closed; POSIX).
     """
 
     kind: ClassVar[str] = "jsonl"
@@ -60,12 +83,17 @@ class JsonlStore(Store):
         create: bool = True,
         readonly: bool = False,
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
+        create_dirs: bool = False,
     ) -> None:
-        """Open the JSON-lines store at ``path`` (``.jsonl``), creating it if ``create``;
+        """Open the JSON-lines store at ``path`` (``.jsonl``), creating it if ``create``
+        (its directory too if ``create_dirs``, see `ensure_parent_directory`);
         ``settings`` tunes the writer thread."""
         self._path = Path(path)
         index = self._path.with_name(self._path.name + INDEX_SUFFIX)
-        if (not create or readonly) and not index.is_file():
+        _check_ours(self._path)
+        if create and not readonly:
+            ensure_parent_directory(self._path, create_dirs=create_dirs)
+        elif not index.is_file():
             raise FileNotFoundError(f"no JSON-lines store at {str(path)!r} (no {index.name})")
         self._file: BinaryIO | None = None
         self._end = 0
@@ -89,7 +117,8 @@ class JsonlStore(Store):
         return self._path
 
     def _recover(self, conn: sqlite3.Connection) -> None:
-        self._path.touch()
+        # Create the file if missing, without touching one that exists (not even its mtime).
+        os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (_OFFSET_KEY,)).fetchone()
         committed = int(row[0]) if row is not None else 0
         size = self._path.stat().st_size
@@ -122,7 +151,12 @@ class JsonlStore(Store):
                 try:
                     rows.append(_row_from_line(line, offset))
                 except (ValueError, KeyError, TypeError):
-                    break
+                    # Not ours: every line the writer appends is an outcome, and a crash
+                    # leaves at most a partial last line (no newline), cut above.
+                    raise StoreError(
+                        f"the line at byte {offset} is not a threadloom outcome (another"
+                        " program wrote to the file?); refusing to cut the file there"
+                    ) from None
                 offset += len(line)
                 if len(rows) >= 1000:
                     upsert_rows(conn, rows)
@@ -170,6 +204,23 @@ class JsonlStore(Store):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def _check_ours(path: Path) -> None:
+    """Raise `NotAStoreError` if ``path`` is a non-empty file whose first line does not
+    start with the outcome signature (see `JsonlStore`); a missing file passes."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(_SIGNATURE_WINDOW)
+    except (FileNotFoundError, NotADirectoryError):  # no file: the directory check follows
+        return
+    # A partial first line (a crash cut it) still starts with the signature, unless the
+    # cut fell within its first few dozen bytes.
+    if start and _SIGNATURE.match(start) is None:
+        raise NotAStoreError(
+            "not a threadloom store (its first line is not a threadloom outcome record);"
+            " refusing to touch it"
+        )
 
 
 def _line_for(row: Row, body: bytes | None) -> bytes:

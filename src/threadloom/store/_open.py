@@ -12,6 +12,7 @@ from threadloom.store._directory import DirectoryStore
 from threadloom.store._jsonl import INDEX_SUFFIX as JSONL_INDEX_SUFFIX
 from threadloom.store._jsonl import LOCK_SUFFIX as JSONL_LOCK_SUFFIX
 from threadloom.store._jsonl import JsonlStore
+from threadloom.store._places import is_directory_form
 from threadloom.store._sqlite import LOCK_SUFFIX as SQLITE_LOCK_SUFFIX
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._writer import WriterSettings
@@ -31,6 +32,7 @@ def open_store(
     readonly: bool = False,
     max_batch: int = 256,
     max_delay: float = 0.2,
+    create_dirs: bool = False,
 ) -> Store:
     """Open the store at ``path``; its form picks the kind.
 
@@ -42,36 +44,55 @@ def open_store(
     Suffixes are matched case-insensitively. ``create=False`` raises `FileNotFoundError`
     if the store does not exist; ``readonly=True`` (implies ``create=False``) opens
     without a writer thread and without repairing anything, for ``status`` and
-    ``export`` while another process may be writing. Raises `ValueError` naming the path
-    and the accepted forms for anything else, `StoreBusyError` if another process has
-    the store open for writing, and `StoreError` (one line, without the path) for a
-    store that cannot be used: a file that is not a SQLite database, some other
-    program's database, a missing directory, a read-only location. A store of another
-    kind or a newer schema is a `ValueError`; failing to create a directory store's
-    directory, an `OSError`.
+    ``export`` while another process may be writing.
+
+    A new store is created in an existing directory (`parent_directory`: for ``a/b/x.db``
+    and for ``a/b/``, ``a/b`` and ``a``): if that is missing, every kind raises
+    `MissingDirectoryError`, unless ``create_dirs`` creates it and its missing parents
+    (``curl --create-dirs``). A path that holds something that is not a threadloom store
+    of its kind (a user's ``.jsonl`` file, a non-empty directory without a store, a file
+    that is not a SQLite database, another program's database) raises `NotAStoreError`
+    and is left as it was; an empty file or directory becomes a store.
+
+    Raises `ValueError` naming the path and the accepted forms for anything else,
+    `StoreBusyError` if another process has the store open for writing, and
+    `StoreError` (one line, without the path) for a store that cannot be used otherwise:
+    a corrupt database, a read-only location. A store of another kind or a newer schema
+    is a `ValueError`; failing to create a directory store's directory, an `OSError`.
 
     ``max_batch`` and ``max_delay`` tune the writer thread: a transaction commits at most
     ``max_batch`` outcomes, and an outcome waits at most about ``max_delay`` seconds
     before its transaction starts (`Store.flush` does not wait for the delay).
     """
     text = os.fspath(path)
-    create = create and not readonly
-    kind: type[DirectoryStore | SqliteStore | JsonlStore]
-    if text.endswith(("/", os.sep)) or Path(text).is_dir():
-        kind = DirectoryStore
-    elif Path(text).suffix.lower() in SQLITE_SUFFIXES:
-        kind = SqliteStore
-    elif Path(text).suffix.lower() == ".jsonl":
-        kind = JsonlStore
-    else:
-        raise ValueError(f"cannot tell what kind of store {text!r} is; use {ACCEPTED_FORMS}")
+    kind = store_kind(text)
     settings = WriterSettings(max_batch=max_batch, max_delay=max_delay)
-    return kind(text, create=create, readonly=readonly, settings=settings)
+    return kind(
+        text,
+        create=create and not readonly,
+        readonly=readonly,
+        settings=settings,
+        create_dirs=create_dirs,
+    )
+
+
+def store_kind(path: str | os.PathLike[str]) -> type[DirectoryStore | SqliteStore | JsonlStore]:
+    """The kind `open_store` opens at ``path`` (see there), from its form alone; raises
+    `ValueError` naming the path and the accepted forms for any other form."""
+    text = os.fspath(path)
+    if is_directory_form(text):
+        return DirectoryStore
+    if Path(text).suffix.lower() in SQLITE_SUFFIXES:
+        return SqliteStore
+    if Path(text).suffix.lower() == ".jsonl":
+        return JsonlStore
+    raise ValueError(f"cannot tell what kind of store {text!r} is; use {ACCEPTED_FORMS}")
 
 
 def store_files(store: Store) -> tuple[Path, ...]:
     """The paths of ``store`` that writing to would damage it, symlinks resolved: the
-    SQLite file with its ``-wal``, ``-shm`` and ``-journal`` and the lock file; for a
+    SQLite file with its ``-wal``, ``-shm`` and ``-journal`` and the lock file (there
+    while a writer has the store open, or left by one killed); for a
     JSON-lines store also the ``.jsonl`` file; for a directory store the directory,
     standing for everything in it. Missing files are listed too: SQLite and the writer
     create them when they need them."""

@@ -12,6 +12,7 @@ from typing import ClassVar, Final
 from threadloom.store._base import Item, Store
 from threadloom.store._db import open_error, rows_per_statement
 from threadloom.store._lock import ProcessLock
+from threadloom.store._places import ensure_parent_directory
 from threadloom.store._types import Outcome, State, StoreClosedError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
@@ -31,8 +32,8 @@ class SqliteStore(Store):
     larger than `max_body_size` is not stored: `record` makes its outcome a failure.
 
     One process at a time may open it for writing (a lock file beside it,
-    ``<name>.threadloom.lock``, on POSIX); a second raises `StoreBusyError`. Read-only
-    opens (``readonly=True``) are always allowed.
+    ``<name>.threadloom.lock``, removed when the store is closed; POSIX); a second
+    raises `StoreBusyError`. Read-only opens (``readonly=True``) are always allowed.
     """
 
     kind: ClassVar[str] = "sqlite"
@@ -44,18 +45,23 @@ class SqliteStore(Store):
         create: bool = True,
         readonly: bool = False,
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
+        create_dirs: bool = False,
     ) -> None:
         """Open (or, with ``create``, create) the database at ``path``; ``settings`` tunes
-        the writer thread.
+        the writer thread; ``create_dirs`` creates a missing directory for it (see
+        `ensure_parent_directory`).
 
         Raises `FileNotFoundError` if ``create`` is false (or ``readonly``) and there is
-        no file; `StoreBusyError` if another process writes it; `StoreError` if it
-        cannot be used: not a SQLite database, some other program's non-empty database,
-        a missing directory, a read-only location; `ValueError` for a store of another
-        kind or a newer schema.
+        no file; `StoreBusyError` if another process writes it; `MissingDirectoryError`
+        if its directory is missing; `NotAStoreError` for a file that is not a SQLite
+        database or some other program's non-empty database; `StoreError` if it cannot
+        be used otherwise (a read-only location, a corrupt database); `ValueError` for a
+        store of another kind or a newer schema.
         """
         path = Path(path)
-        if (not create or readonly) and not path.is_file():
+        if create and not readonly:
+            ensure_parent_directory(path, create_dirs=create_dirs)
+        elif not path.is_file():
             raise FileNotFoundError(f"no store at {str(path)!r}")
         self._lock: ProcessLock | None = None
         if not readonly:

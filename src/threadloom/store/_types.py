@@ -110,3 +110,18 @@ class StoreWriteError(StoreError):
 
 class StoreBusyError(StoreError):
     """Another process has this store open for writing."""
+
+
+class NotAStoreError(StoreError):
+    """The path holds something that is not a threadloom store: a user's own file, a
+    non-empty directory without a store in it, another program's database. Nothing in
+    it was read past its start or changed."""
+
+
+class MissingDirectoryError(StoreError):
+    """The directory a new store would go in does not exist (``create_dirs=False``).
+    ``directory`` is that directory, as given."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(f"no such directory: {directory}")
+        self.directory = directory
