@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -28,11 +29,12 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
 
-def assert_one_line(result: Result, code: int, text: str) -> None:
-    """Exit ``code`` through click (not an escaped exception), ``text`` in the output."""
+def assert_one_line(result: Result, code: int, text: str, *more: str) -> None:
+    """Exit ``code`` through click (not an escaped exception), ``text`` and ``more`` in
+    the output, on one line."""
     assert result.exit_code == code, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert text in result.output
+    assert any(text in line and all(m in line for m in more) for line in result.output.splitlines())
     assert "Traceback" not in result.output
 
 
@@ -99,9 +101,7 @@ def test_an_export_that_fails_leaves_the_earlier_file_and_no_partial_one(
         result = run("export", str(store), "--to", str(target))
     assert_one_line(result, 1, f"threadloom: cannot write {target}: File too large")
     assert target.read_text() == "the earlier export\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["x.db", "x.db.threadloom.lock", "out.jsonl"]
-    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["x.db", "out.jsonl"])
     assert run("export", str(store), "--to", str(target)).exit_code == 0
     assert len(target.read_text().splitlines()) == 5_000
 
@@ -196,3 +196,149 @@ def test_a_second_fetch_into_a_sqlite_store_is_refused_and_kill_9_frees_it(
         first.kill()
         first.wait()
     assert run("fetch", "-q", "-j", "8", "-o", str(store), str(urls)).exit_code == 0
+
+
+# -- a user's data: files and directories that are not threadloom stores --------------
+
+USER_JSONL = b'{"id": 1, "name": "ada"}\n{"id": 2, "name": "grace"}\n'
+
+
+def user_data(root: Path) -> None:
+    """A user's JSON lines, text under a .jsonl name, a directory of their files."""
+    (root / "mine.jsonl").write_bytes(USER_JSONL)
+    (root / "notes.jsonl").write_text("not json at all\n")
+    (root / "photos").mkdir()
+    (root / "photos" / "cat.jpg").write_bytes(b"\xff\xd8 a cat")
+    (root / "photos" / ".config").write_text("hidden, still theirs")
+
+
+@pytest.mark.parametrize("store", ["mine.jsonl", "notes.jsonl", "photos/", "photos"])
+def test_fetch_refuses_a_users_file_or_directory_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    user_data(tmp_path)
+    Path("urls.txt").write_text("http://127.0.0.1:9/1\n")
+    before = snapshot(tmp_path)
+    result = run("fetch", "-q", "-o", store, "urls.txt")
+    assert_one_line(
+        result, 2, f"Error: store {store}: not a threadloom store (", "; choose another -o path"
+    )
+    assert snapshot(tmp_path) == before
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["mine.jsonl", "notes.jsonl", "photos", "urls.txt"]
+    )
+
+
+@pytest.mark.parametrize("store", ["mine.jsonl", "notes.jsonl", "photos"])
+@pytest.mark.parametrize("command", ["status", "export"])
+def test_status_and_export_of_a_users_file_say_it_is_not_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str, command: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    user_data(tmp_path)
+    before = snapshot(tmp_path)
+    result = run(command, store)
+    assert_one_line(result, 2, f"Error: {store}: not a threadloom store (")
+    assert snapshot(tmp_path) == before
+
+
+def test_export_dir_refuses_a_users_directory_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    make_store("x.db")
+    user_data(tmp_path)
+    before = snapshot(tmp_path / "photos")
+    result = run("export", "x.db", "--format", "dir", "--to", "photos")
+    assert_one_line(
+        result, 2, "Error: --to photos: not a threadloom store (", "; choose another --to path"
+    )
+    assert snapshot(tmp_path / "photos") == before
+
+
+@pytest.mark.parametrize("store", ["empty.jsonl", "empty/", "empty.db"])
+def test_fetch_adopts_an_empty_file_or_directory_and_leaves_no_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: FaultServer, store: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if store.endswith("/"):
+        Path(store).mkdir()
+    else:
+        Path(store).touch()
+    Path("urls.txt").write_text(f"{server.url('/docs/1.xml')}\n{server.url('/docs/2.xml')}\n")
+    assert run("fetch", "-q", "-o", store, "urls.txt").exit_code == 0
+    assert json.loads(run("status", "--json", store).output)["done"] == 2
+    assert list(tmp_path.rglob("*.lock")) == []
+
+
+@pytest.mark.parametrize("store", ["old.jsonl", "old/", "old.db"])
+def test_a_store_from_before_resumes_and_its_lock_file_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: FaultServer, store: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    urls = [server.url(f"/docs/{n}.xml") for n in range(4)]
+    make_store(store, urls=0)
+    with open_store(store) as old:  # two of four done, as an interrupted run leaves it
+        old.add_urls(urls)
+        for url in urls[:2]:
+            old.record(Outcome(url, State.DONE, 200, b"<old/>"))
+    lock = "old/.threadloom.lock" if store == "old/" else f"{store}.threadloom.lock"
+    Path(lock).touch()  # every writer before this version left one
+    Path("urls.txt").write_text("".join(f"{url}\n" for url in urls))
+    seen = server.statistics().requests
+    assert run("fetch", "-q", "-o", store, "urls.txt").exit_code == 0
+    assert server.statistics().requests - seen == 2, "only the two not done are fetched"
+    with open_store(store, readonly=True) as done:
+        assert done.read_body(urls[0]) == b"<old/>"
+        assert done.counts().done == 4
+    assert not Path(lock).exists()
+
+
+# -- the directory a store goes in ----------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["no/such/dir/x.db", "no/such/dir/x.jsonl", "no/such/dir/d/"])
+def test_a_missing_directory_is_refused_alike_for_every_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("urls.txt").write_text("http://127.0.0.1:9/1\n")
+    result = run("fetch", "-q", "-o", store, "urls.txt")
+    assert_one_line(
+        result, 2, "Error: no/such/dir: no such directory (use --create-dirs to create it)"
+    )
+    assert "lock" not in result.output
+    assert sorted(os.listdir(tmp_path)) == ["urls.txt"]
+
+
+@pytest.mark.parametrize("store", ["no/such/dir/x.db", "no/such/dir/x.jsonl", "no/such/dir/d/"])
+def test_create_dirs_creates_them_for_every_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: FaultServer, store: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("urls.txt").write_text(f"{server.url('/docs/1.xml')}\n")
+    assert run("fetch", "-q", "--create-dirs", "-o", store, "urls.txt").exit_code == 0
+    assert json.loads(run("status", "--json", store).output)["done"] == 1
+    assert list(tmp_path.rglob("*.lock")) == []
+
+
+@pytest.mark.parametrize("create_dirs", [[], ["--create-dirs"]])
+def test_a_file_in_the_way_of_the_directory_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, create_dirs: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("urls.txt").write_text("http://127.0.0.1:9/1\n")
+    result = run("fetch", "-q", *create_dirs, "-o", "urls.txt/sub/x.db", "urls.txt")
+    assert_one_line(result, 2, "Error: store urls.txt/sub/x.db: not a directory: urls.txt")
+    assert Path("urls.txt").read_text() == "http://127.0.0.1:9/1\n"
+
+
+def test_create_dirs_creates_nothing_for_a_path_of_no_store_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("urls.txt").write_text("http://127.0.0.1:9/1\n")
+    result = run("fetch", "-q", "--create-dirs", "-o", "a/b/out.txt", "urls.txt")
+    assert_one_line(result, 2, "cannot tell what kind of store 'a/b/out.txt' is")
+    assert sorted(os.listdir(tmp_path)) == ["urls.txt"]

@@ -19,7 +19,7 @@ from threadloom.jobs import (
     render_summary,
     write_outputs,
 )
-from threadloom.store import StoreError
+from threadloom.store import NotAStoreError, StoreError
 
 
 def run_fetch(
@@ -52,7 +52,9 @@ def run_fetch(
     try:
         result = job.run(lines)
     except StoreUnavailable as exc:
-        raise click.UsageError(f"store {exc}") from None
+        # A user's file or directory (left untouched): say how to go on.
+        hint = "; choose another -o path" if isinstance(exc.__cause__, NotAStoreError) else ""
+        raise click.UsageError(f"store {exc}{hint}") from None
     except StoreError as exc:
         # The store failed while running (disk full, ...): what was committed is kept.
         click.echo(f"threadloom: store {store}: {exc}; committed outcomes are kept", err=True)

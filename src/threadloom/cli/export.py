@@ -8,13 +8,20 @@ import os
 import secrets
 import stat
 import sys
-from pathlib import Path
 from typing import TextIO
 
 import click
 
 from threadloom.cli._stores import open_existing
-from threadloom.store import Outcome, State, Store, StoreError, open_store, store_owns
+from threadloom.store import (
+    NotAStoreError,
+    Outcome,
+    State,
+    Store,
+    StoreError,
+    open_store,
+    store_owns,
+)
 
 
 @click.command()
@@ -41,8 +48,10 @@ def export(store: str, fmt: str, target: str | None) -> None:
     dir writes every done URL's body into a directory, under a safe name derived from
     the URL (the directory is itself a store: status and export work on it).
 
-    Exit status: 0 exported, 1 the target could not be written, 2 usage error (a
-    missing or unusable store, a target that is one of the store's own files).
+    Exit status: 0 exported, 1 the target could not be written (a missing parent
+    directory included), 2 usage error (a missing or unusable store, a target that is
+    one of the store's own files, a --format dir target that is a non-empty directory
+    but not a threadloom store).
     """
     if fmt == "dir" and target is None:
         raise click.UsageError("--format dir needs --to DIRECTORY")
@@ -58,6 +67,9 @@ def export(store: str, fmt: str, target: str | None) -> None:
             else:
                 written = _export_dir(source, target)
                 click.echo(f"{written} documents written to {target}", err=True)
+        except NotAStoreError as exc:
+            # A user's directory: nothing was written to it.
+            raise click.UsageError(f"--to {target}: {exc}; choose another --to path") from None
         except (OSError, StoreError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             click.echo(f"threadloom: cannot write {target}: {reason}", err=True)
@@ -111,8 +123,9 @@ def _export_jsonl(source: Store, out: TextIO) -> None:
 
 
 def _export_dir(source: Store, target: str) -> int:
-    """Copy every done URL's body into the directory store at ``target``."""
-    Path(target).mkdir(parents=True, exist_ok=True)
+    """Copy every done URL's body into the directory store at ``target`` (created in an
+    existing directory, as ``fetch -o DIR/`` creates one; raises `NotAStoreError` for a
+    non-empty directory that is not a store)."""
     written = 0
     with open_store(target.rstrip("/") + "/") as destination:
         destination.add_urls(str(row["url"]) for row in source.export() if _is_done(row))

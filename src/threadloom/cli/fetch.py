@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from threadloom.cli._run import run_fetch
+from threadloom.cli._stores import prepare_store_directory
 from threadloom.jobs import DEFAULT_MAX_SIZE, MIN_RATE, FetchOptions, read_lines
 
 _DAY = 86_400
@@ -68,7 +69,14 @@ class _Number(click.types.FloatParamType):
     "--out",
     default="threadloom.db",
     show_default=True,
-    help="Store: FILE.db/.sqlite (SQLite), DIR/ (files), or FILE.jsonl.",
+    help="Store: FILE.db/.sqlite (SQLite), DIR/ (files), or FILE.jsonl; created in an"
+    " existing directory (see --create-dirs). A file or non-empty directory that is not"
+    " a threadloom store is refused, untouched.",
+)
+@click.option(
+    "--create-dirs",
+    is_flag=True,
+    help="Create the missing directories above the -o store (as curl --create-dirs).",
 )
 @click.option(
     "--timeout",
@@ -135,6 +143,7 @@ def fetch(
     per_host: int,
     rate: float | None,
     out: str,
+    create_dirs: bool,
     timeout: float,
     retries: int,
     max_size: int,
@@ -157,6 +166,7 @@ def fetch(
     """
     if urls != "-":
         _check_exists(urls)
+    prepare_store_directory(out, create_dirs=create_dirs)
     options = FetchOptions(
         jobs=jobs,
         per_host=per_host,
