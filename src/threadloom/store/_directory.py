@@ -191,6 +191,5 @@ def _check_ours(directory: Path) -> None:
     with os.scandir(directory) as entries:
         if any(not entry.name.startswith(OWN_PREFIX) for entry in entries):
             raise NotAStoreError(
-                "not a threadloom store (a directory that is not empty and holds no"
-                " threadloom store); refusing to write to it"
+                "not a threadloom store (a directory that is not empty and holds no store)"
             )

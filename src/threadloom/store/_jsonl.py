@@ -218,8 +218,7 @@ def _check_ours(path: Path) -> None:
     # cut fell within its first few dozen bytes.
     if start and _SIGNATURE.match(start) is None:
         raise NotAStoreError(
-            "not a threadloom store (its first line is not a threadloom outcome record);"
-            " refusing to touch it"
+            "not a threadloom store (its first line is not a threadloom outcome record)"
         )
 
 
