@@ -336,3 +336,19 @@ def test_removing_the_lock_file_keeps_one_holder_at_a_time(tmp_path: Path) -> No
         outputs.append((child.returncode, out.strip()))
     assert outputs == [(0, "1000"), (0, "1000")]
     assert not (tmp_path / "x.lock").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no lock on Windows")
+def test_a_holder_never_removes_a_lock_file_that_is_not_its_own(tmp_path: Path) -> None:
+    # Someone deleted the holder's file by hand and a second writer made its own: the
+    # first, closing, must not remove the second's.
+    path = tmp_path / "x.lock"
+    first = ProcessLock(path, what="x")
+    path.unlink()
+    second = ProcessLock(path, what="x")
+    first.release()
+    assert path.exists()
+    with pytest.raises(StoreBusyError):
+        ProcessLock(path, what="x")
+    second.release()
+    assert not path.exists()

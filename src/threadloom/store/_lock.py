@@ -80,10 +80,13 @@ class ProcessLock:
 
     def release(self) -> None:
         """Remove the file, then drop the lock (in that order: see the module
-        docstring); idempotent. A file that cannot be removed is left, unlocked."""
+        docstring); idempotent. A file that cannot be removed is left, unlocked; one
+        that is no longer ours (someone deleted ours by hand and another writer
+        created its own) is left to its holder."""
         if self._fd is not None:
             with contextlib.suppress(OSError):
-                os.unlink(self._path)
+                if _still_named(self._fd, self._path):
+                    os.unlink(self._path)
             os.close(self._fd)
             self._fd = None
 
