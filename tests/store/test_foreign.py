@@ -352,3 +352,15 @@ def test_a_holder_never_removes_a_lock_file_that_is_not_its_own(tmp_path: Path) 
         ProcessLock(path, what="x")
     second.release()
     assert not path.exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no lock on Windows")
+@pytest.mark.parametrize("store", KINDS)
+def test_a_lock_that_cannot_be_taken_names_no_internal_file(tmp_path: Path, store: str) -> None:
+    # Something in the lock file's place (here a directory) fails its open.
+    lock = tmp_path / ("d/.threadloom.lock" if store == "d/" else f"{store}.threadloom.lock")
+    lock.mkdir(parents=True)
+    with pytest.raises(StoreError) as info:
+        open_store(f"{tmp_path}/{store}")
+    assert str(info.value) == "cannot be written (Is a directory)"
+    assert lock.is_dir()
