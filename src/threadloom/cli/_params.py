@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
@@ -68,7 +68,13 @@ def parse_size(text: str) -> int | None:
         return None
 
 
-class ByteSize(click.ParamType):
+if TYPE_CHECKING:
+    _IntType = click.ParamType[int]
+else:  # the ParamType of older click (pyproject allows 8.1) is not generic
+    _IntType = click.ParamType
+
+
+class ByteSize(_IntType):
     """A byte count written with an optional unit (``500K``, ``10M``, ``1GiB``, see
     `parse_size`), at most ``maximum``; converts to an int. Anything else is a usage
     error that shows examples."""
