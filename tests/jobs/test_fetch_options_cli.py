@@ -176,3 +176,59 @@ def test_a_missing_url_list_or_a_directory_is_a_usage_error(
     result = CliRunner().invoke(main, ["fetch", "-o", str(tmp_path / "o.db"), str(tmp_path / name)])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_process_imports_a_module_from_the_current_directory(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    # As the `threadloom` script runs: -P keeps the current directory off sys.path, which
+    # `python -m` would otherwise add (that is how users ran into PYTHONPATH=.).
+    (tmp_path / "helpers.py").write_text("def size(body):\n    return len(body)\n")
+    (tmp_path / "lazy_helper.py").write_text("TAG = 'lazy'\n")
+    (tmp_path / "myproc.py").write_text(
+        "import helpers  # a module beside it, imported with it\n"
+        "\n"
+        "def summary(response):\n"
+        "    import lazy_helper  # imported at the first call\n"
+        "    return {\n"
+        "        'size': helpers.size(response.body),\n"
+        "        'status': response.status,\n"
+        "        'url': response.url,\n"
+        "        'final_url': response.final_url,\n"
+        "        'type': response.content_type,\n"
+        "        'header': response.headers.get('content-type'),\n"
+        "        'version': response.http_version,\n"
+        "        'redirects': response.redirects,\n"
+        "        'timed': response.elapsed > 0,\n"
+        "        'tag': lazy_helper.TAG,\n"
+        "    }\n"
+    )
+    url = server.url("/docs/1.xml")
+    (tmp_path / "urls.txt").write_text(url + "\n")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    command = ["fetch", "-q", "-o", "o.db", "--process", "myproc:summary", "urls.txt"]
+    completed = subprocess.run(
+        [sys.executable, "-P", "-m", "threadloom", *command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    [row] = export_rows(tmp_path / "o.db")
+    assert row["process_error"] is None
+    processed = row["processed"]
+    assert processed == {
+        "size": row["size"],
+        "status": 200,
+        "url": url,
+        "final_url": url,
+        "type": row["content_type"],
+        "header": row["content_type"],
+        "version": "1.1",
+        "redirects": 0,
+        "timed": True,
+        "tag": "lazy",
+    }

@@ -83,8 +83,11 @@ _MAX_MAX_SIZE = 2**63 - 1
     "process",
     default=None,
     metavar="xml|MODULE:FUNCTION",
-    help="Process each body: 'xml' (safe parse: root tag, element count) or a "
-    "function called with the response, whose JSON result is stored.",
+    help="Process each body: 'xml' (safe parse: root tag, element count) or"
+    " MODULE:FUNCTION, a function (MODULE may be a .py file in the current directory)"
+    " called with each fetched response (.url, .final_url, .status, .headers, .body"
+    " bytes, .content_type, .elapsed, .http_version, .redirects), whose JSON result is"
+    " stored; see 'Processing documents' in docs/guide.md.",
 )
 @click.option(
     "--trace",
