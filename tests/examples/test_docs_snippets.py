@@ -149,11 +149,16 @@ def _environment(directory: Path) -> dict[str, str]:
     return env
 
 
-def _shell_lines(code: str) -> Iterator[str]:
+def _shell_lines(code: str, language: str = "sh") -> Iterator[str]:
     """The commands of a shell block: one per line, backslash continuations joined,
-    blank and comment lines left out."""
+    blank and comment lines left out, a ``$ `` prompt taken off. In a ``console`` block
+    only the prompted lines are commands (the others are their output)."""
     pending = ""
-    for raw in code.split("\n"):
+    for text in code.split("\n"):
+        prompted = text.lstrip().startswith("$ ")
+        if not pending and language == "console" and not prompted:
+            continue
+        raw = text.lstrip()[2:] if prompted and not pending else text
         line = pending + raw
         if line.endswith("\\"):
             pending = line[:-1] + " "
@@ -209,7 +214,7 @@ def _check_without_running(snippet: Snippet, directory: Path) -> None:
         except SyntaxError as exc:
             pytest.fail(f"{snippet.where}: does not compile: {exc}")
         return
-    for line in _shell_lines(snippet.code):
+    for line in _shell_lines(snippet.code, snippet.language):
         help_line = _help_line(line)
         if help_line is None:
             continue
@@ -234,7 +239,7 @@ def _run(snippet: Snippet, directory: Path) -> None:
         if result.returncode != 0:
             pytest.fail(_failure(snippet, "the Python block", result))
         return
-    for line in _shell_lines(snippet.code):
+    for line in _shell_lines(snippet.code, snippet.language):
         expected = _EXPECTED_EXIT.search(line)
         code = 0 if expected is None else int(expected.group("code"))
         result = _run_shell(line, directory)
@@ -278,6 +283,12 @@ def test_the_parser_finds_fences_markers_and_continuations(tmp_path: Path) -> No
         (16, "", "not code\n", None),
     ]
     assert list(_shell_lines(found[1][2])) == ["threadloom fetch    -o x.db urls.txt  # exit 1"]
+    console = "$ threadloom status x.db\ndone 3\n$ threadloom export \\\n  x.db\n"
+    assert list(_shell_lines(console, "console")) == [
+        "threadloom status x.db",
+        "threadloom export    x.db",
+    ]
+    assert list(_shell_lines("$ make test\n", "sh")) == ["make test"]
     assert _help_line("threadloom fetch -j 2 urls.txt > out.txt") == (
         "threadloom fetch --help -j 2 urls.txt"
     )

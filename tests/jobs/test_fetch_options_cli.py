@@ -43,6 +43,7 @@ def export_rows(store: Path) -> list[dict[str, Any]]:
         ("--max-size", "10Q", "'10Q' is not a size (examples: 500K, 10M, 1GiB, 0 for no limit)"),
         ("--max-size", "M", "'M' is not a size"),
         ("--max-size", "1e6", "'1e6' is not a size"),
+        ("--max-size", "0.4", "'0.4' is not a size"),
     ],
 )
 def test_unusable_values_are_usage_errors(
@@ -82,6 +83,8 @@ def seen_options(monkeypatch: pytest.MonkeyPatch) -> list[FetchOptions]:
         (["--max-size", "1.5 mb"], 1536 * 1024, None, 30.0),
         (["--max-size", "2T"], 2 * 1024**4, None, 30.0),
         (["--max-size", "100B"], 100, None, 30.0),
+        (["--max-size", "0.5k"], 512, None, 30.0),
+        (["--max-size", "1.9"], 1, None, 30.0),
         (["--rate", "0.0000116", "--timeout", "0.001"], 100 * 1024 * 1024, 0.0000116, 0.001),
         (["--rate", "1e300", "--timeout", "86400"], 100 * 1024 * 1024, 1e300, 86400.0),
     ],

@@ -53,7 +53,7 @@ def parse_size(text: str) -> int | None:
     None for anything else (a negative number, an unknown unit, garbage).
 
     Suffixes are case-insensitive and binary (see `_UNITS`); a fraction of a byte is
-    rounded down.
+    rounded down, and a size between 0 and 1 byte is refused (0 means no limit).
     """
     match = _SIZE.fullmatch(text)
     if match is None:
@@ -63,9 +63,11 @@ def parse_size(text: str) -> int | None:
         return None
     try:
         # Decimal, not float: "9223372036854775807" must stay exact.
-        return int(Decimal(match.group(1)) * multiplier)
+        exact = Decimal(match.group(1)) * multiplier
     except InvalidOperation:  # pragma: no cover - the regex admits only plain decimals
         return None
+    # "0.4" would round to 0, which means "no limit": not what anyone meant by it.
+    return None if 0 < exact < 1 else int(exact)
 
 
 if TYPE_CHECKING:
