@@ -37,8 +37,13 @@ def export_rows(store: Path) -> list[dict[str, Any]]:
         ("--rate", "nan", "nan is not a finite number"),
         ("--rate", "inf", "inf is not a finite number"),
         ("--rate", "1e-300", "1e-300 is not at least 0.0000116 (one request a day)"),
-        ("--max-size", "99999999999999999999", "0<=x<=9223372036854775807"),
-        ("--max-size", "-1", "0<=x<=9223372036854775807"),
+        ("--max-size", "99999999999999999999", "is more than 9223372036854775807 bytes"),
+        ("--max-size", "8EiB", "'8EiB' is not a size (examples: 500K, 10M, 1GiB, 0 for no limit)"),
+        ("--max-size", "-1", "'-1' is not a size (examples: 500K, 10M, 1GiB, 0 for no limit)"),
+        ("--max-size", "10Q", "'10Q' is not a size (examples: 500K, 10M, 1GiB, 0 for no limit)"),
+        ("--max-size", "M", "'M' is not a size"),
+        ("--max-size", "1e6", "'1e6' is not a size"),
+        ("--max-size", "0.4", "'0.4' is not a size"),
     ],
 )
 def test_unusable_values_are_usage_errors(
@@ -72,6 +77,14 @@ def seen_options(monkeypatch: pytest.MonkeyPatch) -> list[FetchOptions]:
         ([], 100 * 1024 * 1024, None, 30.0),
         (["--max-size", "0"], None, None, 30.0),
         (["--max-size", str(2**63 - 1)], 2**63 - 1, None, 30.0),
+        (["--max-size", "10M"], 10 * 1024 * 1024, None, 30.0),
+        (["--max-size", "500k"], 500 * 1024, None, 30.0),
+        (["--max-size", "1GiB"], 1024**3, None, 30.0),
+        (["--max-size", "1.5 mb"], 1536 * 1024, None, 30.0),
+        (["--max-size", "2T"], 2 * 1024**4, None, 30.0),
+        (["--max-size", "100B"], 100, None, 30.0),
+        (["--max-size", "0.5k"], 512, None, 30.0),
+        (["--max-size", "1.9"], 1, None, 30.0),
         (["--rate", "0.0000116", "--timeout", "0.001"], 100 * 1024 * 1024, 0.0000116, 0.001),
         (["--rate", "1e300", "--timeout", "86400"], 100 * 1024 * 1024, 1e300, 86400.0),
     ],
@@ -90,6 +103,14 @@ def test_accepted_values_reach_the_job(
     assert result.exit_code == 0, result.output
     [options] = seen_options
     assert (options.max_size, options.rate, options.timeout) == (max_size, rate, timeout)
+
+
+def test_help_shows_the_default_size_as_a_person_writes_it() -> None:
+    result = CliRunner().invoke(main, ["fetch", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "--max-size SIZE" in result.output
+    assert "[default: 100 MiB]" in result.output
+    assert "9223372036854775807" not in result.output
 
 
 def test_a_stall_after_some_data_is_cut_after_timeout(tmp_path: Path, server: FaultServer) -> None:
@@ -158,3 +179,59 @@ def test_a_missing_url_list_or_a_directory_is_a_usage_error(
     result = CliRunner().invoke(main, ["fetch", "-o", str(tmp_path / "o.db"), str(tmp_path / name)])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_process_imports_a_module_from_the_current_directory(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    # As the `threadloom` script runs: -P keeps the current directory off sys.path, which
+    # `python -m` would otherwise add (that is how users ran into PYTHONPATH=.).
+    (tmp_path / "helpers.py").write_text("def size(body):\n    return len(body)\n")
+    (tmp_path / "lazy_helper.py").write_text("TAG = 'lazy'\n")
+    (tmp_path / "myproc.py").write_text(
+        "import helpers  # a module beside it, imported with it\n"
+        "\n"
+        "def summary(response):\n"
+        "    import lazy_helper  # imported at the first call\n"
+        "    return {\n"
+        "        'size': helpers.size(response.body),\n"
+        "        'status': response.status,\n"
+        "        'url': response.url,\n"
+        "        'final_url': response.final_url,\n"
+        "        'type': response.content_type,\n"
+        "        'header': response.headers.get('content-type'),\n"
+        "        'version': response.http_version,\n"
+        "        'redirects': response.redirects,\n"
+        "        'timed': response.elapsed > 0,\n"
+        "        'tag': lazy_helper.TAG,\n"
+        "    }\n"
+    )
+    url = server.url("/docs/1.xml")
+    (tmp_path / "urls.txt").write_text(url + "\n")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    command = ["fetch", "-q", "-o", "o.db", "--process", "myproc:summary", "urls.txt"]
+    completed = subprocess.run(
+        [sys.executable, "-P", "-m", "threadloom", *command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    [row] = export_rows(tmp_path / "o.db")
+    assert row["process_error"] is None
+    processed = row["processed"]
+    assert processed == {
+        "size": row["size"],
+        "status": 200,
+        "url": url,
+        "final_url": url,
+        "type": row["content_type"],
+        "header": row["content_type"],
+        "version": "1.1",
+        "redirects": 0,
+        "timed": True,
+        "tag": "lazy",
+    }

@@ -6,38 +6,18 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from threadloom.cli._params import ByteSize
+from threadloom.cli._params import Number as _Number  # the name the options below use
 from threadloom.cli._run import run_fetch
 from threadloom.cli._stores import prepare_store_directory
-from threadloom.jobs import DEFAULT_MAX_SIZE, MIN_RATE, FetchOptions, read_lines
+from threadloom.jobs import MIN_RATE, FetchOptions, read_lines
 
 _DAY = 86_400
 # libcurl takes a size as a signed 64-bit curl_off_t.
 _MAX_MAX_SIZE = 2**63 - 1
-
-
-class _Number(click.types.FloatParamType):
-    """A finite float from ``low`` to ``high``; a value outside is a usage error whose
-    message says ``bounds``. (click's FloatRange takes "nan" and "inf", as ``float``
-    does, and nan passes any bound: all its comparisons are false.)"""
-
-    def __init__(self, low: float, high: float, bounds: str) -> None:
-        self.low = low
-        self.high = high
-        self.bounds = bounds
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value} is not a finite number.", param, ctx)
-        if not self.low <= number <= self.high:
-            self.fail(f"{value} is not {self.bounds}.", param, ctx)
-        return number
 
 
 @click.command()
@@ -95,21 +75,27 @@ class _Number(click.types.FloatParamType):
 )
 @click.option(
     "--max-size",
-    type=click.IntRange(min=0, max=_MAX_MAX_SIZE),
-    default=DEFAULT_MAX_SIZE,
+    type=ByteSize(_MAX_MAX_SIZE),
+    # Written as a user would write it, so --help shows "100 MiB"; the tests hold it
+    # equal to DEFAULT_MAX_SIZE.
+    default="100 MiB",
     show_default=True,
-    metavar="BYTES",
-    help="Largest accepted body, after decoding; larger downloads are aborted. Bodies"
-    " are held in memory (up to -j at once) and gzip can inflate one a thousandfold,"
-    " hence a default of 100 MiB; 0 for no limit.",
+    metavar="SIZE",
+    help="Largest accepted body, after decoding; larger downloads are aborted. SIZE is"
+    " bytes or K, M, G, T (also KiB, MiB, ...; any case; powers of 1024, as curl),"
+    " e.g. 500K, 10M, 1GiB; 0 for no limit. Bodies are held in memory (up to -j at"
+    " once) and gzip can inflate one a thousandfold, hence the default.",
 )
 @click.option(
     "--process",
     "process",
     default=None,
     metavar="xml|MODULE:FUNCTION",
-    help="Process each body: 'xml' (safe parse: root tag, element count) or a "
-    "function called with the response, whose JSON result is stored.",
+    help="Process each body: 'xml' (safe parse: root tag, element count) or"
+    " MODULE:FUNCTION, a function (MODULE may be a .py file in the current directory)"
+    " called with each fetched response (.url, .final_url, .status, .headers, .body"
+    " bytes, .content_type, .elapsed, .http_version, .redirects), whose JSON result is"
+    " stored; see 'Processing documents' in docs/guide.md.",
 )
 @click.option(
     "--trace",

@@ -17,7 +17,7 @@ from rich.progress_bar import ProgressBar
 from rich.text import Text
 
 from threadloom._units import human_bytes
-from threadloom.jobs._progress import Counts
+from threadloom.jobs._counts import Counts
 
 
 class _LiveColumn(ProgressColumn):
@@ -29,7 +29,8 @@ class _LiveColumn(ProgressColumn):
 
 
 class _Bar(_LiveColumn):
-    """The bar itself: finished of total, pulsing while the total is not known."""
+    """The bar itself: finished of total (estimated or exact), pulsing while the total
+    is not known."""
 
     def render(self, task: Task) -> ProgressBar:
         counts = self._read()
@@ -49,9 +50,8 @@ class _Numbers(_LiveColumn):
         counts = self._read()
         rate = counts.rate()
         left = counts.seconds_left(rate)
-        total = "?" if counts.total is None else str(counts.total)
         text = Text()
-        text.append(f"{counts.finished}/{total} ")
+        text.append(f"{counts.of_total()} ")
         text.append(f"{counts.done} done ", style="green")
         text.append(f"{counts.failed} failed ", style="red")
         text.append(f"{rate:.0f} docs/s {human_bytes(counts.bytes)}")

@@ -257,7 +257,11 @@ class FetchJob:
         reader: InputReader | None = None
         client = self._client = HttpClient(self._transport, max_transfers=self._options.jobs)
         try:
-            reader = InputReader(store, lines) if lines is not None else None
+            reader = (
+                InputReader(store, lines, include_failed=self._options.retry_failed)
+                if lines is not None
+                else None
+            )
             source = PendingFollower(store, self._options.retry_failed, reader)
             works = (
                 _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
@@ -266,7 +270,7 @@ class FetchJob:
             with Pipeline(self._stages(), name="job").run(works) as run:
                 recorder = TraceRecorder(*run.pools) if self._record_trace else None
                 try:
-                    with ProgressReporter(None, mode=self._progress) as bar:
+                    with ProgressReporter(source.expected, mode=self._progress) as bar:
                         for work in run:
                             outcome = store.record(self._outcome(work))
                             finished += 1

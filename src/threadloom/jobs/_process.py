@@ -4,15 +4,24 @@
 element count; ``--process MODULE:FUNCTION`` calls a user function with the
 response. Either way a failure is confined to that one URL: it becomes a
 one-line reason (the traceback's last line), never an exception that stops the run.
+
+The function receives a `threadloom.transport.Response` of a successful fetch (a final
+2xx status): ``url``, ``final_url``, ``status``, ``headers``, ``body`` (decoded bytes),
+``content_type``, ``elapsed``, ``http_version``, ``redirects``. docs/guide.md
+("Processing documents") lists what each means, with an example.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from threadloom.transport import Response
 
@@ -70,8 +79,10 @@ def xml_summary(response: Response) -> dict[str, object]:
 def load_processor(spec: str) -> Processor:
     """Resolve a ``--process`` value: ``"xml"`` or ``"package.module:function"``.
 
-    Raises ProcessorSpecError with a one-line reason when the module cannot be
-    imported, the attribute is missing, or it is not callable.
+    The module is found as ``python -m`` finds it: the current directory is searched
+    first while it is imported (see `_import_from_cwd`). Raises ProcessorSpecError
+    with a one-line reason when the module cannot be imported, the attribute is
+    missing, or it is not callable.
     """
     if spec == "xml":
         return xml_summary
@@ -79,7 +90,7 @@ def load_processor(spec: str) -> Processor:
     if not sep or not module_name or not attribute:
         raise ProcessorSpecError(f"--process {spec!r}: expected 'xml' or MODULE:FUNCTION")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_from_cwd(module_name)
     except Exception as exc:
         raise ProcessorSpecError(
             f"--process {spec!r}: cannot import {module_name!r}: {_last_line(exc)}"
@@ -91,6 +102,32 @@ def load_processor(spec: str) -> Processor:
         raise ProcessorSpecError(f"--process {spec!r}: {attribute!r} is not callable")
     processor: Processor = function
     return processor
+
+
+def _import_from_cwd(module_name: str) -> ModuleType:
+    """Import ``module_name`` with the current directory first on ``sys.path``, as
+    ``python -m`` and pytest users expect (the ``threadloom`` script's own sys.path has
+    no current directory, so ``--process myproc:f`` needed ``PYTHONPATH=.``).
+
+    Afterwards the directory stays on ``sys.path``, but last: a function that imports a
+    module beside it when first called still finds it, while the lazy imports of
+    threadloom itself (rich, defusedxml) cannot be shadowed by a file in the current
+    directory that happens to share their name. Nothing changes when the directory (or
+    ``""``, its alias) is on ``sys.path`` already.
+    """
+    cwd = os.getcwd()
+    if cwd in sys.path or "" in sys.path:
+        return importlib.import_module(module_name)
+    sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        # Moved to the end, not removed: see the docstring. remove() takes our entry,
+        # the first, unless the imported module put another copy before it (or took
+        # ours away).
+        with contextlib.suppress(ValueError):
+            sys.path.remove(cwd)
+        sys.path.append(cwd)
 
 
 def run_processor(processor: Processor, response: Response) -> ProcessOutcome:

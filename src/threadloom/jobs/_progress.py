@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from threadloom._units import human_bytes
+from threadloom.jobs._counts import Counts, Expected
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -19,45 +21,21 @@ if TYPE_CHECKING:
 ProgressMode = Literal["auto", "bar", "plain", "quiet"]
 
 
-class Counts(NamedTuple):
-    """What the bar shows, as the reporter last counted it."""
-
-    done: int
-    failed: int
-    bytes: int
-    total: int | None
-    started: float  # time.monotonic() when the run began
-
-    @property
-    def finished(self) -> int:
-        """URLs done or failed."""
-        return self.done + self.failed
-
-    def rate(self) -> float:
-        """URLs finished per second since the run began."""
-        return self.finished / max(time.monotonic() - self.started, 1e-9)
-
-    def seconds_left(self, rate: float) -> float | None:
-        """The time left at ``rate``; None while the total is unknown, nothing is left,
-        or nothing has finished yet."""
-        if self.total is None or rate <= 0 or self.finished >= self.total:
-            return None
-        return (self.total - self.finished) / rate
-
-
 class ProgressReporter:
     """Shows done/failed/total, rate, ETA and bytes while a run goes on.
 
     ``mode="auto"`` picks the bar when ``stream`` is a terminal and plain lines
     (one every ``interval`` seconds) when it is not; ``"quiet"`` shows nothing.
-    ``total`` may be None while it is not known yet (input still being read); the bar
-    then pulses and the plain line shows ``?``. Use it as a context manager around the
-    consuming loop.
+    ``total`` is the number of URLs expected: a number, None while it is not known
+    (the bar then pulses and shows ``?``), or a function asked at every redraw and
+    every plain line (on rich's refresh thread too, so it must be cheap and
+    thread-safe) that returns an `Expected` count, shown as ``~N`` while it is an
+    estimate, or None. Use it as a context manager around the consuming loop.
     """
 
     def __init__(
         self,
-        total: int | None,
+        total: int | Callable[[], Expected | None] | None,
         *,
         mode: ProgressMode = "auto",
         stream: TextIO | None = None,
@@ -67,7 +45,8 @@ class ProgressReporter:
         if mode == "auto":
             mode = "bar" if self._stream.isatty() else "plain"
         self._mode = mode
-        self._total = total
+        self._expected = total if callable(total) else None
+        self._total = None if callable(total) else total
         self._interval = interval
         self._done = 0
         self._failed = 0
@@ -99,9 +78,11 @@ class ProgressReporter:
 
     def advance(self, *, ok: bool, size: int = 0, total: int | None = None) -> None:
         """Count one finished URL (``ok`` for done, else failed) and ``size`` bytes;
-        ``total``, when given, replaces the number of URLs expected."""
+        ``total``, when given, is the exact number of URLs expected from now on (it
+        replaces a ``total`` function given to the constructor)."""
         if total is not None:
             self._total = total
+            self._expected = None
         if ok:
             self._done += 1
         else:
@@ -115,16 +96,21 @@ class ProgressReporter:
 
     def _counts(self) -> Counts:
         """The counts as the bar draws them (called on rich's refresh thread)."""
-        return Counts(self._done, self._failed, self._bytes, self._total, self._started)
+        total, exact = self._total, True
+        source = self._expected  # read once: advance() may clear it meanwhile
+        if source is not None:
+            expected = source()
+            if expected is not None:
+                total, exact = expected
+        return Counts(self._done, self._failed, self._bytes, total, self._started, exact)
 
     def _print_line(self) -> None:
         counts = self._counts()
         rate = counts.rate()
         left = counts.seconds_left(rate)
-        total = "?" if counts.total is None else str(counts.total)
         eta = "-" if left is None else f"{left:.0f}s"
         print(
-            f"fetch: {counts.finished}/{total} ({counts.done} done, {counts.failed} failed), "
+            f"fetch: {counts.of_total()} ({counts.done} done, {counts.failed} failed), "
             f"{rate:.1f} docs/s, {human_bytes(counts.bytes)}, ETA {eta}",
             file=self._stream,
             flush=True,

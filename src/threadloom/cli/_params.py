@@ -1,0 +1,102 @@
+"""click parameter types of the command line: bounded finite numbers, and byte sizes."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+
+
+class Number(click.types.FloatParamType):
+    """A finite float from ``low`` to ``high``; a value outside is a usage error whose
+    message says ``bounds``. (click's FloatRange takes "nan" and "inf", as ``float``
+    does, and nan passes any bound: all its comparisons are false.)"""
+
+    def __init__(self, low: float, high: float, bounds: str) -> None:
+        self.low = low
+        self.high = high
+        self.bounds = bounds
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        if not self.low <= number <= self.high:
+            self.fail(f"{value} is not {self.bounds}.", param, ctx)
+        return number
+
+
+_UNITS: Final = {
+    "": 1,
+    "b": 1,
+    **{
+        spelling: 1024**power
+        for power, letter in enumerate("kmgt", start=1)
+        for spelling in (letter, f"{letter}b", f"{letter}ib")
+    },
+}
+"""Size suffixes, lower-cased, to their multiplier. Every one is a power of 1024, as in
+curl's --max-filesize (``10M`` is 10,485,760 bytes): KB is read as KiB rather than
+refused, because a user who writes 10MB for a body limit means "about ten megabytes"
+and 5 % either way does not matter to a limit."""
+
+_SIZE: Final = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*")
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes in a size such as ``"500"``, ``"500K"``, ``"10M"``, ``"1.5GiB"``, ``"2 tb"``;
+    None for anything else (a negative number, an unknown unit, garbage).
+
+    Suffixes are case-insensitive and binary (see `_UNITS`); a fraction of a byte is
+    rounded down, and a size between 0 and 1 byte is refused (0 means no limit).
+    """
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        return None
+    multiplier = _UNITS.get(match.group(2).lower())
+    if multiplier is None:
+        return None
+    try:
+        # Decimal, not float: "9223372036854775807" must stay exact.
+        exact = Decimal(match.group(1)) * multiplier
+    except InvalidOperation:  # pragma: no cover - the regex admits only plain decimals
+        return None
+    # "0.4" would round to 0, which means "no limit": not what anyone meant by it.
+    return None if 0 < exact < 1 else int(exact)
+
+
+if TYPE_CHECKING:
+    _IntType = click.ParamType[int]
+else:  # the ParamType of older click (pyproject allows 8.1) is not generic
+    _IntType = click.ParamType
+
+
+class ByteSize(_IntType):
+    """A byte count written with an optional unit (``500K``, ``10M``, ``1GiB``, see
+    `parse_size`), at most ``maximum``; converts to an int. Anything else is a usage
+    error that shows examples."""
+
+    name = "size"
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):  # a default given as a number
+            size: int | None = value
+        else:
+            size = parse_size(str(value))
+        if size is None:
+            self.fail(
+                f"{str(value)!r} is not a size (examples: 500K, 10M, 1GiB, 0 for no limit).",
+                param,
+                ctx,
+            )
+        if size > self.maximum:
+            self.fail(f"{value} is more than {self.maximum} bytes.", param, ctx)
+        return size
