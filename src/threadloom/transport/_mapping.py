@@ -187,6 +187,7 @@ def _timed_out(url: str, handle: Handle) -> TransferTimeout:
     options = handle.options
     phase = _connect_phase(handle)
     elapsed_us: int = handle.curl.getinfo(pycurl.TOTAL_TIME_T)
+    # libcurl was given whole milliseconds and compares them so: 1 ms of slack.
     if options.timeout is not None and elapsed_us >= (millis(options.timeout) - 1) * 1000:
         progress = _PHASE_PROGRESS[phase] if phase is not None else _progress(handle)
         return TransferTimeout(url, max_time_reason(options.timeout, progress), retryable=False)
