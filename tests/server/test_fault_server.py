@@ -391,3 +391,68 @@ def test_concurrent_clients_all_served(server: FaultServer) -> None:
     assert server.wait_for(lambda s: s.in_flight == 0, timeout=5)
     assert server.statistics().requests == 50
     assert server.statistics().connections == 8
+
+
+# -- hostile routes (a client must bound each) -----------------------------------------
+
+
+def test_drip_can_be_chunked(server: FaultServer) -> None:
+    response, body = _get(server, "/drip?size=300&rate=3000&chunked=1")
+    assert response.getheader("Transfer-Encoding") == "chunked"
+    assert response.getheader("Content-Length") is None
+    assert body == filler(300)
+
+
+def _read_for(sock: socket.socket, seconds: float) -> bytes:
+    """What ``sock`` receives in ``seconds`` (the routes below never end on their own)."""
+    sock.settimeout(0.05)
+    data = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            data += sock.recv(65536)
+        except TimeoutError:
+            continue
+    return data
+
+
+@pytest.mark.parametrize("every", [20, 0])
+def test_endless_headers_never_end_the_head(server: FaultServer, every: int) -> None:
+    sock = _raw(server, f"/endless-headers?every={every}")
+    data = _read_for(sock, 0.3)
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\n\r\n" not in data
+    assert data.count(b"\r\nX-Endless-") >= (5 if every else 1000)
+    assert server.wait_for(lambda s: s.in_flight == 0, timeout=5)
+
+
+def test_continue_stall_sends_only_the_interim_response() -> None:
+    srv = FaultServer().start()
+    sock = _raw(srv, "/continue-stall")
+    assert _read_for(sock, 0.3) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    started = time.monotonic()
+    srv.stop()
+    assert time.monotonic() - started < 1.0
+    assert _read_to_eof(sock) == b""
+    sock.close()
+
+
+def test_hops_change_host_at_every_hop(server: FaultServer) -> None:
+    port = server.port
+    conn = _connect(server)
+    conn.request("GET", "/hops?ms=0", headers={"Host": f"127.0.0.1:{port}"})
+    response = conn.getresponse()
+    response.read()
+    first = response.getheader("Location")
+    assert response.status == 302
+    assert first == f"http://localhost:{port}/hops?n=1&hosts=127.0.0.1%2Clocalhost&ms=0"
+    conn.request("GET", first.partition(str(port))[2], headers={"Host": f"localhost:{port}"})
+    second = conn.getresponse()
+    second.read()
+    assert second.getheader("Location", "").startswith(f"http://127.0.0.1:{port}/hops?n=2&")
+    conn.close()
+    response, _ = _get(server, "/hops?hosts=a,b,c&n=7")
+    assert response.getheader("Location", "").startswith(f"http://c:{port}/hops?n=8&")
+    response, body = _get(server, "/hops", {"Host": "test"})  # no port to send it back to
+    assert (response.status, body) == (400, b"/hops needs a Host header with a port\n")

@@ -214,7 +214,8 @@ def test_total_timeout(
     with client_class(options) as http, pytest.raises(TransferTimeout) as info:
         http.get(server.url("/drip?size=100000&rate=1000"))
     assert time.monotonic() - started < 1.5
-    assert info.value.reason == "timed out after 0.5 s (total timeout)"
+    assert info.value.reason.startswith("exceeded --max-time of 0.5 s: ")
+    assert not info.value.retryable
 
 
 @pytest.mark.parametrize("chunked", [True, False])

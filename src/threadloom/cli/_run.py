@@ -78,6 +78,7 @@ def run_fetch(
         "rate": "unlimited" if options.rate is None else f"{options.rate:g}/s per host",
         "retries": str(options.retries),
         "timeout": f"{options.timeout:g} s",
+        "max time": "none" if (limit := options.attempt_time_limit) is None else f"{limit:g} s",
         "process": options.process or "none",
     }
     try:

@@ -13,7 +13,7 @@ from threadloom.cli._params import ByteSize
 from threadloom.cli._params import Number as _Number  # the name the options below use
 from threadloom.cli._run import run_fetch
 from threadloom.cli._stores import prepare_store_directory
-from threadloom.jobs import MIN_RATE, FetchOptions, read_lines
+from threadloom.jobs import MAX_TIME_FACTOR, MIN_RATE, FetchOptions, read_lines
 
 _DAY = 86_400
 # libcurl takes a size as a signed 64-bit curl_off_t.
@@ -63,15 +63,26 @@ _MAX_MAX_SIZE = 2**63 - 1
     type=_Number(0.001, _DAY, "between 0.001 and 86400 seconds (a day)"),
     default=30.0,
     show_default=True,
-    help="Seconds to connect, and seconds without data before a transfer is cut"
+    help="Seconds to connect (TLS handshake included), and seconds without data before"
+    " a transfer is cut"
     " (checked every 0.25 s); 0.001 to 86400.",
+)
+@click.option(
+    "--max-time",
+    type=_Number(0, MAX_TIME_FACTOR * _DAY, f"between 0 and {MAX_TIME_FACTOR * _DAY} seconds"),
+    default=None,
+    metavar="SECONDS",
+    help="Most seconds one attempt may take in all, however steadily data comes (a"
+    " server trickling its body is cut); an attempt cut by it is not retried."
+    f" Default: {MAX_TIME_FACTOR} times --timeout ({MAX_TIME_FACTOR * 30} s with the"
+    " default --timeout); 0 for no limit.",
 )
 @click.option(
     "--retries",
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
-    help="Further attempts for connection errors, timeouts, 408, 429 and 5xx.",
+    help="Further attempts for connection errors, --timeout cuts, 408, 429 and 5xx.",
 )
 @click.option(
     "--max-size",
@@ -131,6 +142,7 @@ def fetch(
     out: str,
     create_dirs: bool,
     timeout: float,
+    max_time: float | None,
     retries: int,
     max_size: int,
     process: str | None,
@@ -158,6 +170,7 @@ def fetch(
         per_host=per_host,
         rate=rate,
         timeout=timeout,
+        max_time=max_time,
         retries=retries,
         max_size=max_size or None,  # 0: no limit
         process=process,

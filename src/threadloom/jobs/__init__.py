@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 from threadloom._units import human_bytes
 from threadloom.jobs._fetch import (
     DEFAULT_MAX_SIZE,
+    MAX_TIME_FACTOR,
     MIN_RATE,
     FetchJob,
     FetchOptions,
@@ -37,6 +38,7 @@ else:
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
+    "MAX_TIME_FACTOR",
     "MIN_RATE",
     "FetchJob",
     "FetchOptions",

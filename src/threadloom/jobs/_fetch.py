@@ -43,6 +43,7 @@ from threadloom.store import (
     store_owns,
 )
 from threadloom.transport import (
+    MAX_SECONDS,
     HttpClient,
     HttpStatusError,
     Response,
@@ -59,6 +60,12 @@ can decode to a thousand times its size: without a cap, a 2 MB "gzip bomb" takes
 MIN_RATE: Final = 1 / 86_400
 """The slowest ``rate``: one request a day (slower ones overflow the scheduler's wait)."""
 
+MAX_TIME_FACTOR: Final = 10
+"""The default ``max_time`` is this many times ``timeout`` (300 s for the default 30 s):
+room for a slow but steady transfer of a large body (the default 100 MiB ``max_size`` at
+350 KB/s), while a server trickling a byte now and then (which the stall cut never
+sees) holds its slot for minutes, once, instead of for as long as it likes."""
+
 
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
@@ -68,8 +75,12 @@ class FetchOptions:
     per_host: most requests in flight to one host at once.
     rate: most requests started per second per host (None: no rate limit).
     timeout: seconds allowed to connect, and seconds without any data before a transfer
-    counts as stalled. retries: further attempts after the first for retryable failures
-    (connection errors, timeouts, 408, 429, 5xx). max_size: largest body in bytes after
+    counts as stalled. max_time: seconds one attempt may take in all, however steadily
+    data comes (None, the default: :data:`MAX_TIME_FACTOR` x ``timeout``; 0: no limit;
+    see :attr:`attempt_time_limit`); an attempt it cuts is not retried, so a URL spends
+    at most one ``max_time`` trickling. retries: further attempts after the first for
+    retryable failures (connection errors, connect and stall timeouts, 408, 429, 5xx);
+    each attempt is bounded by ``max_time``. max_size: largest body in bytes after
     decoding, enforced while downloading (default :data:`DEFAULT_MAX_SIZE`; None: no
     limit). process: ``"xml"``, ``"MODULE:FUNCTION"`` or None.
     retry_failed: fetch URLs that failed in an earlier run again (the default).
@@ -84,6 +95,7 @@ class FetchOptions:
     per_host: int = 4
     rate: float | None = None
     timeout: float = 30.0
+    max_time: float | None = None
     retries: int = 3
     max_size: int | None = DEFAULT_MAX_SIZE
     process: str | None = None
@@ -106,10 +118,23 @@ class FetchOptions:
             )
         if not 0 < self.timeout < math.inf:
             raise ValueError(f"timeout must be a positive finite number, got {self.timeout}")
+        if self.max_time is not None and not 0 <= self.max_time <= MAX_SECONDS:
+            raise ValueError(
+                f"max-time must be from 0 to {MAX_SECONDS} seconds, got {self.max_time}"
+            )
         if self.retries < 0:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if self.max_size is not None and self.max_size < 1:
             raise ValueError(f"max-size must be at least 1 byte, got {self.max_size}")
+
+    @property
+    def attempt_time_limit(self) -> float | None:
+        """The seconds one attempt may take (None: no limit): ``max_time``, or
+        :data:`MAX_TIME_FACTOR` x ``timeout`` when ``max_time`` is None."""
+        if self.max_time is None:
+            # Capped at the longest limit libcurl takes (~24.8 days), for a huge timeout.
+            return min(MAX_TIME_FACTOR * self.timeout, MAX_SECONDS)
+        return self.max_time or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +249,7 @@ class FetchJob:
         self._transport = TransportOptions(
             connect_timeout=options.timeout,
             low_speed_time=options.timeout,
+            timeout=options.attempt_time_limit,
             max_size=options.max_size,
             verify_tls=options.verify_tls,
             ca_bundle=options.ca_bundle,

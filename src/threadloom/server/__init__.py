@@ -23,9 +23,17 @@ gets ``400`` naming it; an unknown path gets ``404``):
 ``/truncate?size=N&send=M``
     Announces ``Content-Length: N`` (default 1000), sends ``M < N`` bytes (default N/2),
     then closes the connection.
-``/drip?size=N&rate=B``
+``/drip?size=N&rate=B[&chunked=1]``
     ``N`` bytes (default 1000) with ``Content-Length``, sent at ``B`` bytes/s (default
-    100) in ten writes a second.
+    100) in ten writes a second; with chunked transfer coding instead when ``chunked=1``
+    (a large ``N``: a body without end, as far as the client can tell).
+``/endless-headers?every=MS``
+    ``200 OK``, then a header line every ``MS`` milliseconds (default 100; 0: as fast
+    as the client reads) and never the blank line that ends the head, until the client
+    leaves or the server stops.
+``/continue-stall``
+    An interim ``HTTP/1.1 100 Continue``, then nothing until the client leaves or the
+    server stops.
 ``/stall?after=M[&size=N]``
     Announces ``Content-Length: N`` (default ``M + 1024``), sends ``M`` bytes (default
     0), then sends nothing until the client disconnects or the server stops.
@@ -37,11 +45,16 @@ gets ``400`` naming it; an unknown path gets ``404``):
 ``/redirect-to?url=U[&code=C]``
     Redirect (status ``C``, 300-399, default 302) to any ``U``, e.g. ``file:///etc/passwd``
     or ``ftp://example.invalid/``.
+``/hops?hosts=H1,H2,...[&ms=N]``
+    302 to ``/hops`` on the next host of the list (default ``127.0.0.1,localhost``) at
+    the port the request came to (from its ``Host`` header), after ``N`` ms (default
+    0): a redirect chain without end that changes host at every hop.
 ``/gzip/{route}``
     Any route above answered in memory (``/docs``, ``/status``, ``/flaky``, ``/redirect``
-    ones, ``/bytes``, ``/delay``, ``/bomb.xml``, ``/xxe.xml``, ``/headers``), gzip-encoded
-    (``Content-Encoding: gzip``) when the request's ``Accept-Encoding`` allows gzip, as
-    is otherwise; ``Vary: Accept-Encoding`` either way. Streaming routes give 400.
+    ones, ``/hops``, ``/bytes``, ``/delay``, ``/bomb.xml``, ``/xxe.xml``, ``/headers``),
+    gzip-encoded (``Content-Encoding: gzip``) when the request's ``Accept-Encoding``
+    allows gzip, as is otherwise; ``Vary: Accept-Encoding`` either way. Streaming routes
+    give 400.
 ``/huge?size=N[&chunked=1]``
     Streams ``N`` bytes (default 100 MiB) in 64 KiB writes without holding them in
     memory; with ``Content-Length``, or with chunked transfer coding (length not known

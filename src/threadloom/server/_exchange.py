@@ -139,6 +139,12 @@ class Exchange:
         self._wfile.write(head + body)
         self.stats.sent(len(body))
 
+    def send_raw(self, data: bytes) -> None:
+        """Send ``data`` as it is, instead of ``send_head``: for routes whose head is
+        itself the fault (header lines without end, an interim ``100 Continue`` and no
+        response). Raises OSError if the client left."""
+        self._wfile.write(data)
+
     def write(self, data: bytes) -> None:
         """Send body bytes after ``send_head`` (raises OSError if the client left)."""
         self._wfile.write(data)

@@ -10,6 +10,7 @@ import gzip
 import re
 import threading
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from threadloom.server._documents import (
     BILLION_LAUGHS,
@@ -47,6 +48,8 @@ class Routes:
             "/drip": self._drip,
             "/stall": self._stall,
             "/huge": self._huge,
+            "/endless-headers": self._endless_headers,
+            "/continue-stall": self._continue_stall,
         }
 
     def handle(self, ex: Exchange) -> None:
@@ -88,6 +91,7 @@ class Routes:
         simple: dict[str, Callable[[Exchange], Reply]] = {
             "/redirect-loop": lambda _: _redirect(302, "/redirect-loop"),
             "/redirect-to": _redirect_to,
+            "/hops": _hops,
             "/bomb.xml": lambda _: Reply(200, BILLION_LAUGHS, content_type=_XML),
             "/xxe.xml": lambda _: Reply(200, EXTERNAL_ENTITY, content_type=_XML),
             "/delay": _delay,
@@ -140,18 +144,46 @@ class Routes:
     def _drip(ex: Exchange) -> None:
         size = ex.int_param("size", 1000)
         rate = ex.int_param("rate", 100, minimum=1)
+        chunked = ex.param("chunked") not in (None, "", "0")
         # Ten writes a second (or one byte per write when slower than 10 B/s).
         chunk = max(1, rate // 10)
         interval = chunk / rate
-        ex.send_head(200, (), content_length=size, content_type=_BINARY)
+        if chunked:
+            framing = [("Content-Type", _BINARY), ("Transfer-Encoding", "chunked")]
+            ex.send_head(200, framing, content_length=None)
+        else:
+            ex.send_head(200, (), content_length=size, content_type=_BINARY)
         sent = 0
         while sent < size:
             if sent and ex.stopping.wait(interval):
                 ex.close_after()
                 return
             piece = filler(min(chunk, size - sent), sent)
-            ex.write(piece)
+            ex.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
             sent += len(piece)
+        if chunked:
+            ex.write(b"0\r\n\r\n")
+
+    @staticmethod
+    def _endless_headers(ex: Exchange) -> None:
+        every = ex.int_param("every", 100)
+        ex.close_after()
+        ex.send_raw(b"HTTP/1.1 200 OK\r\nServer: threadloom-faultserver\r\n")
+        line = 0
+        # Until the client leaves (the write fails) or the server stops; never the blank
+        # line that would end the head.
+        while not ex.stopping.is_set():
+            ex.send_raw(b"X-Endless-%d: %s\r\n" % (line, b"h" * 64))
+            line += 1
+            if every:
+                ex.stopping.wait(every / 1000)
+
+    @staticmethod
+    def _continue_stall(ex: Exchange) -> None:
+        ex.close_after()
+        ex.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if ex.wait_for_client_close():
+            ex.stats.client_aborted()
 
     @staticmethod
     def _stall(ex: Exchange) -> None:
@@ -209,6 +241,21 @@ def _redirect_to(ex: Exchange) -> Reply:
         raise BadRequest("/redirect-to needs ?url=")
     code = ex.int_param("code", 302, minimum=300, maximum=399)
     return _redirect(code, url)
+
+
+def _hops(ex: Exchange) -> Reply:
+    hosts = (ex.param("hosts") or "127.0.0.1,localhost").split(",")
+    hop = ex.int_param("n", 0)
+    ms = ex.int_param("ms", 0)
+    # The port this request came to, from its Host header: the server does not know
+    # which of its names the client used, and every hop must reach it again.
+    port = ex.header("host").rpartition(":")[2]
+    if not port.isdigit():
+        raise BadRequest("/hops needs a Host header with a port")
+    ex.stopping.wait(ms / 1000)
+    host = hosts[(hop + 1) % len(hosts)]
+    query = urlencode({"n": hop + 1, "hosts": ",".join(hosts), "ms": ms})
+    return _redirect(302, f"http://{host}:{port}/hops?{query}")
 
 
 def _delay(ex: Exchange) -> Reply:

@@ -23,11 +23,12 @@ from threadloom.transport._errors import (
     status_text,
 )
 from threadloom.transport._headers import Headers
-from threadloom.transport._options import TransportOptions
+from threadloom.transport._options import MAX_SECONDS, TransportOptions
 from threadloom.transport._response import Response
 from threadloom.transport._retry_after import parse_retry_after
 
 __all__ = [
+    "MAX_SECONDS",
     "RETRYABLE_STATUSES",
     "ConnectError",
     "ConnectionLost",

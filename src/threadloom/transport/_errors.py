@@ -16,8 +16,9 @@ class TransportError(Exception):
         url: the URL that was requested (not the redirect target).
         reason: one human-readable line, e.g. ``"connection refused"``; also ``str(exc)``.
         retryable: True when repeating the request may succeed (connection problems,
-            timeouts, truncated bodies, HTTP 408/429/5xx); False when it cannot
-            (bad URL, refused redirect, too large, other 4xx, TLS verification).
+            connect and stall timeouts, truncated bodies, HTTP 408/429/5xx); False when
+            it cannot (bad URL, refused redirect, too large, the total time limit
+            spent, headers over libcurl's cap, other 4xx, TLS verification).
         retry_after: seconds the server asked us to wait (``Retry-After``), else None.
             Core's ``Retry`` honours a float ``retry_after`` attribute.
     """
@@ -69,9 +70,10 @@ class ConnectionLost(TransportError):
 
 
 class TransferTimeout(TransportError):
-    """A time limit was hit: connecting, a stall (too little data for
-    ``low_speed_time`` seconds) or the total ``timeout``. Named so as not to shadow
-    the builtin ``TimeoutError``."""
+    """A time limit was hit: connecting (TLS handshake included), a stall (too little
+    data for ``low_speed_time`` seconds) or the total ``timeout``. Retryable, except
+    for the total ``timeout``: that attempt had all its time, and another would be cut
+    alike. Named so as not to shadow the builtin ``TimeoutError``."""
 
     default_retryable = True
 

@@ -28,6 +28,12 @@ def libcurl_stall_seconds(low_speed_time: float) -> int:
     return max(1, math.ceil(low_speed_time))
 
 
+def millis(seconds: float) -> int:
+    """``seconds`` as the whole milliseconds libcurl's ``*_MS`` time limits take (at
+    least 1: 0 would mean "no limit")."""
+    return max(1, round(seconds * 1000))
+
+
 def _restrict_protocols(curl: pycurl.Curl) -> None:
     # The *_STR options (libcurl >= 7.85) replace the deprecated bitmasks; pycurl only
     # exposes them from the versions that know them, so fall back to the bitmasks.
@@ -81,9 +87,12 @@ class Handle:
         _restrict_protocols(curl)
         curl.setopt(pycurl.FOLLOWLOCATION, 1)
         curl.setopt(pycurl.MAXREDIRS, options.max_redirects)
-        curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(options.connect_timeout * 1000)))
+        curl.setopt(pycurl.CONNECTTIMEOUT_MS, millis(options.connect_timeout))
         if options.timeout is not None:
-            curl.setopt(pycurl.TIMEOUT_MS, max(1, round(options.timeout * 1000)))
+            # The total limit is libcurl's own: a timer the multi driver's poll wakes
+            # for (curl_multi_timeout), so it cuts to the millisecond, connect,
+            # redirects, headers and body included, however steadily data comes.
+            curl.setopt(pycurl.TIMEOUT_MS, millis(options.timeout))
         # With stall_check="exact", stalls are cut by _progress rather than
         # LOW_SPEED_LIMIT/TIME: libcurl judges speed over a window of about five seconds,
         # so a stall right after a burst of data would be cut up to five seconds late.

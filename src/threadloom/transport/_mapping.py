@@ -26,6 +26,7 @@ from threadloom.transport._handle import (
     STALLED_SLOW,
     Handle,
     libcurl_stall_seconds,
+    millis,
 )
 from threadloom.transport._headers import parse_final_headers
 
@@ -33,6 +34,10 @@ from threadloom.transport._headers import parse_final_headers
 _E_WEIRD_SERVER_REPLY = 8
 _E_HTTP2_STREAM = 92
 _E_HTTP3 = 95
+
+# How libcurl's message begins when a response's headers exceed its cap (it reports
+# CURLE_RECV_ERROR, or CURLE_TOO_LARGE from 8.6 on some paths): "...: 308159 > 307200".
+_HEADERS_TOO_LARGE = "Too large response headers"
 
 _TLS_VERIFY_CODES = frozenset(
     {
@@ -45,6 +50,13 @@ _TLS_VERIFY_CODES = frozenset(
         pycurl.E_SSL_CRL_BADFILE,
     }
 )
+
+# The steps of connecting (see _connect_phase): what a timeout in each is called, and
+# how a --max-time reason says where the request was.
+_TCP = "tcp"
+_TLS = "tls"
+_PHASE_NAME = {_TCP: "connect", _TLS: "TLS handshake"}
+_PHASE_PROGRESS = {_TCP: " while connecting", _TLS: " during the TLS handshake"}
 
 # libcurl's text for an error code (curl_easy_strerror); pycurl exposes it from 7.49.
 _easy_strerror: Callable[[int], str] | None = getattr(pycurl, "easy_strerror", None)
@@ -78,12 +90,7 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
         handle.stalled = STALLED_NO_DATA if options.low_speed_limit <= 1 else STALLED_SLOW
         return _stall(url, handle, libcurl_stall_seconds(options.low_speed_time))
     if code == pycurl.E_OPERATION_TIMEDOUT:
-        if curl.getinfo(pycurl.CONNECT_TIME_T) == 0:
-            return TransferTimeout(
-                url, f"connect timed out after {seconds(options.connect_timeout)} s"
-            )
-        total = seconds(options.timeout) if options.timeout is not None else "?"
-        return TransferTimeout(url, f"timed out after {total} s (total timeout)")
+        return _timed_out(url, handle)
     if code == pycurl.E_COULDNT_CONNECT:
         os_errno = curl.getinfo(pycurl.OS_ERRNO)
         if os_errno == errno.ECONNREFUSED:
@@ -109,6 +116,16 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
         return ProtocolError(url, f"protocol error: {message}", retryable=True)
     if code == pycurl.E_URL_MALFORMAT:
         return InvalidUrl(url, f"malformed URL: {message}")
+    if message.startswith(_HEADERS_TOO_LARGE):
+        # libcurl caps a response's headers (300 KiB in 8.x): a server sending header
+        # lines without end. It would do so again, so this is no reason to retry.
+        detail = message[len(_HEADERS_TOO_LARGE) :].lstrip(": ")
+        reason = (
+            f"response headers too large: {detail} bytes"
+            if detail
+            else "response headers too large"
+        )
+        return ProtocolError(url, reason)
     if code in (pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
         if curl.getinfo(pycurl.OS_ERRNO) == errno.ECONNRESET:
             return ConnectionLost(url, "connection reset by peer")
@@ -148,6 +165,103 @@ def _refused_redirect_scheme(handle: Handle) -> str | None:
     return f"{scheme}://" if location[len(scheme) + 1 :].startswith("//") else f"{scheme}:"
 
 
+def max_time_reason(limit: float, progress: str) -> str:
+    """The reason of a request cut by the total limit (``TransportOptions.timeout``),
+    worded for the command line's option; ``progress`` says how far it got (``": 10 of
+    100000 bytes received"``, ``" while connecting"``)."""
+    return f"exceeded --max-time of {seconds(limit)} s{progress}"
+
+
+def _timed_out(url: str, handle: Handle) -> TransferTimeout:
+    """The error for CURLE_OPERATION_TIMEDOUT other than libcurl's low-speed cut: its
+    total limit (``options.timeout``) or its connect limit ran out.
+
+    libcurl's own clock tells which: the total limit counts from the start of the
+    request, so a request that ended before it was cut by the connect limit (the phase
+    cannot tell: while connecting libcurl applies whichever limit ends first, with the
+    same message). A request cut by the total limit is not retryable: it used all the
+    time it had, with data still coming or not, and another attempt would be cut alike,
+    so a retry policy would only multiply the wait (a server trickling a body would
+    hold a slot for ``attempts`` times the limit). A connect timeout stays retryable.
+    """
+    options = handle.options
+    phase = _connect_phase(handle)
+    elapsed_us: int = handle.curl.getinfo(pycurl.TOTAL_TIME_T)
+    # libcurl was given whole milliseconds and compares them so: 1 ms of slack.
+    if options.timeout is not None and elapsed_us >= (millis(options.timeout) - 1) * 1000:
+        progress = _PHASE_PROGRESS[phase] if phase is not None else _progress(handle)
+        return TransferTimeout(url, max_time_reason(options.timeout, progress), retryable=False)
+    what = _PHASE_NAME[phase or _TCP]
+    return TransferTimeout(url, f"{what} timed out after {seconds(options.connect_timeout)} s")
+
+
+def _connect_phase(handle: Handle) -> str | None:
+    """``"tcp"`` if the request had no connection up yet, ``"tls"`` if its new https
+    connection was up but the TLS handshake had not ended, None once connected.
+
+    Measured on libcurl 8: LOCAL_PORT is -1 until a connection is up (reset for every
+    request; a reused connection has it at once), and CONNECT_TIME_T and
+    APPCONNECT_TIME_T are set when a new connection's TCP and TLS steps end (both stay
+    0 on a reused connection, so "connect time 0" alone would call it connecting).
+    """
+    getinfo = handle.curl.getinfo
+    if getinfo(pycurl.LOCAL_PORT) < 0:
+        return _TCP
+    if (
+        getinfo(pycurl.CONNECT_TIME_T) > 0
+        and getinfo(pycurl.APPCONNECT_TIME_T) == 0
+        and getinfo(pycurl.EFFECTIVE_URL).startswith("https:")
+    ):
+        return _TLS
+    return None
+
+
+def _progress(handle: Handle) -> str:
+    """How far a connected request got, for a reason: ``": 10 of 100000 bytes
+    received"``, ``": headers incomplete after 230 bytes"``, with ``" (after 3
+    redirects)"`` when it was redirected."""
+    getinfo = handle.curl.getinfo
+    received: int = getinfo(pycurl.SIZE_DOWNLOAD_T)
+    if received:
+        expected: int = getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
+        of = f" of {expected}" if expected > 0 else ""
+        progress = f": {received}{of} bytes received"
+    else:
+        progress = f": {_headers_note(handle) or 'no data received'}"
+    return progress + _redirects_note(handle)
+
+
+def _redirects_note(handle: Handle) -> str:
+    """``" (after 3 redirects)"`` when the request was redirected, else ``""``."""
+    redirects: int = handle.curl.getinfo(pycurl.REDIRECT_COUNT)
+    if not redirects:
+        return ""
+    return f" (after {redirects} redirect{'s' if redirects > 1 else ''})"
+
+
+def _headers_note(handle: Handle) -> str | None:
+    """What is wrong with the last response's headers, if the body has not begun: they
+    have not ended (``"headers incomplete after 230 bytes"``), or only an interim 1xx
+    came (``"no response after HTTP/1.1 100 Continue"``). None when there are no header
+    lines or they ended with a final response (its body is what did not come)."""
+    lines = handle.header_lines
+    start = 0
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].startswith(b"HTTP/"):
+            start = index
+            break
+    block = lines[start:]
+    if not block:
+        return None
+    if len(block) == 1 or block[-1].strip():
+        return f"headers incomplete after {sum(map(len, block))} bytes"
+    status = block[0].strip().decode("latin-1")
+    code = status.split(" ", 2)[1] if " " in status else ""
+    if len(code) == 3 and code.startswith("1"):
+        return f"no response after {status}"
+    return None
+
+
 def _stall(url: str, handle: Handle, period_seconds: float) -> TransferTimeout:
     """The reason for a stall cut after ``period_seconds`` without (enough) data."""
     options = handle.options
@@ -155,6 +269,16 @@ def _stall(url: str, handle: Handle, period_seconds: float) -> TransferTimeout:
     received = handle.curl.getinfo(pycurl.SIZE_DOWNLOAD_T)
     after = f" (after {received} bytes)" if received else ""
     if handle.stalled == STALLED_NO_DATA:
+        # No body yet: the headers may be what never ended (a line now and then keeps
+        # libcurl busy but brings no body), or only a "100 Continue" came.
+        if not received:
+            phase = _connect_phase(handle)
+            if phase is not None:
+                return TransferTimeout(url, f"{_PHASE_NAME[phase]} timed out after {period} s")
+            note = _headers_note(handle)
+            if note is not None:
+                return TransferTimeout(url, f"timed out after {period} s: {note}")
+            after = _redirects_note(handle)
         return TransferTimeout(url, f"timed out after {period} s with no data{after}")
     return TransferTimeout(
         url, f"timed out: under {options.low_speed_limit} bytes/s for {period} s{after}"

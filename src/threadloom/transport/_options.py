@@ -19,15 +19,22 @@ class TransportOptions:
     """How ``HttpClient`` requests URLs. Every field is validated on construction.
 
     Attributes:
-        connect_timeout: seconds allowed to establish the connection (TCP and TLS).
+        connect_timeout: seconds allowed to establish the connection, TCP and TLS
+            handshake both (a server that accepts and never answers the TLS
+            ClientHello is cut with ``"TLS handshake timed out after S s"``).
         low_speed_time: stall cut, in seconds. The request is aborted with
             ``TransferTimeout`` when no body byte arrives for this long (including the
             wait for the first byte), or when fewer than ``low_speed_limit`` bytes a
             second arrive over such a period. How it is checked is ``stall_check``.
         low_speed_limit: bytes per second below which a period counts as a stall
             (1, the default, means "no data at all").
-        timeout: total seconds for the whole request, redirects included; None for no
-            total limit (the stall cut still applies).
+        timeout: total seconds one request may take, connecting, redirects, headers
+            and body included, however steadily data comes (a server trickling a byte
+            now and then escapes the stall cut, not this); None for no total limit (the
+            stall cut still applies). Cut by libcurl's own timer, to the millisecond.
+            The ``TransferTimeout`` says so (``"exceeded --max-time of 5 s: 10 of
+            100000 bytes received"``) and is not retryable: another attempt would take
+            as long, so a retry policy would only multiply the wait.
         max_size: largest accepted body in bytes (after decoding), or None for no
             limit; at most 2**63 - 1 (libcurl's curl_off_t). Enforced while downloading:
             the transfer is aborted as soon as it is exceeded, and at once when a
