@@ -12,7 +12,9 @@ from threadloom.store._names import file_name_for
 from threadloom.store._open import open_store, store_files, store_owns
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._types import (
+    NOT_PROCESSED,
     AddResult,
+    DoneRecord,
     Outcome,
     State,
     StoreBusyError,
@@ -27,8 +29,10 @@ from threadloom.store._writer import WriterSettings, WriterStatistics
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "NOT_PROCESSED",
     "AddResult",
     "DirectoryStore",
+    "DoneRecord",
     "Invalid",
     "JsonlStore",
     "Outcome",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import sqlite3
@@ -29,8 +30,16 @@ from threadloom.store._db import (
     transaction,
     upsert_rows,
 )
+from threadloom.store._processed import (
+    ProcessedUpdate,
+    processed_update,
+    to_process_condition,
+    update_processed,
+)
 from threadloom.store._types import (
+    NOT_PROCESSED,
     AddResult,
+    DoneRecord,
     Outcome,
     State,
     StoreClosedError,
@@ -50,6 +59,8 @@ logger = logging.getLogger(__name__)
 # What the writer queue carries: the row to upsert and, for stores that keep bodies
 # themselves rather than as files, the body.
 Item = tuple[Row, bytes | None]
+# ... or a new processing outcome of a done URL (record_processed).
+_Queued = Item | ProcessedUpdate
 
 # A classified input line as inserted: (URL or invalid line, state, reason).
 Line = tuple[str, str, str | None]
@@ -94,7 +105,7 @@ class Store:
         self._readonly = readonly
         self._read_lock = threading.Lock()
         self._input_lock = threading.Lock()
-        self._writer: BatchWriter[Item] | None = None
+        self._writer: BatchWriter[_Queued] | None = None
         self._reader: sqlite3.Connection | None = None
         self._conn: sqlite3.Connection | None = None
         try:
@@ -223,6 +234,48 @@ class Store:
         writer = self._writer_or_raise()
         writer.put(self._prepare(outcome), timeout)  # put() checks the writer first
         return outcome
+
+    def to_process(
+        self, *, redo: bool = False, after: int = 0, page_size: int = 1000
+    ) -> Iterator[DoneRecord]:
+        """Yield the done URLs past ``after`` whose processing is missing (recorded
+        without processing) or failed, or with ``redo`` every done URL, in input order,
+        paged as `pending` is; bodies are not read (`read_body` reads one). Results are
+        not tagged with their processor: one without error is yielded only with ``redo``.
+        """
+        sql = (
+            "SELECT seq, url, http_status, content_type, final_url FROM urls"
+            f" WHERE {to_process_condition(redo)} AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        for row in self._paged(sql, page_size, after=after):
+            seq, url, status, content_type, final_url = cast(
+                tuple[int, str, int | None, str | None, str | None], row
+            )
+            yield DoneRecord(seq, url, status, content_type, final_url)
+
+    def count_to_process(self, *, redo: bool = False) -> int:
+        """How many URLs `to_process` would yield now with the same ``redo`` (committed)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT count(*) FROM urls WHERE {to_process_condition(redo)}"
+            ).fetchone()
+        return int(row[0])
+
+    def record_processed(
+        self,
+        url: str,
+        processed: object = NOT_PROCESSED,
+        process_error: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Queue a new processing outcome of the done URL ``url``, committed like `record`
+        (same ``timeout`` and errors): its result ``processed`` (any JSON value, None
+        included) or its one-line ``process_error``, exactly one (else `ValueError`).
+        Only ``processed`` and ``process_error`` change (a `JsonlStore` appends a copy
+        of the URL's line with them); a URL not done at commit time is left as it is.
+        """
+        update = processed_update(url, processed, process_error)
+        self._writer_or_raise().put(update, timeout)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every outcome recorded before this call is committed.
@@ -372,6 +425,11 @@ class Store:
         """Write one batch inside the writer's open transaction."""
         upsert_rows(conn, [row for row, _ in batch])
 
+    def _write_processed(self, conn: sqlite3.Connection, updates: list[ProcessedUpdate]) -> None:
+        """Write processing updates inside the writer's open transaction (the index's
+        columns; a kind that also keeps them elsewhere extends this)."""
+        update_processed(conn, updates)
+
     def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
         raise NotImplementedError
 
@@ -386,7 +444,7 @@ class Store:
             raise ValueError(f"an outcome is done or failed, not {state.value!r}")
         if not isinstance(outcome.url, str) or not outcome.url:
             raise TypeError(f"Outcome.url must be a non-empty str, not {outcome.url!r}")
-        processed = None if outcome.processed is None else json.dumps(outcome.processed)
+        processed = None if outcome.processed is NOT_PROCESSED else json.dumps(outcome.processed)
         fetched_at = time.time() if outcome.fetched_at is None else float(outcome.fetched_at)
         size = sha256 = body_ref = None
         body = None
@@ -418,13 +476,18 @@ class Store:
         )
         return row, body
 
-    def _commit(self, batch: list[Item]) -> None:
-        """The writer's commit: one transaction for the whole batch (writer thread only)."""
+    def _commit(self, batch: list[_Queued]) -> None:
+        """The writer's commit: one transaction for the whole batch (writer thread only);
+        runs of outcomes and of processing updates are written in their queued order."""
         conn = self._conn
         if conn is None:
             raise StoreClosedError(f"{self._location} is closed")
         with transaction(conn):
-            self._write_batch(conn, batch)
+            for is_update, run in itertools.groupby(batch, _is_update):
+                if is_update:
+                    self._write_processed(conn, cast(list[ProcessedUpdate], list(run)))
+                else:
+                    self._write_batch(conn, cast(list[Item], list(run)))
 
     def _paged(self, sql: str, page_size: int, *, after: int = 0) -> Iterator[tuple[object, ...]]:
         """Rows of ``sql`` (``seq > ? ... ORDER BY seq LIMIT ?``, seq first) past ``after``,
@@ -450,7 +513,7 @@ class Store:
                 raise StoreClosedError(f"{self._location} is closed")
             yield self._reader
 
-    def _writer_or_raise(self) -> BatchWriter[Item]:
+    def _writer_or_raise(self) -> BatchWriter[_Queued]:
         if self._writer is None:
             raise StoreClosedError(f"{self._location} was opened read-only")
         return self._writer
@@ -465,6 +528,10 @@ class Store:
             self._conn.close()
             self._conn = None
         self._release_kind()
+
+
+def _is_update(item: _Queued) -> bool:
+    return isinstance(item, ProcessedUpdate)
 
 
 def _todo(include_failed: bool) -> str:

@@ -20,6 +20,7 @@ from threadloom.store._db import (
     upsert_rows,
 )
 from threadloom.store._lock import ProcessLock
+from threadloom.store._processed import ProcessedUpdate, update_processed
 from threadloom.store._types import State, StoreError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
@@ -35,7 +36,10 @@ class JsonlStore(Store):
     outcome's tries only) plus ``body`` and ``encoding``: for done URLs the body as text
     (``"encoding": "utf-8"``) when it decodes as UTF-8, else base64 (``"base64"``);
     both null for failed URLs. A URL retried after failing has a later line; the last
-    line for a URL wins. Input URLs, order, pending and invalid lines live in the index
+    line for a URL wins. Processing a done URL again (`Store.record_processed`) appends a
+    copy of its line with the new ``processed``/``process_error`` and ``attempts`` 0:
+    the body is copied, so redoing the processing of a whole store grows the file by
+    the store's size. Input URLs, order, pending and invalid lines live in the index
     ``<name>.jsonl.threadloom.db`` beside the file, so resume, status and export work as
     for `SqliteStore` (export lists every URL; the JSONL file only holds outcomes).
 
@@ -162,6 +166,39 @@ class JsonlStore(Store):
         if encoding == "utf-8":
             return body.encode("utf-8")
         raise StoreError(f"unknown body encoding {encoding!r} at offset {body_ref} of {self._path}")
+
+    def _write_processed(self, conn: sqlite3.Connection, updates: list[ProcessedUpdate]) -> None:
+        """Append, for each update of a done URL, a copy of its last line with the new
+        ``processed``/``process_error`` and ``attempts`` 0 (no new tries: a replay sums
+        attempts), then point the index at it; lines first, as in `_write_batch`.
+        One line is held in memory at a time."""
+        file = self._file
+        assert file is not None
+        offset = self._end
+        moved: list[tuple[str, str]] = []
+        with open(self._path, "rb") as source:
+            for update in updates:
+                row = conn.execute(
+                    "SELECT body_ref FROM urls WHERE url = ? AND state = 'done'", (update.url,)
+                ).fetchone()
+                if row is None or row[0] is None:
+                    continue
+                source.seek(int(row[0]))
+                entry = json.loads(source.readline())
+                entry["processed"] = (
+                    None if update.processed is None else json.loads(update.processed)
+                )
+                entry["process_error"] = update.process_error
+                entry["attempts"] = 0
+                line = json.dumps(entry, separators=(",", ":")).encode("ascii") + b"\n"
+                file.write(line)
+                moved.append((str(offset), update.url))
+                offset += len(line)
+        file.flush()
+        update_processed(conn, updates)
+        conn.executemany("UPDATE urls SET body_ref = ? WHERE url = ?", moved)
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(offset), _OFFSET_KEY))
+        self._end = offset
 
     def _release_kind(self) -> None:
         if self._file is not None:
