@@ -101,7 +101,16 @@ class _Number(click.types.FloatParamType):
     default=None,
     metavar="xml|MODULE:FUNCTION",
     help="Process each body: 'xml' (safe parse: root tag, element count) or a "
-    "function called with the response, whose JSON result is stored.",
+    "function called with the response, whose JSON result is stored. Done URLs of "
+    "earlier runs whose processing is missing or failed are processed first, from "
+    "their stored bodies (not fetched again).",
+)
+@click.option(
+    "--reprocess",
+    is_flag=True,
+    help="With --process: process every done URL again from its stored body, not only "
+    "those whose processing is missing or failed (results are not tagged with the "
+    "processor that made them: use this after changing it).",
 )
 @click.option(
     "--trace",
@@ -139,6 +148,7 @@ def fetch(
     retries: int,
     max_size: int,
     process: str | None,
+    reprocess: bool,
     trace_path: Path | None,
     report_path: Path | None,
     skip_failed: bool,
@@ -152,9 +162,12 @@ def fetch(
     lines and lines starting with # are ignored. Running the same command again
     resumes: done URLs are skipped, the rest are fetched.
 
-    Exit status: 0 every URL done (and processed, with --process), 1 some failed,
-    invalid or not processed, 2 usage error, 130 interrupted.
+    Exit status: 0 every URL done (and, with --process, every done URL processed without
+    error, those of earlier runs included), 1 some failed, invalid, pending or not
+    processed, 2 usage error, 130 interrupted.
     """
+    if reprocess and process is None:
+        raise click.UsageError("--reprocess needs --process (which processor to run)")
     if urls != "-":
         _check_exists(urls)
     options = FetchOptions(
@@ -165,6 +178,7 @@ def fetch(
         retries=retries,
         max_size=max_size or None,  # 0: no limit
         process=process,
+        reprocess=reprocess,
         retry_failed=not skip_failed,
         verify_tls=not insecure,
         ca_bundle=None if ca_bundle is None else str(ca_bundle),
@@ -174,6 +188,7 @@ def fetch(
         read_lines(urls),
         options,
         title=f"threadloom fetch: {'stdin' if urls == '-' else Path(urls).name}",
+        source="stdin" if urls == "-" else urls,
         quiet=quiet,
         trace_path=trace_path,
         report_path=report_path,

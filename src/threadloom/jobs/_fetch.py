@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,13 +26,15 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from threadloom.core import Pipeline, Retry, Stage, TraceRecorder
+from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
 from threadloom.jobs._input import InputReader, PendingFollower
 from threadloom.jobs._process import Processor, ProcessOutcome, load_processor, run_processor
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
+from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary
 from threadloom.jobs._trace import RunTrace
 from threadloom.store import (
+    NOT_PROCESSED,
     AddResult,
     Outcome,
     State,
@@ -71,7 +73,9 @@ class FetchOptions:
     counts as stalled. retries: further attempts after the first for retryable failures
     (connection errors, timeouts, 408, 429, 5xx). max_size: largest body in bytes after
     decoding, enforced while downloading (default :data:`DEFAULT_MAX_SIZE`; None: no
-    limit). process: ``"xml"``, ``"MODULE:FUNCTION"`` or None.
+    limit). process: ``"xml"``, ``"MODULE:FUNCTION"`` or None; a run with a processor
+    first processes the done URLs of earlier runs whose processing is missing or
+    failed, from their stored bodies (every done URL with ``reprocess``), then fetches.
     retry_failed: fetch URLs that failed in an earlier run again (the default).
     verify_tls: verify TLS certificates (keep it on outside tests). ca_bundle: a PEM
     file of CA certificates to verify against instead of the system's (a private CA).
@@ -87,6 +91,7 @@ class FetchOptions:
     retries: int = 3
     max_size: int | None = DEFAULT_MAX_SIZE
     process: str | None = None
+    reprocess: bool = False
     retry_failed: bool = True
     verify_tls: bool = True
     ca_bundle: str | None = None
@@ -106,6 +111,8 @@ class FetchOptions:
             )
         if not 0 < self.timeout < math.inf:
             raise ValueError(f"timeout must be a positive finite number, got {self.timeout}")
+        if self.reprocess and not self.process:
+            raise ValueError("reprocess needs a processor (process)")
         if self.retries < 0:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if self.max_size is not None and self.max_size < 1:
@@ -241,9 +248,19 @@ class FetchJob:
         """
         started = time.monotonic()
         started_at = datetime.now(UTC)
-        finished = 0
+        finished = processed = 0
         interrupted = False
         trace: RunTrace | None = None
+        recorders: list[TraceRecorder] = []  # one, shared by the run's pipelines
+
+        def record_trace(pools: tuple[Pool, ...]) -> None:
+            if not self._record_trace:
+                return
+            if recorders:
+                recorders[0].attach(*pools)
+            else:
+                recorders.append(TraceRecorder(*pools))
+
         try:
             store = open_store(self._store_path)
         except (StoreError, ValueError, OSError) as exc:
@@ -258,35 +275,30 @@ class FetchJob:
         client = self._client = HttpClient(self._transport, max_transfers=self._options.jobs)
         try:
             reader = InputReader(store, lines) if lines is not None else None
-            source = PendingFollower(store, self._options.retry_failed, reader)
-            works = (
-                _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
-                for record in source
-            )
-            with Pipeline(self._stages(), name="job").run(works) as run:
-                recorder = TraceRecorder(*run.pools) if self._record_trace else None
-                try:
-                    with ProgressReporter(None, mode=self._progress) as bar:
-                        for work in run:
-                            outcome = store.record(self._outcome(work))
-                            finished += 1
-                            bar.advance(
-                                ok=outcome.state is State.DONE,
-                                size=len(outcome.body) if outcome.body is not None else 0,
-                                total=source.total,
-                            )
-                except KeyboardInterrupt:
-                    interrupted = True
-                    # Caught here, it is not seen by the run's __exit__: wait only a
-                    # moment for a --process call still running (its URL stays pending).
-                    run.close(timeout=1.0)
-                finally:
-                    if recorder is not None:
-                        recorder.close()
-                        trace = RunTrace(recorder, origin=started)
+            try:
+                stored = StoredOutcome()
+                if self._processor is not None:
+                    # Earlier runs' done URLs first: their outcomes never wait behind the
+                    # fetch, and URLs fetched below are processed once, as they arrive.
+                    stored = StoredProcessing(
+                        store, self._processor, redo=self._options.reprocess
+                    ).run(progress=self._progress, on_start=record_trace)
+                processed = stored.processed
+                interrupted = stored.interrupted
+                if not interrupted:
+                    finished, fetched_processed, interrupted = self._fetch_pass(
+                        store, reader, record_trace
+                    )
+                    processed += fetched_processed
+            finally:
+                if recorders:
+                    recorders[0].close()
+                    trace = RunTrace(recorders[0], origin=started)
             added, input_error = _input_outcome(reader)
             store.flush()
-            summary = self._summary(store, finished, time.monotonic() - started, interrupted)
+            summary = self._summary(
+                store, finished, processed, time.monotonic() - started, interrupted
+            )
         finally:
             if reader is not None:
                 reader.stop()
@@ -299,6 +311,40 @@ class FetchJob:
             trace=trace,
             input_error=input_error,
         )
+
+    def _fetch_pass(
+        self,
+        store: Store,
+        reader: InputReader | None,
+        record_trace: Callable[[tuple[Pool, ...]], None],
+    ) -> tuple[int, int, bool]:
+        """Fetch (and process) every URL still to do, recording each outcome; return how
+        many finished, how many of them were processed, and whether Ctrl-C stopped it."""
+        finished = processed = 0
+        source = PendingFollower(store, self._options.retry_failed, reader)
+        works = (
+            _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
+            for record in source
+        )
+        with Pipeline(self._stages(), name="job").run(works) as run:
+            record_trace(run.pools)
+            try:
+                with ProgressReporter(None, mode=self._progress) as bar:
+                    for work in run:
+                        outcome = store.record(self._outcome(work))
+                        finished += 1
+                        processed += work.processed is not None
+                        bar.advance(
+                            ok=outcome.state is State.DONE,
+                            size=len(outcome.body) if outcome.body is not None else 0,
+                            total=source.total,
+                        )
+            except KeyboardInterrupt:
+                # Caught here, it is not seen by the run's __exit__: wait only a
+                # moment for a --process call still running (its URL stays pending).
+                run.close(timeout=1.0)
+                return finished, processed, True
+        return finished, processed, False
 
     def _stages(self) -> list[Stage]:
         options = self._options
@@ -386,12 +432,16 @@ class FetchJob:
             attempts=work.attempts,
             content_type=response.content_type,
             final_url=response.final_url,
-            processed=None if processed is None else processed.value,
+            # A failed processing has no result: the URL is processed again by the next
+            # run asked to process (a result of None is a result, stored as null).
+            processed=NOT_PROCESSED
+            if processed is None or processed.error is not None
+            else processed.value,
             process_error=None if processed is None else processed.error,
         )
 
     def _summary(
-        self, store: Store, finished: int, elapsed: float, interrupted: bool
+        self, store: Store, finished: int, processed: int, elapsed: float, interrupted: bool
     ) -> RunSummary:
         counts = store.counts()
         process_reasons = store.process_error_reasons(limit=5) if counts.process_failed else []
@@ -410,6 +460,8 @@ class FetchJob:
             interrupted=interrupted,
             process_failed=counts.process_failed,
             process_reasons=process_reasons,
+            processed_this_run=processed,
+            processor=self._options.process,
         )
 
 

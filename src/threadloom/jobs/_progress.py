@@ -51,8 +51,8 @@ class ProgressReporter:
     ``mode="auto"`` picks the bar when ``stream`` is a terminal and plain lines
     (one every ``interval`` seconds) when it is not; ``"quiet"`` shows nothing.
     ``total`` may be None while it is not known yet (input still being read); the bar
-    then pulses and the plain line shows ``?``. Use it as a context manager around the
-    consuming loop.
+    then pulses and the plain line shows ``?``. ``label`` names the work (``fetch``,
+    ``process``). Use it as a context manager around the consuming loop.
     """
 
     def __init__(
@@ -62,6 +62,7 @@ class ProgressReporter:
         mode: ProgressMode = "auto",
         stream: TextIO | None = None,
         interval: float = 5.0,
+        label: str = "fetch",
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
         if mode == "auto":
@@ -69,6 +70,7 @@ class ProgressReporter:
         self._mode = mode
         self._total = total
         self._interval = interval
+        self._label = label
         self._done = 0
         self._failed = 0
         self._bytes = 0
@@ -83,7 +85,7 @@ class ProgressReporter:
             # (quiet, or output to a file or pipe) do not need.
             from threadloom.jobs._bar import start_bar  # noqa: PLC0415
 
-            self._progress = start_bar(self._stream, self._counts)
+            self._progress = start_bar(self._stream, self._counts, label=self._label)
         return self
 
     def __exit__(
@@ -92,9 +94,13 @@ class ProgressReporter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        idle = self._done + self._failed == 0 and self._total in (None, 0)
         if self._progress is not None:
+            if idle and exc_type is None:
+                # Nothing to do: the summary says so; a bar reading 0/? would only puzzle.
+                self._progress.live.transient = True
             self._progress.stop()  # draws the bar a last time, with the final counts
-        elif self._mode == "plain":
+        elif self._mode == "plain" and not (idle and exc_type is None):
             self._print_line()
 
     def advance(self, *, ok: bool, size: int = 0, total: int | None = None) -> None:
@@ -124,8 +130,8 @@ class ProgressReporter:
         total = "?" if counts.total is None else str(counts.total)
         eta = "-" if left is None else f"{left:.0f}s"
         print(
-            f"fetch: {counts.finished}/{total} ({counts.done} done, {counts.failed} failed), "
-            f"{rate:.1f} docs/s, {human_bytes(counts.bytes)}, ETA {eta}",
+            f"{self._label}: {counts.finished}/{total} ({counts.done} done,"
+            f" {counts.failed} failed), {rate:.1f} docs/s, {human_bytes(counts.bytes)}, ETA {eta}",
             file=self._stream,
             flush=True,
         )
