@@ -148,4 +148,5 @@ def render_summary(
             for reason, count in rows:
                 reasons.add_row(str(count), escape(reason))
             console.print(reasons)
-    console.print(summary.headline(), highlight=False, markup=False)
+    # soft_wrap: one line however long (the terminal wraps it), so it greps whole.
+    console.print(summary.headline(), highlight=False, markup=False, soft_wrap=True)
