@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from threadloom._problems import PROCESS_FAILED, problem_counts
 from threadloom._units import human_bytes
 from threadloom.jobs._report_assets import SCRIPT, STYLE
 from threadloom.jobs._report_charts import (
@@ -73,7 +74,11 @@ class ReportData:
     ``(host, done, failed)`` rows. ``finished`` is the number of URLs finished
     in this run, which the docs/s figure divides by ``elapsed``; when it is
     None it is counted from the spans whose outcome is in
-    ``COMPLETION_OUTCOMES``.
+    ``COMPLETION_OUTCOMES``. ``process_failed`` counts the done URLs whose
+    processing failed and ``process_reasons`` their most frequent reasons.
+    ``headline`` is the run's one-line account (`RunSummary.headline`, the line
+    the summary ends with), shown under the title; a run that fetched nothing
+    shows it in place of its speed and lanes.
     """
 
     title: str
@@ -86,6 +91,9 @@ class ReportData:
     settings: Mapping[str, str]
     hosts: Sequence[tuple[str, int, int]] = ()
     finished: int | None = None
+    process_failed: int = 0
+    process_reasons: Sequence[tuple[str, int]] = ()
+    headline: str | None = None
 
 
 def _share_bar(share: float, css_class: str) -> str:
@@ -118,16 +126,35 @@ def _states_table(counts: Mapping[str, int], palette: Palette) -> str:
     )
 
 
-def _reasons_table(reasons: Sequence[tuple[str, int]]) -> str:
-    if not reasons:
+def _problems(data: ReportData) -> str:
+    """Every kind of problem with its count (as the summary and ``status`` count them),
+    then the top reasons of fetch failures and invalid lines, and of processing
+    failures; "No errors." only when there is no problem of any kind."""
+    problems = problem_counts(data.counts, data.process_failed)
+    if not any(problems.values()):
         return '<p class="note">No errors.</p>'
+    rows = "".join(
+        f'<tr data-problem="{esc(kind)}"><td>{esc(kind)}</td><td class="n">{count:,}</td></tr>'
+        for kind, count in problems.items()
+    )
+    parts = [f'<table id="problems"><tbody>{rows}</tbody></table>']
+    for table_id, heading, reasons in (
+        ("reasons", "fetch failures and invalid lines", data.error_reasons),
+        ("process-reasons", "processing failures", data.process_reasons),
+    ):
+        if reasons:
+            parts.append(_reasons_table(table_id, heading, reasons))
+    return "".join(parts)
+
+
+def _reasons_table(table_id: str, heading: str, reasons: Sequence[tuple[str, int]]) -> str:
     rows = "".join(
         f'<tr><td class="n">{count:,}</td><td class="reason">{esc(reason, 500)}</td></tr>'
         for reason, count in reasons
     )
     return (
-        '<table id="reasons"><thead><tr><th class="n">URLs</th><th>reason</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
+        f'<table id="{table_id}"><thead><tr><th class="n">URLs</th><th>{esc(heading)}</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
@@ -173,13 +200,15 @@ def render_report(data: ReportData) -> str:
     threads = len({span.thread for span in data.spans})
 
     started = data.started_at.isoformat(sep=" ", timespec="seconds")
-    cards = [("URLs", total, "pending")] + [
-        (state, data.counts.get(state, 0), state) for state in STATES
+    cards = [("URLs", "URLs", total, "pending")] + [
+        (state, state, data.counts.get(state, 0), state) for state in STATES
     ]
+    if data.process_failed:
+        cards.append(("process-failed", PROCESS_FAILED, data.process_failed, "failed"))
     card_html = "".join(
         f'<div class="card" id="card-{esc(key)}" data-colour="{esc(colour)}">'
-        f'<span class="v">{value:,}</span><span class="k">{esc(key)}</span></div>'
-        for key, value, colour in cards
+        f'<span class="v">{value:,}</span><span class="k">{esc(label)}</span></div>'
+        for key, label, value, colour in cards
     )
     # The card borders take their outcome colour from a per-report rule.
     style_cards = "".join(
@@ -201,15 +230,27 @@ def render_report(data: ReportData) -> str:
             ' their counts. <span class="js-only">Hover a bar for its URL, attempt and'
             " duration.</span></p>"
         )
+    else:
+        timeline = '<p class="note">No work was recorded in this run.</p>'
+        timeline_note = ""
+    if finished:
         throughput, bucket = throughput_svg(data.spans, scale, palette)
         throughput_note = (
             f'<p class="note">URLs finished (done or failed) per {esc(duration(bucket))},'
             " by the time their last attempt ended.</p>"
         )
     else:
-        timeline = '<p class="note">No work was recorded in this run.</p>'
-        timeline_note = ""
-        throughput, throughput_note = "", ""
+        throughput, throughput_note = '<p class="note">Nothing was fetched in this run.</p>', ""
+    if finished or not data.headline:
+        meta = (
+            f'· <b id="rate">{rate:,.1f}</b> docs/s · <b id="bytes">'
+            f"{esc(human_bytes(data.bytes_total))}</b> stored · <b>{threads}</b> lanes"
+        )
+    else:  # nothing fetched: no speed to give, and the headline says why
+        meta = f'· <b id="bytes">{esc(human_bytes(data.bytes_total))}</b> stored'
+    headline = (
+        f'<p class="headline" id="headline">{esc(data.headline)}</p>' if data.headline else ""
+    )
     hosts = (
         f'<section class="after"><h2>Hosts</h2>{_hosts_table(data.hosts)}</section>'
         if data.hosts
@@ -218,14 +259,14 @@ def render_report(data: ReportData) -> str:
     body = f"""<main>
 <h1>{esc(data.title)}</h1>
 <p class="meta">started <b>{esc(started)}</b> · elapsed <b>{esc(duration(data.elapsed))}</b>
-· <b id="rate">{rate:,.1f}</b> docs/s · <b id="bytes">{esc(human_bytes(data.bytes_total))}</b>
-stored · <b>{threads}</b> lanes</p>
+{meta}</p>
+{headline}
 <div class="cards">{card_html}</div>
 <section><h2>Timeline</h2>{palette.legend(outcomes)}{timeline}{timeline_note}</section>
 <section><h2>Throughput</h2>{throughput}{throughput_note}</section>
 <div class="grid2">
 <section><h2>States</h2>{_states_table(data.counts, palette)}</section>
-<section><h2>Top error reasons</h2>{_reasons_table(data.error_reasons)}</section>
+<section><h2>Problems</h2>{_problems(data)}</section>
 </div>
 {hosts}
 <section class="after"><h2>Settings</h2>{_settings_table(data.settings)}</section>

@@ -1,7 +1,7 @@
 """The closing summary of a fetch run: states, top error reasons, bytes, speed.
 
-`problem_counts` and `RunSummary.headline` are the words and figures the summary, the
-HTML report and ``threadloom status`` share, so the three always agree.
+`RunSummary.headline` and `RunSummary.problems` (``threadloom._problems``) are the
+words and figures the summary, the HTML report and ``threadloom status`` share.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from threadloom._problems import PROCESS_FAILED, problem_counts
 from threadloom._units import human_bytes
 
 if TYPE_CHECKING:
@@ -17,22 +18,6 @@ if TYPE_CHECKING:
 
 STATES = ("done", "failed", "invalid", "pending")
 """Every URL is in exactly one of these states."""
-
-PROCESS_FAILED = "processing failed"
-"""The row of done URLs whose processing failed (a part of ``done``, not a state)."""
-
-
-def problem_counts(counts: Mapping[str, int], process_failed: int) -> dict[str, int]:
-    """Every kind of URL that keeps a run from exit status 0, with its count: ``failed``,
-    ``invalid``, ``processing failed`` (done URLs) and ``pending`` (not fetched yet:
-    an interrupted run, or failed URLs skipped). The summary, the report and ``status``
-    all show these."""
-    return {
-        "failed": counts.get("failed", 0),
-        "invalid": counts.get("invalid", 0),
-        PROCESS_FAILED: process_failed,
-        "pending": counts.get("pending", 0),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +117,10 @@ def render_summary(
         count = summary.counts.get(state, 0)
         share = f"{100 * count / summary.total:.1f}%" if summary.total else "-"
         states.add_row(state, str(count), share)
-    if summary.process_failed:
-        count = summary.process_failed
-        share = f"{100 * count / summary.total:.1f}%" if summary.total else "-"
-        states.add_row(f"  {PROCESS_FAILED}", str(count), share)
+        if state == "done" and summary.process_failed:  # a part of done, not a state
+            count = summary.process_failed
+            share = f"{100 * count / summary.total:.1f}%" if summary.total else "-"
+            states.add_row(f"  {PROCESS_FAILED}", str(count), share)
     console.print(states)
     for heading, rows in (
         ("top error reasons", summary.error_reasons),
