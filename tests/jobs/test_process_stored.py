@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from rich.console import Console
 from threadloom.cli import main
 from threadloom.jobs import FetchJob, FetchOptions, RunSummary, render_summary
 from threadloom.server import FaultServer
-from threadloom.store import file_name_for, open_store
+from threadloom.store import Outcome, State, file_name_for, open_store
 
 KINDS = {"sqlite": "s.db", "directory": "d/", "jsonl": "s.jsonl"}
 
@@ -158,3 +159,29 @@ def test_a_missing_body_file_is_a_processing_failure(tmp_path: Path, server: Fau
     assert summary.process_failed == 1
     assert summary.process_reasons == [("the stored body is missing", 1)]
     assert summary.exit_code == 1
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_stored_bodies_are_read_one_at_a_time(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_module(tmp_path, "proc_len", "def size(response):\n    return len(response.body)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    store = f"{tmp_path}/{KINDS[kind]}"
+    count, size = 40, 1 << 20
+    with open_store(store) as opened:
+        urls = [f"http://127.0.0.1:9/doc/{n}" for n in range(count)]
+        opened.add_urls(urls)
+        for n, url in enumerate(urls):
+            opened.record(Outcome(url, State.DONE, 200, bytes([65 + n % 26]) * size))
+    job = FetchJob(store, FetchOptions(process="proc_len:size"), progress="quiet")
+    tracemalloc.start()
+    try:
+        summary = job.run(None).summary
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert summary.processed_this_run == count
+    assert {row["processed"] for row in rows(store).values()} == {size}
+    # All the bodies at once would be 40 MiB; one or two at a time, a few.
+    assert peak < 8 * size, f"peak {peak / size:.1f} MiB"

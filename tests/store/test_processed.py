@@ -113,3 +113,25 @@ def test_malformed_processing_outcomes_raise_in_the_caller(
             store.record_processed(urls["plain"], processed, error)
         with pytest.raises(ValueError, match="needs a result or an error"):
             store.record_processed(urls["plain"])
+
+
+def test_jsonl_processed_values_that_look_like_the_body_key(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    tricky = {"a": 1, "body": ',"body":"x"', "encoding": None}
+    with open_store(str(path)) as store:
+        urls = fill(store)
+        store.record_processed(urls["plain"], tricky)
+        store.flush()
+        store.record_processed(urls["plain"], {"again": tricky})
+        store.flush()
+        assert store.read_body(urls["plain"]) == BODY
+    last = [json.loads(line) for line in path.read_bytes().splitlines()][-1]
+    assert last["processed"] == {"again": tricky}
+    assert last["body"] == BODY.decode()
+    assert last["encoding"] == "utf-8"
+    (tmp_path / "s.jsonl.threadloom.db").unlink()
+    with open_store(str(path)) as rebuilt:
+        row = rebuilt.lookup(urls["plain"])
+        assert row is not None
+        assert row["processed"] == {"again": tricky}
+        assert rebuilt.read_body(urls["plain"]) == BODY

@@ -169,9 +169,9 @@ class JsonlStore(Store):
 
     def _write_processed(self, conn: sqlite3.Connection, updates: list[ProcessedUpdate]) -> None:
         """Append, for each update of a done URL, a copy of its last line with the new
-        ``processed``/``process_error`` and ``attempts`` 0 (no new tries: a replay sums
-        attempts), then point the index at it; lines first, as in `_write_batch`.
-        One line is held in memory at a time."""
+        ``processed``/``process_error`` and ``attempts`` 0 (`_with_processed`), then
+        point the index at it; lines first, as in `_write_batch`. One line is held in
+        memory at a time."""
         file = self._file
         assert file is not None
         offset = self._end
@@ -184,13 +184,7 @@ class JsonlStore(Store):
                 if row is None or row[0] is None:
                     continue
                 source.seek(int(row[0]))
-                entry = json.loads(source.readline())
-                entry["processed"] = (
-                    None if update.processed is None else json.loads(update.processed)
-                )
-                entry["process_error"] = update.process_error
-                entry["attempts"] = 0
-                line = json.dumps(entry, separators=(",", ":")).encode("ascii") + b"\n"
+                line = _with_processed(source.readline(), update)
                 file.write(line)
                 moved.append((str(offset), update.url))
                 offset += len(line)
@@ -207,6 +201,41 @@ class JsonlStore(Store):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+_BODY_KEY: Final = b',"body":'
+
+
+def _with_processed(line: bytes, update: ProcessedUpdate) -> bytes:
+    """``line`` (a URL's line, with its newline) with ``update``'s processing outcome and
+    ``attempts`` 0 (no new tries: a replay sums the attempts of a URL's lines).
+
+    Only the part before the body is decoded and encoded again (the body may be a
+    hundred megabytes): `_line_for` writes ``body`` and ``encoding`` last, and the last
+    ``,"body":`` of a line is that key (a quote inside a JSON string is escaped, so the
+    body's text cannot hold one; a ``processed`` value before it may). A line not in
+    that shape is decoded and rewritten whole.
+    """
+    cut = line.rfind(_BODY_KEY)
+    head: object = None
+    if cut > 0:
+        try:
+            head = json.loads(line[:cut] + b"}")
+        except ValueError:
+            head = None
+    if not isinstance(head, dict) or "url" not in head:
+        entry = json.loads(line)
+        _set_processed(entry, update)
+        return json.dumps(entry, separators=(",", ":")).encode("ascii") + b"\n"
+    _set_processed(head, update)
+    text = json.dumps(head, separators=(",", ":")).encode("ascii")
+    return b"".join((text[:-1], memoryview(line)[cut:]))
+
+
+def _set_processed(entry: dict[str, object], update: ProcessedUpdate) -> None:
+    entry["processed"] = None if update.processed is None else json.loads(update.processed)
+    entry["process_error"] = update.process_error
+    entry["attempts"] = 0
 
 
 def _line_for(row: Row, body: bytes | None) -> bytes:
