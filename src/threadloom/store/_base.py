@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import ClassVar, Final, cast
 
 from threadloom.store._db import (
+    EXPORT_COLUMNS,
     Row,
     check_meta,
     connect,
     ensure_schema,
-    iso_utc,
+    export_dict,
     transaction,
     upsert_rows,
 )
@@ -65,10 +66,6 @@ _Queued = Item | ProcessedUpdate
 # A classified input line as inserted: (URL or invalid line, state, reason).
 Line = tuple[str, str, str | None]
 
-_EXPORT_COLUMNS: Final = (
-    "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
-    " content_type, final_url, processed, process_error"
-)
 
 _RECORDABLE: Final = frozenset({State.DONE, State.FAILED})
 
@@ -375,17 +372,17 @@ class Store:
         ``fetched_at`` (ISO-8601 UTC, ``Z``), ``content_type``, ``final_url``,
         ``processed`` (the decoded JSON value), ``process_error``. Missing values are None.
         """
-        sql = f"SELECT {_EXPORT_COLUMNS} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
+        sql = f"SELECT {EXPORT_COLUMNS} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
         for row in self._paged(sql, page_size):
-            yield _export_dict(row)
+            yield export_dict(row)
 
     def lookup(self, url: str) -> dict[str, object] | None:
         """The `export` dict of ``url`` (exact string), or None if it is not in the store."""
         with self._reading() as conn:
             row = conn.execute(
-                f"SELECT {_EXPORT_COLUMNS} FROM urls WHERE url = ?", (url,)
+                f"SELECT {EXPORT_COLUMNS} FROM urls WHERE url = ?", (url,)
             ).fetchone()
-        return None if row is None else _export_dict(row)
+        return None if row is None else export_dict(row)
 
     def read_body(self, url: str) -> bytes | None:
         """The stored body of ``url`` if it is done, else None (unknown or not done)."""
@@ -569,40 +566,6 @@ def _check_kind(conn: sqlite3.Connection, kind: str) -> None:
     except sqlite3.OperationalError as exc:
         raise ValueError(f"not a threadloom store ({exc})") from exc
     check_meta(found, kind)
-
-
-def _export_dict(row: tuple[object, ...]) -> dict[str, object]:
-    (
-        _seq,
-        url,
-        state,
-        http_status,
-        size,
-        sha256,
-        attempts,
-        error,
-        fetched_at,
-        content_type,
-        final_url,
-        processed,
-        process_error,
-    ) = row
-    assert fetched_at is None or isinstance(fetched_at, float)
-    assert processed is None or isinstance(processed, str)
-    return {
-        "url": url,
-        "state": state,
-        "http_status": http_status,
-        "size": size,
-        "sha256": sha256,
-        "attempts": attempts,
-        "error": error,
-        "fetched_at": iso_utc(fetched_at),
-        "content_type": content_type,
-        "final_url": final_url,
-        "processed": None if processed is None else json.loads(processed),
-        "process_error": process_error,
-    }
 
 
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
