@@ -185,3 +185,31 @@ def test_stored_bodies_are_read_one_at_a_time(
     assert {row["processed"] for row in rows(store).values()} == {size}
     # All the bodies at once would be 40 MiB; one or two at a time, a few.
     assert peak < 8 * size, f"peak {peak / size:.1f} MiB"
+
+
+def test_naming_another_processor_warns_that_results_are_kept(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_module(tmp_path, "proc_other", "def check(response):\n    return 'other'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(server.url(f"/docs/{n}.xml") + "\n" for n in range(4)))
+    store = str(tmp_path / "o.db")
+
+    def fetch_cli(*extra: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["fetch", "-q", "-o", store, *extra, str(urls)])
+        return result.exit_code, result.stderr
+
+    assert fetch_cli("--process", "xml") == (0, "")
+    code, stderr = fetch_cli("--process", "proc_other:check")
+    assert code == 0
+    assert stderr == (
+        f"threadloom: {store}: 4 done URLs keep their results of --process xml;"
+        " add --reprocess to redo them with proc_other:check\n"
+    )
+    assert "other" not in [row["processed"] for row in rows(store).values()], "kept, as said"
+    assert fetch_cli("--process", "proc_other:check", "--reprocess") == (0, "")
+    assert {row["processed"] for row in rows(store).values()} == {"other"}
+    assert fetch_cli("--process", "proc_other:check") == (0, ""), "no change, no note"
+    with open_store(store, readonly=True) as opened:
+        assert opened.processor == "proc_other:check"

@@ -71,6 +71,8 @@ def run_fetch(
         click.echo(f"threadloom: {result.input_error}", err=True)
     elif _no_urls(result.added):
         click.echo(f"threadloom: {source or 'input'}: no URLs in the list", err=True)
+    for note in result.notes:
+        click.echo(f"threadloom: {store}: {note}", err=True)
     if not quiet:
         # rich costs ~25 ms of start-up; a -q run never needs it.
         from rich.console import Console  # noqa: PLC0415

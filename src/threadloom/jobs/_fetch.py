@@ -123,14 +123,17 @@ class FetchOptions:
 class FetchResult:
     """What a run did: the input it read (None when Ctrl-C stopped the reading), the
     summary, when it started (UTC), what every worker did (when the run was asked to
-    record it), and why the input could not be read to its end (None if it could or if
-    the run was interrupted; ``added`` then counts the lines read before)."""
+    record it), why the input could not be read to its end (None if it could or if
+    the run was interrupted; ``added`` then counts the lines read before), and
+    ``notes``: one-line warnings about the store for the user (the processor changed
+    since results were kept: see `Store.processor`)."""
 
     added: AddResult | None
     summary: RunSummary
     started_at: datetime
     trace: RunTrace | None = None
     input_error: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -275,6 +278,7 @@ class FetchJob:
         client = self._client = HttpClient(self._transport, max_transfers=self._options.jobs)
         try:
             reader = InputReader(store, lines) if lines is not None else None
+            notes = tuple(filter(None, [self._processor_change(store)]))
             try:
                 stored = StoredOutcome()
                 if self._processor is not None:
@@ -290,6 +294,8 @@ class FetchJob:
                         store, reader, record_trace
                     )
                     processed += fetched_processed
+                if self._options.process is not None and not interrupted:
+                    store.set_processor(self._options.process)
             finally:
                 if recorders:
                     recorders[0].close()
@@ -310,6 +316,22 @@ class FetchJob:
             started_at=started_at,
             trace=trace,
             input_error=input_error,
+            notes=notes,
+        )
+
+    def _processor_change(self, store: Store) -> str | None:
+        """A note when this run names another processor than the one whose results the
+        store keeps (they are kept: results are not tagged one by one), unless it
+        redoes them all."""
+        spec, previous = self._options.process, store.processor
+        if spec is None or self._options.reprocess or previous in (None, spec):
+            return None
+        kept = store.counts().done - store.count_to_process()
+        if not kept:
+            return None
+        return (
+            f"{kept} done URLs keep their results of --process {previous};"
+            f" add --reprocess to redo them with {spec}"
         )
 
     def _fetch_pass(

@@ -34,6 +34,8 @@ from threadloom.store._db import (
 from threadloom.store._processed import (
     ProcessedUpdate,
     processed_update,
+    save_processor,
+    stored_processor,
     to_process_condition,
     update_processed,
 )
@@ -273,6 +275,20 @@ class Store:
         """
         update = processed_update(url, processed, process_error)
         self._writer_or_raise().put(update, timeout)
+
+    @property
+    def processor(self) -> str | None:
+        """The processor the last complete processing run named (`set_processor`), or
+        None. Results are not tagged one by one: this tells a later run naming another
+        processor that the kept results may be the earlier one's."""
+        with self._reading() as conn:
+            return stored_processor(conn)
+
+    def set_processor(self, spec: str) -> None:
+        """Name ``spec`` as the processor of the store's results (committed at once)."""
+        self._writer_or_raise().check()
+        with contextlib.closing(connect(self._index_path, create=False)) as conn:
+            save_processor(conn, spec)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every outcome recorded before this call is committed.

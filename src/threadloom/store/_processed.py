@@ -13,7 +13,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
+from threadloom.store._db import transaction
 from threadloom.store._types import NOT_PROCESSED
+
+_PROCESSOR_KEY: Final = "processor"
 
 # "+state" keeps SQLite on the rowid order (one forward scan), as for pending().
 _TO_PROCESS: Final = "+state = 'done' AND (processed IS NULL OR process_error IS NOT NULL)"
@@ -58,3 +61,17 @@ def update_processed(conn: sqlite3.Connection, updates: list[ProcessedUpdate]) -
         "UPDATE urls SET processed = ?, process_error = ? WHERE url = ? AND state = 'done'",
         [(u.processed, u.process_error, u.url) for u in updates],
     )
+
+
+def stored_processor(conn: sqlite3.Connection) -> str | None:
+    """The processor the store's meta table names (`save_processor`), if any."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_PROCESSOR_KEY,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def save_processor(conn: sqlite3.Connection, spec: str) -> None:
+    """Name ``spec`` in the meta table as the processor of the store's results."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_PROCESSOR_KEY, spec)
+        )
