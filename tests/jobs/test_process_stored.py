@@ -213,3 +213,17 @@ def test_naming_another_processor_warns_that_results_are_kept(
     assert fetch_cli("--process", "proc_other:check") == (0, ""), "no change, no note"
     with open_store(store, readonly=True) as opened:
         assert opened.processor == "proc_other:check"
+
+
+def test_the_report_shows_the_stored_processing(tmp_path: Path, server: FaultServer) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(server.url(f"/docs/{n}.xml") + "\n" for n in range(4)))
+    store = str(tmp_path / "o.db")
+    report = tmp_path / "r.html"
+    CliRunner().invoke(main, ["fetch", "-q", "-o", store, str(urls)])
+    args = ["fetch", "-q", "--process", "xml", "--report", str(report), "-o", store, str(urls)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    html = report.read_text(encoding="utf-8")
+    assert '<g class="row" data-thread="job-stored">' in html
+    assert "nothing to fetch: 4 of 4 already done" in html
+    assert "processed 4 (xml)" in html
