@@ -1,7 +1,7 @@
 """The closing summary of a fetch run: states, top error reasons, bytes, speed.
 
-`RunSummary.headline` and `RunSummary.problems` (``threadloom._problems``) are the
-words and figures the summary, the HTML report and ``threadloom status`` share.
+`RunSummary.headline` and the problem kinds of ``threadloom._problems`` are the words
+and figures the summary, the HTML report and ``threadloom status`` share.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from threadloom._problems import PROCESS_FAILED, problem_counts
+from threadloom._problems import PROCESS_FAILED
 from threadloom._units import human_bytes
 
 if TYPE_CHECKING:
@@ -63,11 +63,6 @@ class RunSummary:
             return 130
         all_done = self.counts.get("done", 0) == self.total
         return 0 if all_done and self.process_failed == 0 else 1
-
-    @property
-    def problems(self) -> dict[str, int]:
-        """`problem_counts` of this run's store."""
-        return problem_counts(self.counts, self.process_failed)
 
     @property
     def nothing_fetched(self) -> bool:
