@@ -227,3 +227,35 @@ def test_the_report_shows_the_stored_processing(tmp_path: Path, server: FaultSer
     assert '<g class="row" data-thread="job-stored">' in html
     assert "nothing to fetch: 4 of 4 already done" in html
     assert "processed 4 (xml)" in html
+
+
+def test_ctrl_c_during_the_stored_pass_leaves_the_rest_to_the_next_run(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C as the user sends it: SIGINT to the process, here from a processing call.
+    write_module(
+        tmp_path,
+        "proc_stop",
+        "import os, signal\n"
+        "calls = []\n"
+        "def check(response):\n"
+        "    calls.append(response.url)\n"
+        "    if len(calls) == 3:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return 1\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    store = str(tmp_path / "s.db")
+    urls = [server.url(f"/docs/{n}.xml") for n in range(30)]
+    fetch(store, urls, FetchOptions(retries=0))
+    stopped = fetch(store, urls, FetchOptions(retries=0, process="proc_stop:check"))
+    assert stopped.interrupted
+    assert stopped.exit_code == 130
+    assert 0 < stopped.processed_this_run < 30
+    with open_store(store, readonly=True) as opened:
+        left = opened.count_to_process()
+        assert opened.processor is None, "an interrupted run names no processor"
+    assert left == 30 - stopped.processed_this_run
+    resumed = fetch(store, urls, FetchOptions(retries=0, process="xml"))
+    assert resumed.processed_this_run == left
+    assert resumed.exit_code == 0

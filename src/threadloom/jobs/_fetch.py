@@ -7,6 +7,10 @@ The flow is seed 004's job done for real::
     key limit; retries on the pool's scheduler) --> process stage --> main thread
     --record()--> store writer thread (batched transactions)
 
+With a processor, a pass over the URLs done by earlier runs comes first: those whose
+processing is missing or failed (every one with ``reprocess``) are processed from their
+stored bodies, not fetched again (``_stored.py``).
+
 Every URL that leaves the fetch stage becomes exactly one recorded outcome: done with
 its body, or failed with a one-line reason. A URL still in flight when the run stops
 (Ctrl-C, kill -9) stays pending in the store, so running the same command again
