@@ -19,7 +19,7 @@ from threadloom.jobs import (
     render_summary,
     write_outputs,
 )
-from threadloom.store import NotAStoreError, StoreError
+from threadloom.store import AddResult, NotAStoreError, StoreError
 
 
 def run_fetch(
@@ -28,6 +28,7 @@ def run_fetch(
     options: FetchOptions,
     *,
     title: str,
+    source: str | None = None,
     quiet: bool = False,
     trace_path: Path | None = None,
     report_path: Path | None = None,
@@ -36,7 +37,11 @@ def run_fetch(
 
     Raises click.UsageError (exit 2) for a store or processor that cannot be used. An
     unreadable input, a store failing mid-run or an unwritable report or trace path is
-    one line on standard error and exit status 1.
+    one line on standard error and exit status 1. An input without a single URL line
+    (``source`` names it) is one line of warning on standard error and does not change
+    the exit status: the run still resumes what the store holds, and a generated list
+    that happens to be empty is no failure, but a wrong file should not pass unnoticed.
+    ``title`` heads the summary and the report.
     """
     progress: ProgressMode = "quiet" if quiet else "auto"
     try:
@@ -66,11 +71,15 @@ def run_fetch(
     summary = result.summary
     if result.input_error is not None:
         click.echo(f"threadloom: {result.input_error}", err=True)
+    elif _no_urls(result.added):
+        click.echo(f"threadloom: {source or 'input'}: no URLs in the list", err=True)
+    for note in result.notes:
+        click.echo(f"threadloom: {store}: {note}", err=True)
     if not quiet:
         # rich costs ~25 ms of start-up; a -q run never needs it.
         from rich.console import Console  # noqa: PLC0415
 
-        render_summary(summary, Console(file=sys.stdout))
+        render_summary(summary, Console(file=sys.stdout), title=title)
     settings: Mapping[str, str] = {
         "store": store,
         "jobs": str(options.jobs),
@@ -79,7 +88,7 @@ def run_fetch(
         "retries": str(options.retries),
         "timeout": f"{options.timeout:g} s",
         "max time": "none" if (limit := options.attempt_time_limit) is None else f"{limit:g} s",
-        "process": options.process or "none",
+        "process": _processing(options),
     }
     try:
         write_outputs(
@@ -97,6 +106,18 @@ def run_fetch(
     if summary.interrupted:
         _leave_lingering_work(summary.exit_code)
     return summary.exit_code
+
+
+def _no_urls(added: AddResult | None) -> bool:
+    """Whether the input, read to its end, had no URL line at all (only blank or ``#``
+    lines, or nothing): a line already in the store or an invalid one is a URL line."""
+    return added is not None and added.added + added.duplicates + added.invalid == 0
+
+
+def _processing(options: FetchOptions) -> str:
+    if options.process is None:
+        return "none"
+    return f"{options.process} (redo all)" if options.reprocess else options.process
 
 
 def _leave_lingering_work(code: int) -> None:

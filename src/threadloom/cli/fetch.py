@@ -106,7 +106,16 @@ _MAX_MAX_SIZE = 2**63 - 1
     " MODULE:FUNCTION, a function (MODULE may be a .py file in the current directory)"
     " called with each fetched response (.url, .final_url, .status, .headers, .body"
     " bytes, .content_type, .elapsed, .http_version, .redirects), whose JSON result is"
-    " stored; see 'Processing documents' in docs/guide.md.",
+    " stored; done URLs of earlier runs whose processing is missing or failed are"
+    " processed first, from their stored bodies (not fetched again). See 'Processing"
+    " documents' in docs/guide.md.",
+)
+@click.option(
+    "--reprocess",
+    is_flag=True,
+    help="With --process: process every done URL again from its stored body, not only "
+    "those whose processing is missing or failed (results are not tagged with the "
+    "processor that made them: use this after changing it).",
 )
 @click.option(
     "--trace",
@@ -146,6 +155,7 @@ def fetch(
     retries: int,
     max_size: int,
     process: str | None,
+    reprocess: bool,
     trace_path: Path | None,
     report_path: Path | None,
     skip_failed: bool,
@@ -159,9 +169,12 @@ def fetch(
     lines and lines starting with # are ignored. Running the same command again
     resumes: done URLs are skipped, the rest are fetched.
 
-    Exit status: 0 every URL done (and processed, with --process), 1 some failed,
-    invalid or not processed, 2 usage error, 130 interrupted.
+    Exit status: 0 every URL done (and, with --process, every done URL processed without
+    error, those of earlier runs included), 1 some failed, invalid, pending or not
+    processed, 2 usage error, 130 interrupted.
     """
+    if reprocess and process is None:
+        raise click.UsageError("--reprocess needs --process (which processor to run)")
     if urls != "-":
         _check_exists(urls)
     prepare_store_directory(out, create_dirs=create_dirs)
@@ -174,6 +187,7 @@ def fetch(
         retries=retries,
         max_size=max_size or None,  # 0: no limit
         process=process,
+        reprocess=reprocess,
         retry_failed=not skip_failed,
         verify_tls=not insecure,
         ca_bundle=None if ca_bundle is None else str(ca_bundle),
@@ -183,6 +197,7 @@ def fetch(
         read_lines(urls),
         options,
         title=f"threadloom fetch: {'stdin' if urls == '-' else Path(urls).name}",
+        source="stdin" if urls == "-" else urls,
         quiet=quiet,
         trace_path=trace_path,
         report_path=report_path,

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from threadloom._problems import PROCESS_FAILED
 from threadloom._units import human_bytes
 from threadloom.cli._stores import open_existing
 
@@ -16,7 +17,8 @@ from threadloom.cli._stores import open_existing
 def status(store: str, as_json: bool) -> None:
     """Count the URLs of STORE by state (total, done, failed, invalid, pending) and bytes.
 
-    Also counts the done URLs whose processing (--process) failed: process_failed.
+    Also counts the done URLs whose processing (--process) failed: process_failed
+    ("processing failed", as the fetch summary and report call them).
 
     Safe to run while a fetch is writing to the same store.
     """
@@ -46,8 +48,8 @@ def status(store: str, as_json: bool) -> None:
     table.add_column("URLs", justify="right")
     for name in ("done", "failed", "invalid", "pending", "total"):
         table.add_row(name, str(fields[name]))
+        if name == "done" and counts.process_failed:  # as the fetch summary shows it
+            table.add_row(f"  {PROCESS_FAILED}", str(counts.process_failed))
     console = Console()
     console.print(table)
     console.print(f"{human_bytes(counts.bytes)} stored", highlight=False)
-    if counts.process_failed:
-        console.print(f"processing failed for {counts.process_failed} done URLs", highlight=False)

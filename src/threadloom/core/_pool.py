@@ -905,6 +905,16 @@ class Pool(Executor):
             if ws is not None:
                 ws.busy += time.monotonic() - t0
                 ws.current = None
+        if (
+            ws is None
+            and isinstance(error, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread()
+        ):
+            # Ctrl-C landing in a task that runs on the main thread (start_inline, or
+            # caller_runs) is the program's interrupt, not the task's failure: kept as
+            # the failure, it was lost (a fetch run went on, that URL failed with
+            # "KeyboardInterrupt:"). _start_here settles the task and lets it go up.
+            raise error
         if error is None:
             if task.returns_future:
                 if isinstance(result, Future):

@@ -89,6 +89,11 @@ class TraceRecorder:
                         )
                     )
 
+    def attach(self, *pools: Pool) -> None:
+        """Record the attempts of ``pools`` too, from now on (a later pipeline of the
+        same job shares the timeline); `close` detaches them with the others."""
+        self._unsubscribes.extend(pool.subscribe(self._on_event) for pool in pools)
+
     def spans(self) -> list[Span]:
         """The finished attempts recorded so far, in order of finishing."""
         with self._lock:

@@ -60,10 +60,11 @@ class _Numbers(_LiveColumn):
         return text
 
 
-def start_bar(stream: TextIO, read: Callable[[], Counts]) -> Progress:
-    """Start a bar on ``stream`` that shows ``read()`` at every redraw; ``stop()`` it."""
+def start_bar(stream: TextIO, read: Callable[[], Counts], *, label: str = "fetch") -> Progress:
+    """Start a bar named ``label`` on ``stream`` that shows ``read()`` at every redraw;
+    ``stop()`` it."""
     progress = Progress(
-        TextColumn("[bold]fetch[/bold]"),
+        TextColumn(f"[bold]{label}[/bold]"),
         _Bar(read),
         _Numbers(read),
         TimeElapsedColumn(),

@@ -7,6 +7,10 @@ The flow is seed 004's job done for real::
     key limit; retries on the pool's scheduler) --> process stage --> main thread
     --record()--> store writer thread (batched transactions)
 
+With a processor, a pass over the URLs done by earlier runs comes first: those whose
+processing is missing or failed (every one with ``reprocess``) are processed from their
+stored bodies, not fetched again (``_stored.py``).
+
 Every URL that leaves the fetch stage becomes exactly one recorded outcome: done with
 its body, or failed with a one-line reason. A URL still in flight when the run stops
 (Ctrl-C, kill -9) stays pending in the store, so running the same command again
@@ -18,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,13 +30,15 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from threadloom.core import Pipeline, Retry, Stage, TraceRecorder
+from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
 from threadloom.jobs._input import InputReader, PendingFollower
 from threadloom.jobs._process import Processor, ProcessOutcome, load_processor, run_processor
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
+from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary
 from threadloom.jobs._trace import RunTrace
 from threadloom.store import (
+    NOT_PROCESSED,
     AddResult,
     Outcome,
     State,
@@ -82,7 +88,9 @@ class FetchOptions:
     retryable failures (connection errors, connect and stall timeouts, 408, 429, 5xx);
     each attempt is bounded by ``max_time``. max_size: largest body in bytes after
     decoding, enforced while downloading (default :data:`DEFAULT_MAX_SIZE`; None: no
-    limit). process: ``"xml"``, ``"MODULE:FUNCTION"`` or None.
+    limit). process: ``"xml"``, ``"MODULE:FUNCTION"`` or None; a run with a processor
+    first processes the done URLs of earlier runs whose processing is missing or
+    failed, from their stored bodies (every done URL with ``reprocess``), then fetches.
     retry_failed: fetch URLs that failed in an earlier run again (the default).
     verify_tls: verify TLS certificates (keep it on outside tests). ca_bundle: a PEM
     file of CA certificates to verify against instead of the system's (a private CA).
@@ -99,6 +107,7 @@ class FetchOptions:
     retries: int = 3
     max_size: int | None = DEFAULT_MAX_SIZE
     process: str | None = None
+    reprocess: bool = False
     retry_failed: bool = True
     verify_tls: bool = True
     ca_bundle: str | None = None
@@ -122,6 +131,8 @@ class FetchOptions:
             raise ValueError(
                 f"max-time must be from 0 to {MAX_SECONDS} seconds, got {self.max_time}"
             )
+        if self.reprocess and not self.process:
+            raise ValueError("reprocess needs a processor (process)")
         if self.retries < 0:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if self.max_size is not None and self.max_size < 1:
@@ -141,14 +152,17 @@ class FetchOptions:
 class FetchResult:
     """What a run did: the input it read (None when Ctrl-C stopped the reading), the
     summary, when it started (UTC), what every worker did (when the run was asked to
-    record it), and why the input could not be read to its end (None if it could or if
-    the run was interrupted; ``added`` then counts the lines read before)."""
+    record it), why the input could not be read to its end (None if it could or if
+    the run was interrupted; ``added`` then counts the lines read before), and
+    ``notes``: one-line warnings about the store for the user (the processor changed
+    since results were kept: see `Store.processor`)."""
 
     added: AddResult | None
     summary: RunSummary
     started_at: datetime
     trace: RunTrace | None = None
     input_error: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -267,9 +281,19 @@ class FetchJob:
         """
         started = time.monotonic()
         started_at = datetime.now(UTC)
-        finished = 0
+        finished = processed = 0
         interrupted = False
         trace: RunTrace | None = None
+        recorders: list[TraceRecorder] = []  # one, shared by the run's pipelines
+
+        def record_trace(pools: tuple[Pool, ...]) -> None:
+            if not self._record_trace:
+                return
+            if recorders:
+                recorders[0].attach(*pools)
+            else:
+                recorders.append(TraceRecorder(*pools))
+
         try:
             store = open_store(self._store_path)
         except (StoreError, ValueError, OSError) as exc:
@@ -288,35 +312,33 @@ class FetchJob:
                 if lines is not None
                 else None
             )
-            source = PendingFollower(store, self._options.retry_failed, reader)
-            works = (
-                _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
-                for record in source
-            )
-            with Pipeline(self._stages(), name="job").run(works) as run:
-                recorder = TraceRecorder(*run.pools) if self._record_trace else None
-                try:
-                    with ProgressReporter(source.expected, mode=self._progress) as bar:
-                        for work in run:
-                            outcome = store.record(self._outcome(work))
-                            finished += 1
-                            bar.advance(
-                                ok=outcome.state is State.DONE,
-                                size=len(outcome.body) if outcome.body is not None else 0,
-                                total=source.total,
-                            )
-                except KeyboardInterrupt:
-                    interrupted = True
-                    # Caught here, it is not seen by the run's __exit__: wait only a
-                    # moment for a --process call still running (its URL stays pending).
-                    run.close(timeout=1.0)
-                finally:
-                    if recorder is not None:
-                        recorder.close()
-                        trace = RunTrace(recorder, origin=started)
+            notes = tuple(filter(None, [self._processor_change(store)]))
+            try:
+                stored = StoredOutcome()
+                if self._processor is not None:
+                    # Earlier runs' done URLs first: their outcomes never wait behind the
+                    # fetch, and URLs fetched below are processed once, as they arrive.
+                    stored = StoredProcessing(
+                        store, self._processor, redo=self._options.reprocess
+                    ).run(progress=self._progress, on_start=record_trace)
+                processed = stored.processed
+                interrupted = stored.interrupted
+                if not interrupted:
+                    finished, fetched_processed, interrupted = self._fetch_pass(
+                        store, reader, record_trace
+                    )
+                    processed += fetched_processed
+                if self._options.process is not None and not interrupted:
+                    store.set_processor(self._options.process)
+            finally:
+                if recorders:
+                    recorders[0].close()
+                    trace = RunTrace(recorders[0], origin=started)
             added, input_error = _input_outcome(reader)
             store.flush()
-            summary = self._summary(store, finished, time.monotonic() - started, interrupted)
+            summary = self._summary(
+                store, finished, processed, time.monotonic() - started, interrupted
+            )
         finally:
             if reader is not None:
                 reader.stop()
@@ -328,7 +350,57 @@ class FetchJob:
             started_at=started_at,
             trace=trace,
             input_error=input_error,
+            notes=notes,
         )
+
+    def _processor_change(self, store: Store) -> str | None:
+        """A note when this run names another processor than the one whose results the
+        store keeps (they are kept: results are not tagged one by one), unless it
+        redoes them all."""
+        spec, previous = self._options.process, store.processor
+        if spec is None or self._options.reprocess or previous in (None, spec):
+            return None
+        kept = store.counts().done - store.count_to_process()
+        if not kept:
+            return None
+        return (
+            f"{kept} done URLs keep their results of --process {previous};"
+            f" add --reprocess to redo them with {spec}"
+        )
+
+    def _fetch_pass(
+        self,
+        store: Store,
+        reader: InputReader | None,
+        record_trace: Callable[[tuple[Pool, ...]], None],
+    ) -> tuple[int, int, bool]:
+        """Fetch (and process) every URL still to do, recording each outcome; return how
+        many finished, how many of them were processed, and whether Ctrl-C stopped it."""
+        finished = processed = 0
+        source = PendingFollower(store, self._options.retry_failed, reader)
+        works = (
+            _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
+            for record in source
+        )
+        with Pipeline(self._stages(), name="job").run(works) as run:
+            record_trace(run.pools)
+            try:
+                with ProgressReporter(source.expected, mode=self._progress) as bar:
+                    for work in run:
+                        outcome = store.record(self._outcome(work))
+                        finished += 1
+                        processed += work.processed is not None
+                        bar.advance(
+                            ok=outcome.state is State.DONE,
+                            size=len(outcome.body) if outcome.body is not None else 0,
+                            total=source.total,
+                        )
+            except KeyboardInterrupt:
+                # Caught here, it is not seen by the run's __exit__: wait only a
+                # moment for a --process call still running (its URL stays pending).
+                run.close(timeout=1.0)
+                return finished, processed, True
+        return finished, processed, False
 
     def _stages(self) -> list[Stage]:
         options = self._options
@@ -416,12 +488,16 @@ class FetchJob:
             attempts=work.attempts,
             content_type=response.content_type,
             final_url=response.final_url,
-            processed=None if processed is None else processed.value,
+            # A failed processing has no result: the URL is processed again by the next
+            # run asked to process (a result of None is a result, stored as null).
+            processed=NOT_PROCESSED
+            if processed is None or processed.error is not None
+            else processed.value,
             process_error=None if processed is None else processed.error,
         )
 
     def _summary(
-        self, store: Store, finished: int, elapsed: float, interrupted: bool
+        self, store: Store, finished: int, processed: int, elapsed: float, interrupted: bool
     ) -> RunSummary:
         counts = store.counts()
         process_reasons = store.process_error_reasons(limit=5) if counts.process_failed else []
@@ -440,6 +516,8 @@ class FetchJob:
             interrupted=interrupted,
             process_failed=counts.process_failed,
             process_reasons=process_reasons,
+            processed_this_run=processed,
+            processor=self._options.process,
         )
 
 

@@ -47,6 +47,9 @@ def write_outputs(
                     bytes_total=summary.bytes_total,
                     settings=settings,
                     finished=summary.finished_this_run,
+                    process_failed=summary.process_failed,
+                    process_reasons=summary.process_reasons,
+                    headline=summary.headline(),
                 ),
                 report_path,
             )

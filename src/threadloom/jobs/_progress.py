@@ -30,7 +30,8 @@ class ProgressReporter:
     (the bar then pulses and shows ``?``), or a function asked at every redraw and
     every plain line (on rich's refresh thread too, so it must be cheap and
     thread-safe) that returns an `Expected` count, shown as ``~N`` while it is an
-    estimate, or None. Use it as a context manager around the consuming loop.
+    estimate, or None. ``label`` names the work (``fetch``, ``process``). Use it as a
+    context manager around the consuming loop.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class ProgressReporter:
         mode: ProgressMode = "auto",
         stream: TextIO | None = None,
         interval: float = 5.0,
+        label: str = "fetch",
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
         if mode == "auto":
@@ -48,6 +50,7 @@ class ProgressReporter:
         self._expected = total if callable(total) else None
         self._total = None if callable(total) else total
         self._interval = interval
+        self._label = label
         self._done = 0
         self._failed = 0
         self._bytes = 0
@@ -62,7 +65,7 @@ class ProgressReporter:
             # (quiet, or output to a file or pipe) do not need.
             from threadloom.jobs._bar import start_bar  # noqa: PLC0415
 
-            self._progress = start_bar(self._stream, self._counts)
+            self._progress = start_bar(self._stream, self._counts, label=self._label)
         return self
 
     def __exit__(
@@ -71,9 +74,13 @@ class ProgressReporter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        idle = self._done + self._failed == 0 and self._total in (None, 0)
         if self._progress is not None:
+            if idle and exc_type is None:
+                # Nothing to do: the summary says so; a bar reading 0/? would only puzzle.
+                self._progress.live.transient = True
             self._progress.stop()  # draws the bar a last time, with the final counts
-        elif self._mode == "plain":
+        elif self._mode == "plain" and not (idle and exc_type is None):
             self._print_line()
 
     def advance(self, *, ok: bool, size: int = 0, total: int | None = None) -> None:
@@ -110,7 +117,7 @@ class ProgressReporter:
         left = counts.seconds_left(rate)
         eta = "-" if left is None else f"{left:.0f}s"
         print(
-            f"fetch: {counts.of_total()} ({counts.done} done, {counts.failed} failed), "
+            f"{self._label}: {counts.of_total()} ({counts.done} done, {counts.failed} failed), "
             f"{rate:.1f} docs/s, {human_bytes(counts.bytes)}, ETA {eta}",
             file=self._stream,
             flush=True,

@@ -18,6 +18,7 @@ h1{font-size:22px;font-weight:650;margin:0 0 2px;overflow-wrap:anywhere}
 h2{font-size:15px;font-weight:650;margin:0 0 10px}
 .meta{color:var(--muted);margin:0 0 16px}
 .meta b{color:var(--fg);font-weight:600;font-variant-numeric:tabular-nums}
+.headline{margin:-8px 0 16px;font-weight:600}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:12px;
 margin:0 0 16px}
 .card{background:var(--card);border:1px solid var(--line);border-left-width:4px;

@@ -1,4 +1,8 @@
-"""The closing summary of a fetch run: states, top error reasons, bytes, speed."""
+"""The closing summary of a fetch run: states, top error reasons, bytes, speed.
+
+`RunSummary.headline` and the problem kinds of ``threadloom._problems`` are the words
+and figures the summary, the HTML report and ``threadloom status`` share.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from threadloom._problems import PROCESS_FAILED
 from threadloom._units import human_bytes
 
 if TYPE_CHECKING:
@@ -23,7 +28,9 @@ class RunSummary:
     ``finished_this_run`` counts URLs that reached done or failed in this run,
     which is what ``docs_per_second`` divides by ``elapsed``. ``process_failed`` counts
     the store's done URLs whose processing (``--process``) failed, ``process_reasons``
-    the most frequent of those reasons.
+    the most frequent of those reasons. ``processor`` is the ``--process`` value of the
+    run (None: no processing) and ``processed_this_run`` the URLs it processed, from
+    their stored bodies or as they were fetched.
     """
 
     store: str
@@ -35,6 +42,8 @@ class RunSummary:
     interrupted: bool = False
     process_failed: int = 0
     process_reasons: Sequence[tuple[str, int]] = ()
+    processed_this_run: int = 0
+    processor: str | None = None
 
     @property
     def total(self) -> int:
@@ -55,24 +64,47 @@ class RunSummary:
         all_done = self.counts.get("done", 0) == self.total
         return 0 if all_done and self.process_failed == 0 else 1
 
+    @property
+    def nothing_fetched(self) -> bool:
+        """True when the run ended without fetching anything (not interrupted): every
+        URL was done already, or there were none."""
+        return self.finished_this_run == 0 and not self.interrupted
 
-def render_summary(summary: RunSummary, console: Console) -> None:
-    """Print the summary as small tables (states, top error reasons, top processing
-    errors when there are any) and a headline."""
+    def headline(self) -> str:
+        """One line: what the run did and where the store stands, plain text."""
+        done = self.counts.get("done", 0)
+        stored = f"{human_bytes(self.bytes_total)} stored in {self.store}"
+        if self.nothing_fetched and self.total == 0:
+            line = f"nothing to fetch: no URLs in {self.store}"
+        elif self.nothing_fetched:
+            line = f"nothing to fetch: {done} of {self.total} already done ({stored})"
+        else:
+            line = (
+                f"{done} of {self.total} documents done in {self.elapsed:.2f} s"
+                f" ({self.docs_per_second:.1f} docs/s, {stored})"
+            )
+        if self.processor is not None:
+            line += f"; processed {self.processed_this_run} ({self.processor})"
+        if self.process_failed:
+            line += f"; processing failed for {self.process_failed}"
+        if self.interrupted:
+            line += "; interrupted: run the same command again to resume"
+        return line
+
+
+def render_summary(
+    summary: RunSummary, console: Console, *, title: str = "threadloom fetch"
+) -> None:
+    """Print the summary as small tables (states under ``title``, with the done URLs
+    whose processing failed when there are any; top error reasons; top processing
+    errors) and the `RunSummary.headline`."""
     # Imported here: rich costs ~25 ms of start-up that quiet runs do not need.
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    headline = (
-        f"{summary.counts.get('done', 0)} of {summary.total} documents done"
-        f" in {summary.elapsed:.2f} s ({summary.docs_per_second:.1f} docs/s,"
-        f" {human_bytes(summary.bytes_total)} stored in {summary.store})"
-    )
-    if summary.process_failed:
-        headline += f"; processing failed for {summary.process_failed}"
-    if summary.interrupted:
-        headline += "; interrupted: run the same command again to resume"
-    states = Table(title="threadloom fetch", title_justify="left", show_edge=False)
+    # The title on a line of its own: as a table title it would wrap to the table's width.
+    console.print(title, style="bold", highlight=False, markup=False)
+    states = Table(show_edge=False)
     states.add_column("state")
     states.add_column("URLs", justify="right")
     states.add_column("share", justify="right")
@@ -80,16 +112,21 @@ def render_summary(summary: RunSummary, console: Console) -> None:
         count = summary.counts.get(state, 0)
         share = f"{100 * count / summary.total:.1f}%" if summary.total else "-"
         states.add_row(state, str(count), share)
+        if state == "done" and summary.process_failed:  # a part of done, not a state
+            count = summary.process_failed
+            share = f"{100 * count / summary.total:.1f}%" if summary.total else "-"
+            states.add_row(f"  {PROCESS_FAILED}", str(count), share)
     console.print(states)
-    for title, rows in (
+    for heading, rows in (
         ("top error reasons", summary.error_reasons),
         ("top processing errors", summary.process_reasons),
     ):
         if rows:
-            reasons = Table(title=title, title_justify="left", show_edge=False)
+            reasons = Table(title=heading, title_justify="left", show_edge=False)
             reasons.add_column("URLs", justify="right")
             reasons.add_column("reason")
             for reason, count in rows:
                 reasons.add_row(str(count), escape(reason))
             console.print(reasons)
-    console.print(headline, highlight=False, markup=False)
+    # soft_wrap: one line however long (the terminal wraps it), so it greps whole.
+    console.print(summary.headline(), highlight=False, markup=False, soft_wrap=True)

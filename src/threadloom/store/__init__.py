@@ -13,7 +13,9 @@ from threadloom.store._open import open_store, store_files, store_kind, store_ow
 from threadloom.store._places import ensure_parent_directory, parent_directory
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._types import (
+    NOT_PROCESSED,
     AddResult,
+    DoneRecord,
     MissingDirectoryError,
     NotAStoreError,
     Outcome,
@@ -30,8 +32,10 @@ from threadloom.store._writer import WriterSettings, WriterStatistics
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "NOT_PROCESSED",
     "AddResult",
     "DirectoryStore",
+    "DoneRecord",
     "Invalid",
     "JsonlStore",
     "MissingDirectoryError",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import sqlite3
@@ -21,16 +22,27 @@ from pathlib import Path
 from typing import ClassVar, Final, cast
 
 from threadloom.store._db import (
+    EXPORT_COLUMNS,
     Row,
     check_meta,
     connect,
     ensure_schema,
-    iso_utc,
+    export_dict,
     transaction,
     upsert_rows,
 )
+from threadloom.store._processed import (
+    ProcessedUpdate,
+    processed_update,
+    save_processor,
+    stored_processor,
+    to_process_condition,
+    update_processed,
+)
 from threadloom.store._types import (
+    NOT_PROCESSED,
     AddResult,
+    DoneRecord,
     Outcome,
     State,
     StoreClosedError,
@@ -50,14 +62,12 @@ logger = logging.getLogger(__name__)
 # What the writer queue carries: the row to upsert and, for stores that keep bodies
 # themselves rather than as files, the body.
 Item = tuple[Row, bytes | None]
+# ... or a new processing outcome of a done URL (record_processed).
+_Queued = Item | ProcessedUpdate
 
 # A classified input line as inserted: (URL or invalid line, state, reason).
 Line = tuple[str, str, str | None]
 
-_EXPORT_COLUMNS: Final = (
-    "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
-    " content_type, final_url, processed, process_error"
-)
 
 _RECORDABLE: Final = frozenset({State.DONE, State.FAILED})
 
@@ -94,7 +104,7 @@ class Store:
         self._readonly = readonly
         self._read_lock = threading.Lock()
         self._input_lock = threading.Lock()
-        self._writer: BatchWriter[Item] | None = None
+        self._writer: BatchWriter[_Queued] | None = None
         self._reader: sqlite3.Connection | None = None
         self._conn: sqlite3.Connection | None = None
         try:
@@ -224,6 +234,62 @@ class Store:
         writer.put(self._prepare(outcome), timeout)  # put() checks the writer first
         return outcome
 
+    def to_process(
+        self, *, redo: bool = False, after: int = 0, page_size: int = 1000
+    ) -> Iterator[DoneRecord]:
+        """Yield the done URLs past ``after`` whose processing is missing (recorded
+        without processing) or failed, or with ``redo`` every done URL, in input order,
+        paged as `pending` is; bodies are not read (`read_body` reads one). Results are
+        not tagged with their processor: one without error is yielded only with ``redo``.
+        """
+        sql = (
+            "SELECT seq, url, http_status, content_type, final_url FROM urls"
+            f" WHERE {to_process_condition(redo)} AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        for row in self._paged(sql, page_size, after=after):
+            seq, url, status, content_type, final_url = cast(
+                tuple[int, str, int | None, str | None, str | None], row
+            )
+            yield DoneRecord(seq, url, status, content_type, final_url)
+
+    def count_to_process(self, *, redo: bool = False) -> int:
+        """How many URLs `to_process` would yield now with the same ``redo`` (committed)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT count(*) FROM urls WHERE {to_process_condition(redo)}"
+            ).fetchone()
+        return int(row[0])
+
+    def record_processed(
+        self,
+        url: str,
+        processed: object = NOT_PROCESSED,
+        process_error: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Queue a new processing outcome of the done URL ``url``, committed like `record`
+        (same ``timeout`` and errors): its result ``processed`` (any JSON value, None
+        included) or its one-line ``process_error``, exactly one (else `ValueError`).
+        Only ``processed`` and ``process_error`` change (a `JsonlStore` appends a copy
+        of the URL's line with them); a URL not done at commit time is left as it is.
+        """
+        update = processed_update(url, processed, process_error)
+        self._writer_or_raise().put(update, timeout)
+
+    @property
+    def processor(self) -> str | None:
+        """The processor the last complete processing run named (`set_processor`), or
+        None. Results are not tagged one by one: this tells a later run naming another
+        processor that the kept results may be the earlier one's."""
+        with self._reading() as conn:
+            return stored_processor(conn)
+
+    def set_processor(self, spec: str) -> None:
+        """Name ``spec`` as the processor of the store's results (committed at once)."""
+        self._writer_or_raise().check()
+        with contextlib.closing(connect(self._index_path, create=False)) as conn:
+            save_processor(conn, spec)
+
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every outcome recorded before this call is committed.
 
@@ -322,17 +388,17 @@ class Store:
         ``fetched_at`` (ISO-8601 UTC, ``Z``), ``content_type``, ``final_url``,
         ``processed`` (the decoded JSON value), ``process_error``. Missing values are None.
         """
-        sql = f"SELECT {_EXPORT_COLUMNS} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
+        sql = f"SELECT {EXPORT_COLUMNS} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
         for row in self._paged(sql, page_size):
-            yield _export_dict(row)
+            yield export_dict(row)
 
     def lookup(self, url: str) -> dict[str, object] | None:
         """The `export` dict of ``url`` (exact string), or None if it is not in the store."""
         with self._reading() as conn:
             row = conn.execute(
-                f"SELECT {_EXPORT_COLUMNS} FROM urls WHERE url = ?", (url,)
+                f"SELECT {EXPORT_COLUMNS} FROM urls WHERE url = ?", (url,)
             ).fetchone()
-        return None if row is None else _export_dict(row)
+        return None if row is None else export_dict(row)
 
     def read_body(self, url: str) -> bytes | None:
         """The stored body of ``url`` if it is done, else None (unknown or not done)."""
@@ -372,6 +438,11 @@ class Store:
         """Write one batch inside the writer's open transaction."""
         upsert_rows(conn, [row for row, _ in batch])
 
+    def _write_processed(self, conn: sqlite3.Connection, updates: list[ProcessedUpdate]) -> None:
+        """Write processing updates inside the writer's open transaction (the index's
+        columns; a kind that also keeps them elsewhere extends this)."""
+        update_processed(conn, updates)
+
     def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
         raise NotImplementedError
 
@@ -386,7 +457,7 @@ class Store:
             raise ValueError(f"an outcome is done or failed, not {state.value!r}")
         if not isinstance(outcome.url, str) or not outcome.url:
             raise TypeError(f"Outcome.url must be a non-empty str, not {outcome.url!r}")
-        processed = None if outcome.processed is None else json.dumps(outcome.processed)
+        processed = None if outcome.processed is NOT_PROCESSED else json.dumps(outcome.processed)
         fetched_at = time.time() if outcome.fetched_at is None else float(outcome.fetched_at)
         size = sha256 = body_ref = None
         body = None
@@ -418,13 +489,18 @@ class Store:
         )
         return row, body
 
-    def _commit(self, batch: list[Item]) -> None:
-        """The writer's commit: one transaction for the whole batch (writer thread only)."""
+    def _commit(self, batch: list[_Queued]) -> None:
+        """The writer's commit: one transaction for the whole batch (writer thread only);
+        runs of outcomes and of processing updates are written in their queued order."""
         conn = self._conn
         if conn is None:
             raise StoreClosedError(f"{self._location} is closed")
         with transaction(conn):
-            self._write_batch(conn, batch)
+            for is_update, run in itertools.groupby(batch, _is_update):
+                if is_update:
+                    self._write_processed(conn, cast(list[ProcessedUpdate], list(run)))
+                else:
+                    self._write_batch(conn, cast(list[Item], list(run)))
 
     def _paged(self, sql: str, page_size: int, *, after: int = 0) -> Iterator[tuple[object, ...]]:
         """Rows of ``sql`` (``seq > ? ... ORDER BY seq LIMIT ?``, seq first) past ``after``,
@@ -450,7 +526,7 @@ class Store:
                 raise StoreClosedError(f"{self._location} is closed")
             yield self._reader
 
-    def _writer_or_raise(self) -> BatchWriter[Item]:
+    def _writer_or_raise(self) -> BatchWriter[_Queued]:
         if self._writer is None:
             raise StoreClosedError(f"{self._location} was opened read-only")
         return self._writer
@@ -465,6 +541,10 @@ class Store:
             self._conn.close()
             self._conn = None
         self._release_kind()
+
+
+def _is_update(item: _Queued) -> bool:
+    return isinstance(item, ProcessedUpdate)
 
 
 def _todo(include_failed: bool) -> str:
@@ -502,40 +582,6 @@ def _check_kind(conn: sqlite3.Connection, kind: str) -> None:
     except sqlite3.OperationalError as exc:
         raise ValueError(f"not a threadloom store ({exc})") from exc
     check_meta(found, kind)
-
-
-def _export_dict(row: tuple[object, ...]) -> dict[str, object]:
-    (
-        _seq,
-        url,
-        state,
-        http_status,
-        size,
-        sha256,
-        attempts,
-        error,
-        fetched_at,
-        content_type,
-        final_url,
-        processed,
-        process_error,
-    ) = row
-    assert fetched_at is None or isinstance(fetched_at, float)
-    assert processed is None or isinstance(processed, str)
-    return {
-        "url": url,
-        "state": state,
-        "http_status": http_status,
-        "size": size,
-        "sha256": sha256,
-        "attempts": attempts,
-        "error": error,
-        "fetched_at": iso_utc(fetched_at),
-        "content_type": content_type,
-        "final_url": final_url,
-        "processed": None if processed is None else json.loads(processed),
-        "process_error": process_error,
-    }
 
 
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()

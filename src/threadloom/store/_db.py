@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import functools
 import itertools
+import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -291,3 +292,45 @@ def iso_utc(timestamp: float | None) -> str | None:
 def from_iso_utc(text: str) -> float:
     """The inverse of `iso_utc`."""
     return datetime.datetime.fromisoformat(text).timestamp()
+
+
+EXPORT_COLUMNS: Final = (
+    "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
+    " content_type, final_url, processed, process_error"
+)
+"""The columns `export_dict` reads, in its order (seq first, for paging)."""
+
+
+def export_dict(row: tuple[object, ...]) -> dict[str, object]:
+    """A row of `EXPORT_COLUMNS` as the dict `Store.export` yields."""
+    (
+        _seq,
+        url,
+        state,
+        http_status,
+        size,
+        sha256,
+        attempts,
+        error,
+        fetched_at,
+        content_type,
+        final_url,
+        processed,
+        process_error,
+    ) = row
+    assert fetched_at is None or isinstance(fetched_at, float)
+    assert processed is None or isinstance(processed, str)
+    return {
+        "url": url,
+        "state": state,
+        "http_status": http_status,
+        "size": size,
+        "sha256": sha256,
+        "attempts": attempts,
+        "error": error,
+        "fetched_at": iso_utc(fetched_at),
+        "content_type": content_type,
+        "final_url": final_url,
+        "processed": None if processed is None else json.loads(processed),
+        "process_error": process_error,
+    }

@@ -22,6 +22,7 @@ from threadloom.store._db import (
 )
 from threadloom.store._lock import ProcessLock
 from threadloom.store._places import ensure_parent_directory
+from threadloom.store._processed import ProcessedUpdate, update_processed
 from threadloom.store._types import NotAStoreError, State, StoreError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
@@ -47,7 +48,10 @@ class JsonlStore(Store):
     outcome's tries only) plus ``body`` and ``encoding``: for done URLs the body as text
     (``"encoding": "utf-8"``) when it decodes as UTF-8, else base64 (``"base64"``);
     both null for failed URLs. A URL retried after failing has a later line; the last
-    line for a URL wins. Input URLs, order, pending and invalid lines live in the index
+    line for a URL wins. Processing a done URL again (`Store.record_processed`) appends a
+    copy of its line with the new ``processed``/``process_error`` and ``attempts`` 0:
+    the body is copied, so redoing the processing of a whole store grows the file by
+    the store's size. Input URLs, order, pending and invalid lines live in the index
     ``<name>.jsonl.threadloom.db`` beside the file, so resume, status and export work as
     for `SqliteStore` (export lists every URL; the JSONL file only holds outcomes).
 
@@ -197,6 +201,33 @@ class JsonlStore(Store):
             return body.encode("utf-8")
         raise StoreError(f"unknown body encoding {encoding!r} at offset {body_ref} of {self._path}")
 
+    def _write_processed(self, conn: sqlite3.Connection, updates: list[ProcessedUpdate]) -> None:
+        """Append, for each update of a done URL, a copy of its last line with the new
+        ``processed``/``process_error`` and ``attempts`` 0 (`_with_processed`), then
+        point the index at it; lines first, as in `_write_batch`. One line is held in
+        memory at a time."""
+        file = self._file
+        assert file is not None
+        offset = self._end
+        moved: list[tuple[str, str]] = []
+        with open(self._path, "rb") as source:
+            for update in updates:
+                row = conn.execute(
+                    "SELECT body_ref FROM urls WHERE url = ? AND state = 'done'", (update.url,)
+                ).fetchone()
+                if row is None or row[0] is None:
+                    continue
+                source.seek(int(row[0]))
+                line = _with_processed(source.readline(), update)
+                file.write(line)
+                moved.append((str(offset), update.url))
+                offset += len(line)
+        file.flush()
+        update_processed(conn, updates)
+        conn.executemany("UPDATE urls SET body_ref = ? WHERE url = ?", moved)
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(offset), _OFFSET_KEY))
+        self._end = offset
+
     def _release_kind(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -220,6 +251,41 @@ def _check_ours(path: Path) -> None:
         raise NotAStoreError(
             "not a threadloom store (its first line is not a threadloom outcome record)"
         )
+
+
+_BODY_KEY: Final = b',"body":'
+
+
+def _with_processed(line: bytes, update: ProcessedUpdate) -> bytes:
+    """``line`` (a URL's line, with its newline) with ``update``'s processing outcome and
+    ``attempts`` 0 (no new tries: a replay sums the attempts of a URL's lines).
+
+    Only the part before the body is decoded and encoded again (the body may be a
+    hundred megabytes): `_line_for` writes ``body`` and ``encoding`` last, and the last
+    ``,"body":`` of a line is that key (a quote inside a JSON string is escaped, so the
+    body's text cannot hold one; a ``processed`` value before it may). A line not in
+    that shape is decoded and rewritten whole.
+    """
+    cut = line.rfind(_BODY_KEY)
+    head: object = None
+    if cut > 0:
+        try:
+            head = json.loads(line[:cut] + b"}")
+        except ValueError:
+            head = None
+    if not isinstance(head, dict) or "url" not in head:
+        entry = json.loads(line)
+        _set_processed(entry, update)
+        return json.dumps(entry, separators=(",", ":")).encode("ascii") + b"\n"
+    _set_processed(head, update)
+    text = json.dumps(head, separators=(",", ":")).encode("ascii")
+    return b"".join((text[:-1], memoryview(line)[cut:]))
+
+
+def _set_processed(entry: dict[str, object], update: ProcessedUpdate) -> None:
+    entry["processed"] = None if update.processed is None else json.loads(update.processed)
+    entry["process_error"] = update.process_error
+    entry["attempts"] = 0
 
 
 def _line_for(row: Row, body: bytes | None) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
 
 
 class State(enum.StrEnum):
@@ -20,6 +21,18 @@ class State(enum.StrEnum):
     INVALID = "invalid"
 
 
+class _NotProcessed:
+    """The type of `NOT_PROCESSED`."""
+
+    def __repr__(self) -> str:
+        return "NOT_PROCESSED"
+
+
+NOT_PROCESSED: Final = _NotProcessed()
+"""`Outcome.processed` of a URL that was not processed (the default): unlike None, which
+is a processing result (JSON null), it leaves the URL to be processed by a later run."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one URL, handed to `Store.record`.
@@ -29,9 +42,10 @@ class Outcome:
     summaries). ``attempts`` counts the tries of this run; the store adds it to the
     attempts of earlier runs. ``fetched_at`` is a unix time (``None``: the time of the
     `Store.record` call). ``processed`` is the processing stage's result, any value
-    `json.dumps` accepts (serialised inside `Store.record`, so a bad value raises there);
-    ``process_error`` is the processing stage's one-line failure. ``body`` is ignored
-    for failed outcomes.
+    `json.dumps` accepts, None included (serialised inside `Store.record`, so a bad value
+    raises there), or `NOT_PROCESSED` (the default) when the URL was not processed or its
+    processing failed; ``process_error`` is the processing stage's one-line failure.
+    ``body`` is ignored for failed outcomes.
     """
 
     url: str
@@ -43,7 +57,7 @@ class Outcome:
     fetched_at: float | None = None
     content_type: str | None = None
     final_url: str | None = None
-    processed: object = None
+    processed: object = NOT_PROCESSED
     process_error: str | None = None
 
 
@@ -59,6 +73,22 @@ class UrlRecord:
     url: str
     state: State
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DoneRecord:
+    """A done URL to process from its stored body, as `Store.to_process` yields it.
+
+    ``seq`` is its input position; ``http_status``, ``content_type`` and ``final_url``
+    are those recorded when it was fetched (the body is read separately, when needed,
+    with `Store.read_body`).
+    """
+
+    seq: int
+    url: str
+    http_status: int | None
+    content_type: str | None
+    final_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
