@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pycurl
 
+from threadloom._redact import redact_text
 from threadloom.transport._errors import (
     ConnectError,
     ConnectionLost,
@@ -79,7 +80,8 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     (:func:`_curl_error_text`) stands in then, so no reason is ever blank."""
     curl = handle.curl
     options = handle.options
-    message = message or _curl_error_text(code)
+    # libcurl's text may quote a URL, and a URL may carry a password (a proxy's).
+    message = redact_text(message) if message else _curl_error_text(code)
     if code == pycurl.E_ABORTED_BY_CALLBACK and handle.stalled is not None:
         return _stall(url, handle, options.low_speed_time)
     if (code == pycurl.E_WRITE_ERROR and handle.too_large) or code == pycurl.E_FILESIZE_EXCEEDED:
@@ -104,7 +106,7 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     if code == pycurl.E_PARTIAL_FILE:
         return _truncated(url, handle)
     if code == pycurl.E_TOO_MANY_REDIRECTS:
-        return RedirectRefused(url, f"too many redirects (>{options.max_redirects})")
+        return RedirectRefused(url, max_redirects_reason(options.max_redirects))
     if code == pycurl.E_UNSUPPORTED_PROTOCOL:
         # The request's own scheme was checked before any I/O (request_url), so this is
         # a redirect libcurl refused, or a reply that is not HTTP: libcurl reuses the
@@ -163,6 +165,14 @@ def _refused_redirect_scheme(handle: Handle) -> str | None:
     if scheme in ("", "http", "https"):
         return None
     return f"{scheme}://" if location[len(scheme) + 1 :].startswith("//") else f"{scheme}:"
+
+
+def max_redirects_reason(limit: int) -> str:
+    """The reason of a request that met more redirects than ``max_redirects``, worded
+    for the command line's option (0: no redirect is followed)."""
+    if limit == 0:
+        return "redirect not followed (--max-redirects 0)"
+    return f"too many redirects (more than --max-redirects {limit})"
 
 
 def max_time_reason(limit: float, progress: str) -> str:
