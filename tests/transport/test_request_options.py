@@ -403,3 +403,23 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def test_a_proxy_that_fails_is_named_in_the_reason(client_class: type[HttpClient]) -> None:
+    closed = _closed_port()
+    with (
+        make(client_class, proxy=f"http://127.0.0.1:{closed}") as client,
+        pytest.raises(ConnectError) as down,
+    ):
+        client.get(f"http://127.0.0.1:{closed}/x")
+    assert down.value.reason == "connection to the proxy refused"
+    with (
+        Socks5Proxy() as socks,
+        make(client_class, proxy=socks.url) as client,
+        pytest.raises(ConnectError) as refused,
+    ):
+        client.get(f"http://127.0.0.1:{closed}/x")
+    assert refused.value.reason.startswith("proxy failed: ")
+    with make(client_class, proxy="") as client, pytest.raises(ConnectError) as direct:
+        client.get(f"http://127.0.0.1:{closed}/x")
+    assert direct.value.reason == "connection refused"

@@ -74,9 +74,11 @@ gets ``400`` naming it; an unknown path gets ``404``):
     302 to ``U`` when ``next`` is given (a login that redirects).
 ``/needs-cookie?name=N&value=V``
     200 when the request carries the cookie ``N=V`` (same defaults), else 403.
-``/basic-auth?user=U&password=P``
+``/basic-auth?user=U&password=P`` (or ``&password_sha256=H``)
     200 when the request carries HTTP Basic credentials ``U:P`` (defaults ``user`` and
-    ``password``), else 401 with ``WWW-Authenticate: Basic realm="threadloom"``.
+    ``password``; with ``password_sha256``, a password whose SHA-256 hex digest is
+    ``H``, so the password need not be in the URL), else 401 with
+    ``WWW-Authenticate: Basic realm="threadloom"``.
 
 ``ForwardProxy`` and ``Socks5Proxy`` are minimal proxies on 127.0.0.1 that relay
 requests to any origin and count what they relayed (tests of ``--proxy``).

@@ -35,6 +35,7 @@ from threadloom.transport._headers import parse_final_headers
 _E_WEIRD_SERVER_REPLY = 8
 _E_HTTP2_STREAM = 92
 _E_HTTP3 = 95
+_E_PROXY = 97  # CURLE_PROXY: a SOCKS or HTTPS proxy handshake failed (libcurl 7.73)
 
 # How libcurl's message begins when a response's headers exceed its cap (it reports
 # CURLE_RECV_ERROR, or CURLE_TOO_LARGE from 8.6 on some paths): "...: 308159 > 307200".
@@ -95,14 +96,20 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
         return _timed_out(url, handle)
     if code == pycurl.E_COULDNT_CONNECT:
         os_errno = curl.getinfo(pycurl.OS_ERRNO)
+        # Say so when it is the proxy (given or from the environment) that is down.
+        to = " to the proxy" if _used_proxy(handle) else ""
         if os_errno == errno.ECONNREFUSED:
-            return ConnectError(url, "connection refused")
+            return ConnectError(url, f"connection{to} refused")
         detail = os.strerror(os_errno).lower() if os_errno else message
-        return ConnectError(url, f"could not connect: {detail}")
+        return ConnectError(url, f"could not connect{to}: {detail}")
     if code == pycurl.E_COULDNT_RESOLVE_HOST:
         return ConnectError(url, f"could not resolve host {urlsplit(url).hostname or ''}")
     if code == pycurl.E_COULDNT_RESOLVE_PROXY:
-        return ConnectError(url, f"could not resolve proxy: {message}")
+        # libcurl's message is "Could not resolve proxy: NAME".
+        name = message.rpartition(": ")[2] if ": " in message else message
+        return ConnectError(url, f"could not resolve proxy {name}")
+    if code == _E_PROXY:
+        return ConnectError(url, f"proxy failed: {message}")
     if code == pycurl.E_PARTIAL_FILE:
         return _truncated(url, handle)
     if code == pycurl.E_TOO_MANY_REDIRECTS:
@@ -144,6 +151,18 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     if code in (pycurl.E_HTTP2, _E_HTTP2_STREAM, _E_HTTP3, _E_WEIRD_SERVER_REPLY):
         return ProtocolError(url, f"protocol error: {message}", retryable=True)
     return TransportError(url, f"{message} (curl error {code})")
+
+
+def _used_proxy(handle: Handle) -> bool:
+    """Whether ``handle``'s last transfer went to a proxy (CURLINFO_USED_PROXY, libcurl
+    8.7; False where pycurl or libcurl cannot tell)."""
+    info = getattr(pycurl, "USED_PROXY", None)
+    if info is None:
+        return False
+    try:
+        return bool(handle.curl.getinfo(info))
+    except pycurl.error:
+        return False
 
 
 def _curl_error_text(code: int) -> str:
