@@ -17,10 +17,10 @@ MASK: Final = "***"
 
 # scheme "://" then the authority up to its last "@": the userinfo, as urlsplit reads it
 # (it takes the last "@", so "user:p@ss@host" has the password "p@ss"). In one URL the
-# authority runs to the first "/", "?" or "#"; in free text it also stops at blanks
-# and quotes, which no URL contains unescaped.
+# authority runs to the first "/", "?" or "#"; in free text it also stops at a blank
+# (so a password with a blank in it cannot be told from the text around it there).
 _URL_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
-_TEXT_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#\s\"'<>]*)@")
+_TEXT_USERINFO: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#\s]*)@")
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -45,7 +45,7 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` (an error message, a log line) with the password of every
     ``scheme://user:password@`` in it replaced by ``***``, as :func:`redact_url` does
-    for one URL; a URL's authority ends at a blank or a quote here."""
+    for one URL; a URL's authority ends at a blank here."""
     if "@" not in text:
         return text
     return _TEXT_USERINFO.sub(_mask, text)

@@ -361,3 +361,27 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def test_help_lists_every_request_option_with_its_default() -> None:
+    result = CliRunner().invoke(main, ["fetch", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for listed in (
+        "-H, --header 'NAME: VALUE'",
+        "-A, --user-agent TEXT",
+        "--proxy URL",
+        "--noproxy HOSTS",
+        "--cookie FILE",
+        "--netrc ",
+        "--netrc-file FILE",
+        "--max-redirects N",
+    ):
+        assert listed in text, listed
+    assert f"[default: {DEFAULT_USER_AGENT}]" in text
+    assert "[default: 10; x>=0]" in text
+    assert "Default: none." in text  # -H
+    assert "Default: the http_proxy, https_proxy, all_proxy" in text
+    assert "Default: the no_proxy (NO_PROXY) environment variable" in text
+    assert "Default: no cookies." in text
+    assert "Default: off." in text  # --netrc

@@ -194,7 +194,7 @@ _MAX_MAX_SIZE = 2**63 - 1
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     default=None,
     metavar="FILE",
-    help="Take per-host credentials from this netrc file (implies --netrc).",
+    help="Take per-host credentials from this netrc file (implies --netrc). Default: none.",
 )
 @click.option(
     "--max-redirects",

@@ -158,7 +158,8 @@ class ForwardProxy(_Proxy):
             if method != "GET" or not target.startswith("http://"):
                 conn.sendall(_plain(501, f"{method} {target} not supported"))
                 return
-            if self._expected is not None and headers.get("proxy-authorization") != self._expected:
+            given = next((v for k, v in headers if k.lower() == "proxy-authorization"), None)
+            if self._expected is not None and given != self._expected:
                 with self._lock:
                     self._log.refused += 1
                 conn.sendall(_plain(407, "proxy credentials required"))
@@ -166,13 +167,13 @@ class ForwardProxy(_Proxy):
             self._record(target)
             self._relay(conn, target, headers)
 
-    def _relay(self, conn: socket.socket, target: str, headers: dict[str, str]) -> None:
+    def _relay(self, conn: socket.socket, target: str, headers: list[tuple[str, str]]) -> None:
         parts = urlsplit(target)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
         lines = [f"GET {path} HTTP/1.1"]
-        lines += [f"{k}: {v}" for k, v in headers.items() if k not in _NOT_FORWARDED]
+        lines += [f"{k}: {v}" for k, v in headers if k.lower() not in _NOT_FORWARDED]
         # One request per origin connection: its end is the end of the response, so
         # no framing needs parsing here.
         lines.append("Connection: close")
@@ -253,15 +254,15 @@ def _exactly(conn: socket.socket, size: int) -> bytes:
     return data
 
 
-def _read_head(reader: object) -> tuple[str, str, dict[str, str]] | None:
-    """The next request's method, target and headers (names lower-cased); None at EOF."""
+def _read_head(reader: object) -> tuple[str, str, list[tuple[str, str]]] | None:
+    """The next request's method, target and header fields, in order; None at EOF."""
     readline = reader.readline  # type: ignore[attr-defined]
     line: bytes = readline(_MAX_HEAD)
     if not line:
         return None
     method, _, rest = line.decode("latin-1").strip().partition(" ")
     target = rest.rpartition(" ")[0]
-    headers: dict[str, str] = {}
+    headers: list[tuple[str, str]] = []
     size = len(line)
     while True:
         raw: bytes = readline(_MAX_HEAD)
@@ -272,7 +273,7 @@ def _read_head(reader: object) -> tuple[str, str, dict[str, str]] | None:
         if not text:
             return method, target, headers
         name, _, value = text.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        headers.append((name.strip(), value.strip()))
 
 
 def _plain(status: int, message: str) -> bytes:
