@@ -423,3 +423,18 @@ def test_a_proxy_that_fails_is_named_in_the_reason(client_class: type[HttpClient
     with make(client_class, proxy="") as client, pytest.raises(ConnectError) as direct:
         client.get(f"http://127.0.0.1:{closed}/x")
     assert direct.value.reason == "connection refused"
+
+
+def test_an_authorization_or_cookie_header_is_not_sent_to_another_host_on_redirect(
+    server: FaultServer, client_class: type[HttpClient]
+) -> None:
+    headers = ("Authorization: Bearer hdr-s3cret", "Cookie: session=abc", "X-Other: kept")
+    elsewhere = server.url("/headers").replace("127.0.0.1", "localhost")
+    with make(client_class, headers=headers) as client:
+        same_host = sent_headers(client, server)
+        redirected = client.get(server.url(f"/redirect-to?url={quote(elsewhere, safe='')}"))
+    assert same_host["Authorization"] == "Bearer hdr-s3cret"
+    sent = redirected.body.decode()
+    assert "hdr-s3cret" not in sent
+    assert "session=abc" not in sent
+    assert "X-Other: kept" in sent
