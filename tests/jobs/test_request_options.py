@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import trustme
 from click.testing import CliRunner
 
 from threadloom.cli import main
@@ -156,6 +158,20 @@ def test_proxy_option_sends_every_request_through_it(
     code, output = fetch(tmp_path, "--proxy", proxy.url, urls=urls_file(tmp_path, *wanted))
     assert code == 0, output
     assert sorted(proxy.relayed) == sorted(wanted)
+
+
+def test_https_through_the_proxy(tmp_path: Path, proxy: ForwardProxy) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with FaultServer(documents=5, tls=context) as https_server:
+        url = https_server.url("/docs/1.xml")
+        args = ["--proxy", proxy.url, "--ca-bundle", str(ca_file)]
+        code, output = fetch(tmp_path, *args, urls=urls_file(tmp_path, url))
+        assert code == 0, output
+        assert proxy.relayed == [f"CONNECT 127.0.0.1:{https_server.port}"]
 
 
 def test_socks5_proxy(tmp_path: Path, server: FaultServer) -> None:

@@ -140,6 +140,8 @@ class FetchOptions:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if self.max_size is not None and self.max_size < 1:
             raise ValueError(f"max-size must be at least 1 byte, got {self.max_size}")
+        if self.max_redirects < 0:
+            raise ValueError(f"max-redirects must be 0 or more, got {self.max_redirects}")
 
     @property
     def attempt_time_limit(self) -> float | None:

@@ -2,7 +2,8 @@
 
 ``ForwardProxy`` is an HTTP forward proxy: it takes absolute-form requests (``GET
 http://host:port/path HTTP/1.1``), relays each to its origin over a fresh connection
-and the response back, and keeps the client's connection for its next request.
+and the response back, and keeps the client's connection for its next request; a
+``CONNECT host:port`` (https through the proxy) becomes a byte pipe to the origin.
 ``Socks5Proxy`` speaks SOCKS5 (RFC 1928, no authentication, CONNECT only) and relays
 bytes both ways. Both count what they relayed, so a test can tell whether a request
 went through the proxy or around it. Standard library only; not for production use.
@@ -132,7 +133,7 @@ class ForwardProxy(_Proxy):
 
     With ``credentials=(user, password)`` a request without the matching
     ``Proxy-Authorization: Basic`` header gets ``407`` (counted in ``refused``).
-    CONNECT (https through the proxy) is answered ``501``.
+    ``relayed`` lists each GET's absolute URL and each tunnel as ``"CONNECT host:port"``.
     """
 
     def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
@@ -155,7 +156,9 @@ class ForwardProxy(_Proxy):
             if head is None:
                 return
             method, target, headers = head
-            if method != "GET" or not target.startswith("http://"):
+            if method not in ("GET", "CONNECT") or (
+                method == "GET" and not target.startswith("http://")
+            ):
                 conn.sendall(_plain(501, f"{method} {target} not supported"))
                 return
             given = next((v for k, v in headers if k.lower() == "proxy-authorization"), None)
@@ -164,7 +167,10 @@ class ForwardProxy(_Proxy):
                     self._log.refused += 1
                 conn.sendall(_plain(407, "proxy credentials required"))
                 continue
-            self._record(target)
+            self._record(f"CONNECT {target}" if method == "CONNECT" else target)
+            if method == "CONNECT":
+                self._tunnel(conn, target)
+                return
             self._relay(conn, target, headers)
 
     def _relay(self, conn: socket.socket, target: str, headers: list[tuple[str, str]]) -> None:
@@ -183,6 +189,21 @@ class ForwardProxy(_Proxy):
             origin.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             while chunk := origin.recv(_CHUNK):
                 conn.sendall(chunk)
+        finally:
+            self._forget(origin)
+
+    def _tunnel(self, conn: socket.socket, target: str) -> None:
+        # CONNECT host:port (https through the proxy): a byte pipe once the origin is up.
+        host, _, port = target.rpartition(":")
+        try:
+            origin = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
+        except (OSError, ValueError):
+            conn.sendall(_plain(502, f"cannot connect to {target}"))
+            return
+        self._track(origin)
+        try:
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            _pipe(conn, origin)
         finally:
             self._forget(origin)
 
@@ -278,7 +299,8 @@ def _read_head(reader: object) -> tuple[str, str, list[tuple[str, str]]] | None:
 
 def _plain(status: int, message: str) -> bytes:
     body = (message + "\n").encode()
-    reason = {407: "Proxy Authentication Required", 501: "Not Implemented"}.get(status, "")
+    reasons = {407: "Proxy Authentication Required", 501: "Not Implemented", 502: "Bad Gateway"}
+    reason = reasons.get(status, "")
     extra = 'Proxy-Authenticate: Basic realm="proxy"\r\n' if status == 407 else ""
     return (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n{extra}"
