@@ -123,6 +123,8 @@ def test_headers_and_user_agent(tmp_path: Path, server: FaultServer) -> None:
             "proxy 'http://u:***@127.0.0.1:x' has a bad port",
         ),
         (["--max-redirects", "-1"], "-1 is not in the range x>=0"),
+        (["-A", "bot\r\nX-Injected: 1"], "must be one line (no line break or NUL)"),
+        (["--noproxy", "a\nb"], "must be one line (no line break or NUL)"),
         (["--netrc-file", "missing-netrc"], "'missing-netrc' does not exist"),
     ],
 )

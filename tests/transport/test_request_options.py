@@ -438,3 +438,29 @@ def test_an_authorization_or_cookie_header_is_not_sent_to_another_host_on_redire
     assert "hdr-s3cret" not in sent
     assert "session=abc" not in sent
     assert "X-Other: kept" in sent
+
+
+def test_non_ascii_text_and_file_names_are_taken(
+    server: FaultServer, client_class: type[HttpClient], tmp_path: Path
+) -> None:
+    """pycurl refuses a str that is not ASCII: text goes as UTF-8, file names as the
+    file system spells them."""
+    folder = tmp_path / "données"
+    folder.mkdir()
+    jar = cookie_jar(folder, ("session", "abc"))
+    netrc = folder / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password pw\n", encoding="utf-8")
+    options = {
+        "user_agent": "robot-é/1.0",
+        "headers": ("X-Name: café",),
+        "cookie_file": str(jar),
+        "netrc_file": str(netrc),
+        "noproxy": "exemple-é.fr",
+    }
+    with make(client_class, **options) as client:
+        sent = sent_headers(client, server)
+        assert client.get(server.url("/needs-cookie?name=session&value=abc")).status == 200
+        assert client.get(server.url("/basic-auth?user=alice&password=pw")).status == 200
+    # The server reads header bytes as latin-1, as http.server does.
+    assert sent["User-Agent"] == "robot-é/1.0".encode().decode("latin-1")
+    assert sent["X-Name"] == "café".encode().decode("latin-1")

@@ -162,3 +162,15 @@ class CookieFile(_StrType):
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
         return path
+
+
+class OneLine(_StrType):
+    """Text without a line break or NUL (a header value libcurl sends as given)."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if any(c in text for c in "\r\n\0"):
+            self.fail("must be one line (no line break or NUL)", param, ctx)
+        return text

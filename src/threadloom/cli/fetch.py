@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from threadloom.cli._params import ByteSize, CookieFile, HeaderLine, ProxyUrl
+from threadloom.cli._params import ByteSize, CookieFile, HeaderLine, OneLine, ProxyUrl
 from threadloom.cli._params import Number as _Number  # the name the options below use
 from threadloom.cli._run import run_fetch
 from threadloom.cli._stores import prepare_store_directory
@@ -148,6 +148,7 @@ _MAX_MAX_SIZE = 2**63 - 1
 @click.option(
     "-A",
     "--user-agent",
+    type=OneLine(),
     default=DEFAULT_USER_AGENT,
     show_default=True,
     metavar="TEXT",
@@ -166,6 +167,7 @@ _MAX_MAX_SIZE = 2**63 - 1
 )
 @click.option(
     "--noproxy",
+    type=OneLine(),
     default=None,
     metavar="HOSTS",
     help="Comma-separated hosts (and their subdomains), IP addresses or CIDR ranges"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 
 import pycurl
@@ -53,16 +54,18 @@ def _request_options(
     """What every request of the handle carries: headers, proxy, cookies, credentials.
     Set once, here: a handle is reused for many requests with the same options, so a
     request pays nothing for them (libcurl keeps its own copies)."""
+    # Text goes to libcurl as UTF-8 bytes and file names as the file system spells
+    # them: pycurl takes a str only if it is ASCII (a UnicodeEncodeError otherwise).
     if options.headers:
-        curl.setopt(pycurl.HTTPHEADER, list(options.headers))
+        curl.setopt(pycurl.HTTPHEADER, [line.encode() for line in options.headers])
     if options.proxy is not None:
-        curl.setopt(pycurl.PROXY, options.proxy)
+        curl.setopt(pycurl.PROXY, options.proxy.encode())
     if options.noproxy is not None:
-        curl.setopt(pycurl.NOPROXY, options.noproxy)
+        curl.setopt(pycurl.NOPROXY, options.noproxy.encode())
     if options.netrc or options.netrc_file is not None:
         curl.setopt(pycurl.NETRC, pycurl.NETRC_OPTIONAL)
         if options.netrc_file is not None:
-            curl.setopt(pycurl.NETRC_FILE, options.netrc_file)
+            curl.setopt(pycurl.NETRC_FILE, os.fsencode(options.netrc_file))
     if share is not None:
         curl.setopt(pycurl.SHARE, share)
         # "": the cookie engine on, reading no file here. The file was loaded into the
@@ -102,7 +105,7 @@ def _loaded_share(path: str) -> tuple[pycurl.CurlShare, int]:
     loader = pycurl.Curl()
     try:
         loader.setopt(pycurl.SHARE, share)
-        loader.setopt(pycurl.COOKIEFILE, path)
+        loader.setopt(pycurl.COOKIEFILE, os.fsencode(path))
         # "RELOAD" reads the COOKIEFILE files at once, into the share, rather than at
         # this (never performed) handle's first transfer.
         loader.setopt(pycurl.COOKIELIST, "RELOAD")
@@ -202,11 +205,11 @@ class Handle:
             pycurl.HTTP_VERSION,
             pycurl.CURL_HTTP_VERSION_2TLS if options.http2 else pycurl.CURL_HTTP_VERSION_1_1,
         )
-        curl.setopt(pycurl.USERAGENT, options.user_agent)
+        curl.setopt(pycurl.USERAGENT, options.user_agent.encode())
         curl.setopt(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
         curl.setopt(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
         if options.ca_bundle is not None:
-            curl.setopt(pycurl.CAINFO, options.ca_bundle)
+            curl.setopt(pycurl.CAINFO, os.fsencode(options.ca_bundle))
         _request_options(curl, options, share)
 
     def begin(self, url: str | bytes) -> None:
