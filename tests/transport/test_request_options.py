@@ -464,3 +464,34 @@ def test_non_ascii_text_and_file_names_are_taken(
     # The server reads header bytes as latin-1, as http.server does.
     assert sent["User-Agent"] == "robot-é/1.0".encode().decode("latin-1")
     assert sent["X-Name"] == "café".encode().decode("latin-1")
+
+
+def test_the_cookie_store_is_safe_for_many_threads_and_transfers_at_once(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """pycurl locks the share: handles on eight threads, and the driver's, setting and
+    sending cookies at once, each thread's cookie reaching all of them."""
+    jar = cookie_jar(tmp_path, ("seed", "1"))
+    options = TransportOptions(**{**_fields(FAST), "cookie_file": str(jar)})  # type: ignore[arg-type]
+    statuses: list[int] = []
+    start = threading.Barrier(8)
+    with HttpClient(options, max_transfers=8) as client:
+
+        def work(n: int) -> None:
+            start.wait(timeout=30)
+            for round_ in range(10):
+                client.get(server.url(f"/set-cookie?name=t{n}&value={round_}"))
+                response = client.get(server.url(f"/needs-cookie?name=t{n}&value={round_}"))
+                statuses.append(response.status)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        futures = [client.submit(server.url("/needs-cookie?name=seed&value=1")) for _ in range(40)]
+        for thread in threads:
+            thread.join(60)
+        assert [f.result(timeout=60).status for f in futures] == [200] * 40
+        # Every thread's last cookie is in the one store the driver's handles use too.
+        last = [client.submit(server.url(f"/needs-cookie?name=t{n}&value=9")) for n in range(8)]
+        assert [f.result(timeout=60).status for f in last] == [200] * 8
+    assert statuses == [200] * 80
