@@ -238,6 +238,19 @@ def test_cookie_file_and_cookies_set_during_the_run(tmp_path: Path, server: Faul
     assert rows(tmp_path / "none.db")[wanted[0]]["http_status"] == 403
 
 
+def test_an_empty_cookie_file_turns_in_memory_cookies_on(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    login = quote("/needs-cookie?name=login&value=yes", safe="")
+    url = server.url(f"/set-cookie?name=login&value=yes&next={login}")
+    urls = urls_file(tmp_path, url)
+    code, output = fetch(tmp_path, "--cookie", os.devnull, urls=urls)
+    assert code == 0, output
+    code, _ = fetch(tmp_path, urls=urls, store="none.db")
+    assert code == 1, "without --cookie the redirect's cookie is not kept"
+    assert rows(tmp_path / "none.db")[url]["http_status"] == 403
+
+
 def test_netrc_file(tmp_path: Path, server: FaultServer) -> None:
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1\n  login alice\n  password n3trc-pw\n", encoding="utf-8")
