@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from threadloom.store import Invalid, Skip, Valid, classify_line
-from threadloom.store._urls import _PLAIN, MAX_URL_LENGTH, _classify_text, _full_checks
+from threadloom.store._urls import (
+    _PLAIN,
+    MAX_URL_LENGTH,
+    PASSWORD_IN_URL,
+    _classify_text,
+    _full_checks,
+)
 
 
 @pytest.mark.parametrize(
@@ -19,7 +25,8 @@ from threadloom.store._urls import _PLAIN, MAX_URL_LENGTH, _classify_text, _full
         ("HTTP://Example.COM/Path", "HTTP://Example.COM/Path"),
         ("http://127.0.0.1:8080/docs/1.xml", "http://127.0.0.1:8080/docs/1.xml"),
         ("http://[::1]:80/x", "http://[::1]:80/x"),
-        ("http://user:pw@host/x", "http://user:pw@host/x"),
+        ("http://user@host/x", "http://user@host/x"),
+        ("http://host/a@b?c=d:e@f", "http://host/a@b?c=d:e@f"),
         ("https://bücher.example/ä", "https://bücher.example/ä"),
         ("\ufeffhttp://bom.example/", "http://bom.example/"),
     ],
@@ -58,12 +65,27 @@ def test_blank_and_comment_lines_are_skipped(line: str | bytes) -> None:
         ("http://x:99999/", "http://x:99999/", "bad port"),
         ("http://x:abc/", "http://x:abc/", "bad port"),
         ("http://[::1/", "http://[::1/", "not a URL (Invalid IPv6 URL)"),
+        # A password is never stored, whatever else is wrong with the line.
+        ("http://user:pw@host/x", "http://user:***@host/x", PASSWORD_IN_URL),
+        ("http://user:p@ss:w@host/", "http://user:***@host/", PASSWORD_IN_URL),
+        ("https://u:@host/", "https://u:***@host/", PASSWORD_IN_URL),
+        ("http://u:s3cret@x:99999/", "http://u:***@x:99999/", "bad port"),
+        ("http://u:s3 cret@x/", "http://u:***@x/", "whitespace inside URL"),
+        (b"http://u:s3cret@x/\xff", "http://u:***@x/\\xff", "not UTF-8 (byte 0xff)"),
     ],
 )
 def test_invalid_lines_have_a_reason_without_the_line(
     line: str | bytes, key: str, reason: str
 ) -> None:
     assert classify_line(line) == Invalid(key, reason)
+
+
+def test_overlong_line_with_a_password_is_stored_cut_without_it() -> None:
+    line = "http://u:" + "s" * 2000 + "@x/"
+    verdict = classify_line(line + "a" * MAX_URL_LENGTH)
+    assert isinstance(verdict, Invalid)
+    assert verdict.key.startswith("http://u:***@x/aaa")
+    assert "ss" not in verdict.key
 
 
 def test_overlong_line_is_invalid_and_stored_cut() -> None:

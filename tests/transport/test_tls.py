@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from threadloom.server import FaultServer, document
+from threadloom.server import FaultServer, ForwardProxy, document
 from threadloom.transport import HttpClient, TlsError, TransportOptions
 
 from .conftest import FAST
@@ -91,3 +91,27 @@ def test_verification_can_be_turned_off(
     options = TransportOptions(connect_timeout=5.0, low_speed_time=5.0, verify_tls=False)
     with client_class(options) as client:
         assert client.get(https_server.document_url(2)).body == document(2, 11)
+
+
+def test_https_goes_through_the_https_proxy_of_the_environment(
+    https_server: FaultServer,
+    ca_file: Path,
+    client_class: type[HttpClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An https URL is tunnelled (CONNECT) through ``https_proxy``, the certificate is
+    still the origin's and verified; ``http_proxy`` alone is not used for it."""
+    for name in ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    options = TransportOptions(ca_bundle=str(ca_file))
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        with client_class(options) as client:
+            assert client.get(https_server.url("/docs/1.xml")).status == 200
+        assert proxy.relayed == []
+        monkeypatch.setenv("https_proxy", proxy.url)
+        with client_class(options) as client:
+            assert client.get(https_server.url("/docs/1.xml")).status == 200
+        assert proxy.relayed == [f"CONNECT 127.0.0.1:{https_server.port}"]

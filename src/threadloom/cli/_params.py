@@ -1,8 +1,10 @@
-"""click parameter types of the command line: bounded finite numbers, and byte sizes."""
+"""click parameter types of the command line: bounded finite numbers, byte sizes,
+request header lines, proxy URLs and cookie files."""
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final
@@ -100,3 +102,75 @@ class ByteSize(_IntType):
         if size > self.maximum:
             self.fail(f"{value} is more than {self.maximum} bytes.", param, ctx)
         return size
+
+
+if TYPE_CHECKING:
+    _StrType = click.ParamType[str]
+else:  # see _IntType
+    _StrType = click.ParamType
+
+
+class HeaderLine(_StrType):
+    """A request header line, ``'Name: value'``, ``'Name:'`` (remove a header libcurl
+    sends by default) or ``'Name;'`` (send it empty), checked by the transport's
+    ``check_header``; anything else is a usage error naming the header (by its name
+    only: its value may be a token)."""
+
+    name = "header"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from threadloom.transport import check_header  # noqa: PLC0415 (loaded by jobs anyway)
+
+        try:
+            return check_header(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class ProxyUrl(_StrType):
+    """A proxy URL (``scheme://[user:password@]host[:port]``), or ``''`` for no proxy;
+    a usage error shows it with its password hidden."""
+
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from threadloom.transport import check_proxy  # noqa: PLC0415
+
+        text = str(value)
+        if not text:
+            return text
+        try:
+            return check_proxy(text)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class CookieFile(_StrType):
+    """A readable cookie file in the Netscape format, holding at least one cookie
+    libcurl can read (else a usage error saying why: libcurl would ignore it)."""
+
+    name = "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from threadloom.transport import check_cookie_file  # noqa: PLC0415
+
+        path = str(value)
+        if os.path.isdir(path):
+            self.fail(f"cookie file {path}: is a directory", param, ctx)
+        try:
+            check_cookie_file(path)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return path
+
+
+class OneLine(_StrType):
+    """Text without a line break or NUL (a header value libcurl sends as given)."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if any(c in text for c in "\r\n\0"):
+            self.fail("must be one line (no line break or NUL)", param, ctx)
+        return text

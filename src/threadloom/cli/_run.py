@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from threadloom._redact import redact_url
 from threadloom.jobs import (
     FetchJob,
     FetchOptions,
@@ -89,6 +90,13 @@ def run_fetch(
         "timeout": f"{options.timeout:g} s",
         "max time": "none" if (limit := options.attempt_time_limit) is None else f"{limit:g} s",
         "process": _processing(options),
+        "max redirects": str(options.max_redirects),
+        "user agent": options.user_agent or "none",
+        # Names only: a header's value may be a token; a proxy's password is hidden.
+        "headers": ", ".join(line.split(":")[0].rstrip(";") for line in options.headers) or "none",
+        "proxy": "from the environment"
+        if options.proxy is None
+        else redact_url(options.proxy) or "none",
     }
     try:
         write_outputs(

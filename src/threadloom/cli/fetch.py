@@ -9,11 +9,12 @@ from pathlib import Path
 
 import click
 
-from threadloom.cli._params import ByteSize
+from threadloom.cli._params import ByteSize, CookieFile, HeaderLine, OneLine, ProxyUrl
 from threadloom.cli._params import Number as _Number  # the name the options below use
 from threadloom.cli._run import run_fetch
 from threadloom.cli._stores import prepare_store_directory
 from threadloom.jobs import MAX_TIME_FACTOR, MIN_RATE, FetchOptions, read_lines
+from threadloom.transport import DEFAULT_USER_AGENT
 
 _DAY = 86_400
 # libcurl takes a size as a signed 64-bit curl_off_t.
@@ -142,6 +143,79 @@ _MAX_MAX_SIZE = 2**63 - 1
     help="Verify TLS certificates against the CA certificates in this PEM file"
     " instead of the system's.",
 )
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    type=HeaderLine(),
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="Send this header with every request (repeatable; as curl -H). It replaces a"
+    " header threadloom sends by that name; 'NAME:' with nothing after the colon sends"
+    " no such header (e.g. -H 'Accept:'), 'NAME;' sends it empty. Default: none.",
+)
+@click.option(
+    "-A",
+    "--user-agent",
+    type=OneLine(),
+    default=DEFAULT_USER_AGENT,
+    show_default=True,
+    metavar="TEXT",
+    help="The User-Agent header. Name your crawler and a contact, e.g."
+    " -A 'mybot/1.0 (+https://example.org/bot; bot@example.org)'; '' sends none.",
+)
+@click.option(
+    "--proxy",
+    type=ProxyUrl(),
+    default=None,
+    metavar="URL",
+    help="Send every request through this proxy: http://, https://, socks4://,"
+    " socks4a://, socks5:// or socks5h:// (the proxy resolves names), with"
+    " user:password@ if it needs them. Default: the http_proxy, https_proxy, all_proxy"
+    " (and HTTPS_PROXY, ALL_PROXY) environment variables, as curl; '' for none.",
+)
+@click.option(
+    "--noproxy",
+    type=OneLine(),
+    default=None,
+    metavar="HOSTS",
+    help="Comma-separated hosts (and their subdomains), IP addresses or CIDR ranges"
+    " reached without the proxy; '*' for all. Default: the no_proxy (NO_PROXY)"
+    " environment variable, which applies to --proxy too; '' for none.",
+)
+@click.option(
+    "--cookie",
+    "cookie_file",
+    type=CookieFile(),
+    default=None,
+    metavar="FILE",
+    help="Send the cookies of FILE (the Netscape cookie-jar format curl -c, wget"
+    " --save-cookies and browser extensions write) and keep those servers set during"
+    " the run, in memory, shared by all requests; FILE is never written. Default: no"
+    " cookies.",
+)
+@click.option(
+    "--netrc",
+    is_flag=True,
+    help="Take per-host credentials from ~/.netrc (HTTP Basic; sent only to the host"
+    " of their entry). Default: off.",
+)
+@click.option(
+    "--netrc-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    default=None,
+    metavar="FILE",
+    help="Take per-host credentials from this netrc file (implies --netrc). Default: none.",
+)
+@click.option(
+    "--max-redirects",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="Most redirects followed for one URL (to http and https only); more ends the"
+    " URL failed, saying so. 0: none followed.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -161,6 +235,14 @@ def fetch(
     skip_failed: bool,
     insecure: bool,
     ca_bundle: Path | None,
+    headers: tuple[str, ...],
+    user_agent: str,
+    proxy: str | None,
+    noproxy: str | None,
+    cookie_file: str | None,
+    netrc: bool,
+    netrc_file: str | None,
+    max_redirects: int,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -191,6 +273,14 @@ def fetch(
         retry_failed=not skip_failed,
         verify_tls=not insecure,
         ca_bundle=None if ca_bundle is None else str(ca_bundle),
+        headers=headers,
+        user_agent=user_agent,
+        proxy=proxy,
+        noproxy=noproxy,
+        cookie_file=cookie_file,
+        netrc=netrc,
+        netrc_file=netrc_file,
+        max_redirects=max_redirects,
     )
     code = run_fetch(
         out,

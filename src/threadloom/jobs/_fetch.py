@@ -49,12 +49,14 @@ from threadloom.store import (
     store_owns,
 )
 from threadloom.transport import (
+    DEFAULT_USER_AGENT,
     MAX_SECONDS,
     HttpClient,
     HttpStatusError,
     Response,
     TransportError,
     TransportOptions,
+    check_cookie_file,
     status_text,
 )
 
@@ -97,6 +99,10 @@ class FetchOptions:
     backoff: seconds before the first retry (doubling, with jitter, up to 30 s), and
     max_retry_after: the longest wait a server's Retry-After can impose; these two have
     no command-line option (tests and library users tune them).
+    headers, user_agent, proxy, noproxy, cookie_file, netrc, netrc_file, max_redirects:
+    what every request carries and how it travels, as the ``TransportOptions`` fields
+    of those names say (``-H``, ``-A``, ``--proxy``, ``--noproxy``, ``--cookie``,
+    ``--netrc``, ``--netrc-file``, ``--max-redirects``).
     """
 
     jobs: int = 8
@@ -113,6 +119,14 @@ class FetchOptions:
     ca_bundle: str | None = None
     backoff: float = 0.5
     max_retry_after: float = 60.0
+    headers: tuple[str, ...] = ()
+    user_agent: str = DEFAULT_USER_AGENT
+    proxy: str | None = None
+    noproxy: str | None = None
+    cookie_file: str | None = None
+    netrc: bool = False
+    netrc_file: str | None = None
+    max_redirects: int = 10
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -137,6 +151,8 @@ class FetchOptions:
             raise ValueError(f"retries must be 0 or more, got {self.retries}")
         if self.max_size is not None and self.max_size < 1:
             raise ValueError(f"max-size must be at least 1 byte, got {self.max_size}")
+        if self.max_redirects < 0:
+            raise ValueError(f"max-redirects must be 0 or more, got {self.max_redirects}")
 
     @property
     def attempt_time_limit(self) -> float | None:
@@ -267,7 +283,17 @@ class FetchJob:
             max_size=options.max_size,
             verify_tls=options.verify_tls,
             ca_bundle=options.ca_bundle,
+            headers=options.headers,
+            user_agent=options.user_agent,
+            proxy=options.proxy,
+            noproxy=options.noproxy,
+            cookie_file=options.cookie_file,
+            netrc=options.netrc,
+            netrc_file=options.netrc_file,
+            max_redirects=options.max_redirects,
         )
+        if options.cookie_file is not None:
+            check_cookie_file(options.cookie_file)  # ValueError now, not mid-run
         self._client: HttpClient | None = None
 
     def run(self, lines: Iterable[bytes | str | None] | None) -> FetchResult:

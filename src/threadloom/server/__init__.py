@@ -69,6 +69,19 @@ gets ``400`` naming it; an unknown path gets ``404``):
     ``N`` bytes (default 1024, at most 64 MiB) of a printable deterministic pattern.
 ``/headers``
     The request headers as ``Name: value`` lines (to check what a client sends).
+``/set-cookie?name=N&value=V[&next=U]``
+    ``Set-Cookie: N=V; Path=/`` (defaults ``session`` and ``1``) with a 200, or with a
+    302 to ``U`` when ``next`` is given (a login that redirects).
+``/needs-cookie?name=N&value=V``
+    200 when the request carries the cookie ``N=V`` (same defaults), else 403.
+``/basic-auth?user=U&password=P`` (or ``&password_sha256=H``)
+    200 when the request carries HTTP Basic credentials ``U:P`` (defaults ``user`` and
+    ``password``; with ``password_sha256``, a password whose SHA-256 hex digest is
+    ``H``, so the password need not be in the URL), else 401 with
+    ``WWW-Authenticate: Basic realm="threadloom"``.
+
+``ForwardProxy`` and ``Socks5Proxy`` are minimal proxies on 127.0.0.1 that relay
+requests to any origin and count what they relayed (tests of ``--proxy``).
 
 ``python -m threadloom.server --port P --documents N`` runs it in the foreground.
 """
@@ -83,6 +96,7 @@ from threadloom.server._documents import (
     document_size,
     filler,
 )
+from threadloom.server._proxy import ForwardProxy, Socks5Proxy
 from threadloom.server._server import FaultServer
 from threadloom.server._stats import ServerStatistics
 
@@ -92,7 +106,9 @@ __all__ = [
     "MAX_DOCUMENT_SIZE",
     "MIN_DOCUMENT_SIZE",
     "FaultServer",
+    "ForwardProxy",
     "ServerStatistics",
+    "Socks5Proxy",
     "document",
     "document_latency",
     "document_size",

@@ -6,7 +6,10 @@ wrap them); streaming routes write to the exchange themselves.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
+import hashlib
 import re
 import threading
 from collections.abc import Callable
@@ -97,6 +100,9 @@ class Routes:
             "/delay": _delay,
             "/bytes": _bytes,
             "/headers": _headers,
+            "/set-cookie": _set_cookie,
+            "/needs-cookie": _needs_cookie,
+            "/basic-auth": _basic_auth,
         }
         route = simple.get(path)
         return route(ex) if route is not None else None
@@ -272,6 +278,48 @@ def _bytes(ex: Exchange) -> Reply:
 def _headers(ex: Exchange) -> Reply:
     lines = "".join(f"{name}: {value}\n" for name, value in ex.request_headers)
     return Reply(200, lines.encode("utf-8", "replace"))
+
+
+def _set_cookie(ex: Exchange) -> Reply:
+    name = ex.param("name") or "session"
+    value = ex.param("value") or "1"
+    cookie = ("Set-Cookie", f"{name}={value}; Path=/")
+    target = ex.param("next")
+    if target is not None:
+        return text_reply(302, f"cookie {name} set; see {target}", cookie, ("Location", target))
+    return text_reply(200, f"cookie {name} set", cookie)
+
+
+def _needs_cookie(ex: Exchange) -> Reply:
+    name = ex.param("name") or "session"
+    value = ex.param("value") or "1"
+    sent = {}
+    for pair in ex.header("cookie").split(";"):
+        key, _, got = pair.strip().partition("=")
+        sent[key] = got
+    if sent.get(name) == value:
+        return text_reply(200, f"cookie {name} ok")
+    return text_reply(403, f"cookie {name}={value} missing")
+
+
+def _basic_auth(ex: Exchange) -> Reply:
+    user = ex.param("user") or "user"
+    # password_sha256 lets a test keep the password itself out of the URL.
+    digest = ex.param("password_sha256")
+    if digest is None:
+        digest = hashlib.sha256((ex.param("password") or "password").encode()).hexdigest()
+    scheme, _, token = ex.header("authorization").partition(" ")
+    try:
+        given_user, _, given_password = (
+            base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        given_user = given_password = ""
+    given_digest = hashlib.sha256(given_password.encode()).hexdigest()
+    if scheme.lower() == "basic" and given_user == user and given_digest == digest:
+        return text_reply(200, f"welcome {user}")
+    challenge = ("WWW-Authenticate", 'Basic realm="threadloom"')
+    return text_reply(401, "credentials required", challenge)
 
 
 def _gzip(reply: Reply, accept_encoding: str) -> Reply:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from threadloom._redact import redact_url
+
 MAX_URL_LENGTH: Final = 8192
 """Longer lines are invalid: no server accepts them and they would bloat the store."""
 
@@ -73,8 +75,10 @@ def classify_line(raw: bytes | str) -> Classified:
     Blank lines and lines starting with ``#`` (after stripping) are `Skip`. A line is
     `Invalid` when it is not UTF-8, contains whitespace or control characters, is longer
     than `MAX_URL_LENGTH`, cannot be parsed, has no scheme, a scheme other than http/https,
-    no host, or a bad port. Anything else is `Valid` with the stripped line unchanged
-    (no case folding, no percent-decoding), so the stored URL is the one the user gave.
+    no host, a bad port, or a password (`PASSWORD_IN_URL`; an invalid line's key never
+    holds a password: it is shown as ``***``). Anything else is `Valid` with the stripped
+    line unchanged (no case folding, no percent-decoding), so the stored URL is the one
+    the user gave.
     """
     if isinstance(raw, bytes):
         stripped = raw.strip()
@@ -84,7 +88,9 @@ def classify_line(raw: bytes | str) -> Classified:
             key = stripped.decode("utf-8", "backslashreplace")
             if not key or key.startswith("#"):
                 return SKIP
-            return Invalid(stored_key(key), f"not UTF-8 (byte 0x{stripped[exc.start]:02x})")
+            return Invalid(
+                stored_key(redact_url(key)), f"not UTF-8 (byte 0x{stripped[exc.start]:02x})"
+            )
     else:
         line = raw.strip()
     # A byte order mark only ever appears at the start of the first line of a file.
@@ -100,7 +106,22 @@ def _classify_text(line: str) -> Classified:
     return _full_checks(line)
 
 
+PASSWORD_IN_URL: Final = "password in URL (not stored): give it in a netrc file (--netrc-file)"
+"""The reason of a URL with ``user:password@``: a store must never hold a credential,
+and one stored without its password could not be fetched on resume, so such a line is
+invalid, stored with the password shown as ``***``."""
+
+
 def _full_checks(line: str) -> Valid | Invalid:
+    # Every "@" in an authority takes this path (_PLAIN admits none there).
+    verdict = _url_checks(line)
+    if "@" in line and (masked := redact_url(line)) != line:
+        reason = verdict.reason if isinstance(verdict, Invalid) else PASSWORD_IN_URL
+        return Invalid(stored_key(masked), reason)
+    return verdict
+
+
+def _url_checks(line: str) -> Valid | Invalid:
     if len(line) > MAX_URL_LENGTH:
         return Invalid(stored_key(line), f"longer than {MAX_URL_LENGTH} characters")
     if _BAD_CHAR.search(line) is not None:

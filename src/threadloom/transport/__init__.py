@@ -22,13 +22,23 @@ from threadloom.transport._errors import (
     TruncatedBody,
     status_text,
 )
+from threadloom.transport._handle import check_cookie_file
 from threadloom.transport._headers import Headers
-from threadloom.transport._options import MAX_SECONDS, TransportOptions
+from threadloom.transport._options import (
+    DEFAULT_USER_AGENT,
+    MAX_SECONDS,
+    PROXY_SCHEMES,
+    TransportOptions,
+    check_header,
+    check_proxy,
+)
 from threadloom.transport._response import Response
 from threadloom.transport._retry_after import parse_retry_after
 
 __all__ = [
+    "DEFAULT_USER_AGENT",
     "MAX_SECONDS",
+    "PROXY_SCHEMES",
     "RETRYABLE_STATUSES",
     "ConnectError",
     "ConnectionLost",
@@ -45,6 +55,9 @@ __all__ = [
     "TransportError",
     "TransportOptions",
     "TruncatedBody",
+    "check_cookie_file",
+    "check_header",
+    "check_proxy",
     "parse_retry_after",
     "status_text",
 ]

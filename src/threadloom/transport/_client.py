@@ -12,7 +12,7 @@ from typing import Any, Self, TypeVar, overload
 import pycurl
 
 from threadloom.transport._exchange import build_response, request_url
-from threadloom.transport._handle import Handle
+from threadloom.transport._handle import Handle, cookie_share
 from threadloom.transport._mapping import map_curl_error
 from threadloom.transport._multi import MultiDriver
 from threadloom.transport._options import TransportOptions
@@ -33,6 +33,10 @@ class HttpClient:
     :meth:`submit` is the other way in: it returns a ``Future`` at once and one thread
     drives all submitted transfers (a ``CurlMulti``), which is far cheaper in CPU than
     a thread blocked in ``get`` per transfer when there are many small ones.
+
+    With ``options.cookie_file`` the file is loaded here (ValueError if it cannot be
+    read or holds no cookie) into one cookie store that every handle of the client,
+    ``get`` and ``submit`` alike, shares.
     """
 
     def __init__(
@@ -42,6 +46,9 @@ class HttpClient:
             raise ValueError(f"max_transfers must be None or >= 1, got {max_transfers}")
         self.options = options if options is not None else TransportOptions()
         self._max_transfers = max_transfers
+        # Referenced by every handle that uses it (pycurl keeps it alive until the last
+        # one is closed), so close() needs no ordering with the driver thread.
+        self._share = cookie_share(self.options)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._handles: dict[threading.Thread, Handle] = {}
@@ -121,7 +128,7 @@ class HttpClient:
                 driver = self._driver
                 if driver is None:
                     driver = self._driver = MultiDriver(
-                        self.options, max_transfers=self._max_transfers
+                        self.options, max_transfers=self._max_transfers, share=self._share
                     )
         return driver.submit(url, raise_for_status=raise_for_status, then=then)
 
@@ -136,7 +143,7 @@ class HttpClient:
             # so the open handles stay bounded by the live threads.
             for thread in [t for t in self._handles if not t.is_alive()]:
                 self._handles.pop(thread).close()
-            handle = Handle(self.options)
+            handle = Handle(self.options, share=self._share)
             self._handles[threading.current_thread()] = handle
         self._local.handle = handle
         return handle

@@ -7,6 +7,7 @@ from urllib.parse import quote, urlsplit
 
 import pycurl
 
+from threadloom._redact import redact_url
 from threadloom.transport._errors import HttpStatusError, InvalidUrl, TruncatedBody
 from threadloom.transport._handle import Handle
 from threadloom.transport._headers import Headers
@@ -52,9 +53,12 @@ def build_response(url: str, handle: Handle, raise_for_status: bool) -> Response
         if received < length:
             raise TruncatedBody(url, f"body truncated: got {received} of {length} bytes")
     headers = Headers(handle.header_lines)
+    # libcurl 8 drops user info from the effective URL; older ones keep a redirect
+    # target's "user:password@", which must not reach a store or a report.
+    final_url = redact_url(getinfo(pycurl.EFFECTIVE_URL))
     response = Response(
         url=url,
-        final_url=getinfo(pycurl.EFFECTIVE_URL),
+        final_url=final_url,
         status=status,
         headers=headers,
         body=handle.body.getvalue(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 
 import pycurl
@@ -47,6 +48,90 @@ def _restrict_protocols(curl: pycurl.Curl) -> None:
         curl.setopt(pycurl.REDIR_PROTOCOLS, _WEB_PROTOCOLS)
 
 
+def _request_options(
+    curl: pycurl.Curl, options: TransportOptions, share: pycurl.CurlShare | None
+) -> None:
+    """What every request of the handle carries: headers, proxy, cookies, credentials.
+    Set once, here: a handle is reused for many requests with the same options, so a
+    request pays nothing for them (libcurl keeps its own copies)."""
+    # Text goes to libcurl as UTF-8 bytes and file names as the file system spells
+    # them: pycurl takes a str only if it is ASCII (a UnicodeEncodeError otherwise).
+    if options.headers:
+        curl.setopt(pycurl.HTTPHEADER, [line.encode() for line in options.headers])
+    if options.proxy is not None:
+        curl.setopt(pycurl.PROXY, options.proxy.encode())
+    if options.noproxy is not None:
+        curl.setopt(pycurl.NOPROXY, options.noproxy.encode())
+    if options.netrc or options.netrc_file is not None:
+        curl.setopt(pycurl.NETRC, pycurl.NETRC_OPTIONAL)
+        if options.netrc_file is not None:
+            curl.setopt(pycurl.NETRC_FILE, os.fsencode(options.netrc_file))
+    if share is not None:
+        curl.setopt(pycurl.SHARE, share)
+        # "": the cookie engine on, reading no file here. The file was loaded into the
+        # share once (cookie_share); loading it again per handle would put back cookies
+        # that servers have changed since.
+        curl.setopt(pycurl.COOKIEFILE, "")
+
+
+def cookie_share(options: TransportOptions) -> pycurl.CurlShare | None:
+    """A CurlShare holding the cookies of ``options.cookie_file`` (None without one),
+    for all the handles of one client: cookies set by a server on one handle are sent
+    by every other. pycurl locks a share itself, so handles on several threads may use
+    it. Raises ValueError as :func:`check_cookie_file` does."""
+    if options.cookie_file is None:
+        return None
+    return _loaded_share(options.cookie_file)[0]
+
+
+def check_cookie_file(path: str) -> int:
+    """How many cookies the Netscape cookie file ``path`` holds, as libcurl reads it.
+    Raises ValueError naming the file when it cannot be read, or when it has lines but
+    no cookie could be read from them (a file in another format, or only expired
+    cookies), which libcurl itself would ignore silently."""
+    share, count = _loaded_share(path)
+    share.close()
+    return count
+
+
+def _loaded_share(path: str) -> tuple[pycurl.CurlShare, int]:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cookie file {path}: {(exc.strerror or str(exc)).lower()}") from None
+    share = pycurl.CurlShare()
+    share.setopt(pycurl.SH_SHARE, pycurl.LOCK_DATA_COOKIE)
+    loader = pycurl.Curl()
+    try:
+        loader.setopt(pycurl.SHARE, share)
+        loader.setopt(pycurl.COOKIEFILE, os.fsencode(path))
+        # "RELOAD" reads the COOKIEFILE files at once, into the share, rather than at
+        # this (never performed) handle's first transfer.
+        loader.setopt(pycurl.COOKIELIST, "RELOAD")
+        count = len(loader.getinfo(pycurl.INFO_COOKIELIST))
+    finally:
+        loader.close()
+    if count == 0 and _has_cookie_lines(path):
+        share.close()
+        raise ValueError(
+            f"cookie file {path}: no cookie could be read (expected the Netscape format"
+            " of curl and wget: 7 tab-separated fields a line; expired cookies are dropped)"
+        )
+    return share, count
+
+
+def _has_cookie_lines(path: str) -> bool:
+    """Whether the file has a line that is not blank or a comment (a ``#HttpOnly_``
+    line is a cookie, not a comment)."""
+    with open(path, "rb") as file:
+        for raw in file:
+            line = raw.strip()
+            if line and (not line.startswith(b"#") or line.startswith(b"#HttpOnly_")):
+                return True
+    return False
+
+
 class Handle:
     """A configured ``pycurl.Curl`` plus the buffers of its current request."""
 
@@ -64,8 +149,15 @@ class Handle:
         "too_large",
     )
 
-    def __init__(self, options: TransportOptions, *, watch_progress: bool = True) -> None:
-        """Configure a new easy handle for ``options``. With ``watch_progress`` the handle
+    def __init__(
+        self,
+        options: TransportOptions,
+        *,
+        watch_progress: bool = True,
+        share: pycurl.CurlShare | None = None,
+    ) -> None:
+        """Configure a new easy handle for ``options``, using ``share`` (the client's
+        cookie store, see :func:`cookie_share`) if given. With ``watch_progress`` the handle
         cuts stalls itself during ``perform``, as ``options.stall_check`` says (a
         progress callback, or libcurl's low-speed limit); without it the owner must call
         :meth:`stalled_now` at short intervals while a transfer runs (the multi driver
@@ -113,11 +205,12 @@ class Handle:
             pycurl.HTTP_VERSION,
             pycurl.CURL_HTTP_VERSION_2TLS if options.http2 else pycurl.CURL_HTTP_VERSION_1_1,
         )
-        curl.setopt(pycurl.USERAGENT, options.user_agent)
+        curl.setopt(pycurl.USERAGENT, options.user_agent.encode())
         curl.setopt(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
         curl.setopt(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
         if options.ca_bundle is not None:
-            curl.setopt(pycurl.CAINFO, options.ca_bundle)
+            curl.setopt(pycurl.CAINFO, os.fsencode(options.ca_bundle))
+        _request_options(curl, options, share)
 
     def begin(self, url: str | bytes) -> None:
         """Prepare a request for ``url``: fresh buffers and stall counters."""

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pycurl
 
+from threadloom._redact import redact_text
 from threadloom.transport._errors import (
     ConnectError,
     ConnectionLost,
@@ -34,6 +35,7 @@ from threadloom.transport._headers import parse_final_headers
 _E_WEIRD_SERVER_REPLY = 8
 _E_HTTP2_STREAM = 92
 _E_HTTP3 = 95
+_E_PROXY = 97  # CURLE_PROXY: a SOCKS or HTTPS proxy handshake failed (libcurl 7.73)
 
 # How libcurl's message begins when a response's headers exceed its cap (it reports
 # CURLE_RECV_ERROR, or CURLE_TOO_LARGE from 8.6 on some paths): "...: 308159 > 307200".
@@ -79,7 +81,8 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     (:func:`_curl_error_text`) stands in then, so no reason is ever blank."""
     curl = handle.curl
     options = handle.options
-    message = message or _curl_error_text(code)
+    # libcurl's text may quote a URL, and a URL may carry a password (a proxy's).
+    message = redact_text(message) if message else _curl_error_text(code)
     if code == pycurl.E_ABORTED_BY_CALLBACK and handle.stalled is not None:
         return _stall(url, handle, options.low_speed_time)
     if (code == pycurl.E_WRITE_ERROR and handle.too_large) or code == pycurl.E_FILESIZE_EXCEEDED:
@@ -93,18 +96,24 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
         return _timed_out(url, handle)
     if code == pycurl.E_COULDNT_CONNECT:
         os_errno = curl.getinfo(pycurl.OS_ERRNO)
+        # Say so when it is the proxy (given or from the environment) that is down.
+        to = " to the proxy" if _used_proxy(handle) else ""
         if os_errno == errno.ECONNREFUSED:
-            return ConnectError(url, "connection refused")
+            return ConnectError(url, f"connection{to} refused")
         detail = os.strerror(os_errno).lower() if os_errno else message
-        return ConnectError(url, f"could not connect: {detail}")
+        return ConnectError(url, f"could not connect{to}: {detail}")
     if code == pycurl.E_COULDNT_RESOLVE_HOST:
         return ConnectError(url, f"could not resolve host {urlsplit(url).hostname or ''}")
     if code == pycurl.E_COULDNT_RESOLVE_PROXY:
-        return ConnectError(url, f"could not resolve proxy: {message}")
+        # libcurl's message is "Could not resolve proxy: NAME".
+        name = message.rpartition(": ")[2] if ": " in message else message
+        return ConnectError(url, f"could not resolve proxy {name}")
+    if code == _E_PROXY:
+        return ConnectError(url, f"proxy failed: {message}")
     if code == pycurl.E_PARTIAL_FILE:
         return _truncated(url, handle)
     if code == pycurl.E_TOO_MANY_REDIRECTS:
-        return RedirectRefused(url, f"too many redirects (>{options.max_redirects})")
+        return RedirectRefused(url, max_redirects_reason(options.max_redirects))
     if code == pycurl.E_UNSUPPORTED_PROTOCOL:
         # The request's own scheme was checked before any I/O (request_url), so this is
         # a redirect libcurl refused, or a reply that is not HTTP: libcurl reuses the
@@ -144,6 +153,18 @@ def map_curl_error(url: str, code: int, message: str, handle: Handle) -> Transpo
     return TransportError(url, f"{message} (curl error {code})")
 
 
+def _used_proxy(handle: Handle) -> bool:
+    """Whether ``handle``'s last transfer went to a proxy (CURLINFO_USED_PROXY, libcurl
+    8.7; False where pycurl or libcurl cannot tell)."""
+    info = getattr(pycurl, "USED_PROXY", None)
+    if info is None:
+        return False
+    try:
+        return bool(handle.curl.getinfo(info))
+    except pycurl.error:
+        return False
+
+
 def _curl_error_text(code: int) -> str:
     """libcurl's description of error ``code`` (curl_easy_strerror, which says "Unknown
     error" for a code it does not know), or "unknown error" from a pycurl too old (before
@@ -163,6 +184,14 @@ def _refused_redirect_scheme(handle: Handle) -> str | None:
     if scheme in ("", "http", "https"):
         return None
     return f"{scheme}://" if location[len(scheme) + 1 :].startswith("//") else f"{scheme}:"
+
+
+def max_redirects_reason(limit: int) -> str:
+    """The reason of a request that met more redirects than ``max_redirects``, worded
+    for the command line's option (0: no redirect is followed)."""
+    if limit == 0:
+        return "redirect not followed (--max-redirects 0)"
+    return f"too many redirects (more than --max-redirects {limit})"
 
 
 def max_time_reason(limit: float, progress: str) -> str:

@@ -86,7 +86,8 @@ class MultiDriver:
     done-callbacks run there and must be quick. An unexpected error while starting or
     finishing one transfer fails that future with it and the driver carries on; should
     the driver itself fail, every outstanding future fails with a RuntimeError caused by
-    that error, and the driver is closed.
+    that error, and the driver is closed. ``share`` (a CurlShare, the client's cookie
+    store) is set on every handle the driver makes.
     """
 
     def __init__(
@@ -95,10 +96,12 @@ class MultiDriver:
         *,
         max_transfers: int | None = None,
         name: str = "threadloom-http",
+        share: pycurl.CurlShare | None = None,
     ) -> None:
         if max_transfers is not None and max_transfers < 1:
             raise ValueError(f"max_transfers must be None or >= 1, got {max_transfers}")
         self.options = options
+        self._share = share  # the client's cookie store, given to every handle
         self._max = max_transfers
         self._lock = threading.Lock()
         self._incoming: deque[_Request] = deque()
@@ -290,7 +293,11 @@ class MultiDriver:
                 request.future.set_exception(exc)
 
     def _start(self, request: _Request) -> None:
-        handle = self._free.pop() if self._free else Handle(self.options, watch_progress=False)
+        handle = (
+            self._free.pop()
+            if self._free
+            else Handle(self.options, watch_progress=False, share=self._share)
+        )
         try:
             handle.begin(request.target)
             self._multi.add_handle(handle.curl)

@@ -12,7 +12,8 @@ class Response:
 
     Attributes:
         url: the URL that was requested.
-        final_url: the URL that answered, after redirects.
+        final_url: the URL that answered, after redirects (a password in it shown as
+            ``***``).
         status: the final HTTP status code.
         headers: the final response's headers, names lower-cased; a repeated field's
             values are joined with ", " in order (RFC 9110 5.3). A read-only mapping
