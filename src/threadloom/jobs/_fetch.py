@@ -48,6 +48,7 @@ from threadloom.transport import (
     Response,
     TransportError,
     TransportOptions,
+    response_head,
     status_text,
 )
 
@@ -388,6 +389,7 @@ class FetchJob:
             final_url=response.final_url,
             processed=None if processed is None else processed.value,
             process_error=None if processed is None else processed.error,
+            response_head=response_head(response.status, response.http_version, response.headers),
         )
 
     def _summary(

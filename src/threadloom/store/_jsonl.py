@@ -44,12 +44,14 @@ class JsonlStore(Store):
     """Every recorded outcome is one line appended to ``<name>.jsonl``.
 
     A line is a JSON object with the `Store.export` keys (``attempts`` counts this
-    outcome's tries only) plus ``body`` and ``encoding``: for done URLs the body as text
-    (``"encoding": "utf-8"``) when it decodes as UTF-8, else base64 (``"base64"``);
-    both null for failed URLs. A URL retried after failing has a later line; the last
-    line for a URL wins. Input URLs, order, pending and invalid lines live in the index
-    ``<name>.jsonl.threadloom.db`` beside the file, so resume, status and export work as
-    for `SqliteStore` (export lists every URL; the JSONL file only holds outcomes).
+    outcome's tries only; the final response's head is one string, ``response_head``,
+    in place of ``status_line`` and ``headers``) plus ``body`` and ``encoding``: for
+    done URLs the body as text (``"encoding": "utf-8"``) when it decodes as UTF-8, else
+    base64 (``"base64"``); both null for failed URLs. A URL retried after failing has a
+    later line; the last line for a URL wins. Input URLs, order, pending and invalid
+    lines live in the index ``<name>.jsonl.threadloom.db`` beside the file, so resume,
+    status and export work as for `SqliteStore` (export lists every URL; the JSONL file
+    only holds outcomes).
 
     Crash safety: the writer appends a batch's lines, then commits their index rows and
     the new end offset of the file in one transaction. Opening for writing replays lines
@@ -258,5 +260,6 @@ def _row_from_line(line: bytes, offset: int) -> Row:
         entry.get("final_url"),
         None if processed is None else json.dumps(processed),
         entry.get("process_error"),
+        entry.get("response_head"),  # absent from lines written before schema version 2
         str(offset),
     )

@@ -22,7 +22,7 @@ from threadloom.transport._errors import (
     TruncatedBody,
     status_text,
 )
-from threadloom.transport._headers import Headers
+from threadloom.transport._headers import Headers, response_head
 from threadloom.transport._options import TransportOptions
 from threadloom.transport._response import Response
 from threadloom.transport._retry_after import parse_retry_after
@@ -45,5 +45,6 @@ __all__ = [
     "TransportOptions",
     "TruncatedBody",
     "parse_retry_after",
+    "response_head",
     "status_text",
 ]
