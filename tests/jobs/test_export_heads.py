@@ -36,3 +36,20 @@ def test_fetch_keeps_heads_and_export_shows_them(
     failed = rows[urls[2]]
     assert failed["state"] == "failed"
     assert (failed["status_line"], failed["headers"]) == (None, None)
+
+
+def test_export_dir_carries_the_heads_into_its_store(tmp_path: Path, server: FaultServer) -> None:
+    (tmp_path / "urls.txt").write_text(server.url("/docs/1.xml") + "\n")
+    store = str(tmp_path / "out.db")
+    assert (
+        CliRunner().invoke(main, ["fetch", "-q", "-o", store, str(tmp_path / "urls.txt")]).exit_code
+        == 0
+    )
+    target = str(tmp_path / "copy")
+    copied = CliRunner().invoke(main, ["export", store, "--format", "dir", "--to", target])
+    assert copied.exit_code == 0, copied.output
+    original, copy = (
+        json.loads(CliRunner().invoke(main, ["export", path]).output) for path in (store, target)
+    )
+    assert copy["status_line"] == original["status_line"] == "HTTP/1.1 200 OK"
+    assert copy["headers"] == original["headers"]

@@ -18,7 +18,8 @@ Names, from a URL (`host_path_for`):
   can never appear, and ``%2F`` stays three characters: no component is ever path
   syntax. A component starting with ``.`` or ``-``, or whose stem is a Windows device
   name (``CON``, ``NUL``, ``COM1``, ...), has its first character percent-encoded
-  (``%2Egit``, ``%43ON``): no hidden files, nothing read as an option or a device.
+  (``%2Egit``, ``%43ON``): no hidden files, nothing read as an option or a device; a
+  final ``.`` becomes ``%2E`` (Windows would drop it).
 - A component longer than `MAX_NAME_BYTES` is cut and ends in ``~`` and 16 hex digits
   of the SHA-256 of the whole component, so different long names stay different.
 
@@ -99,6 +100,8 @@ def _component(text: str) -> str:
     first = name[:1]
     if first in {".", "-"} or name.split(".", 1)[0].upper() in _WINDOWS_DEVICES:
         name = f"%{ord(first):02X}{name[1:]}"
+    if name.endswith("."):  # Windows drops a trailing dot: "a." would open "a"
+        name = name[:-1] + "%2E"
     if len(name) > MAX_NAME_BYTES:  # ASCII after quoting: characters are bytes
         digest = hashlib.sha256(name.encode("ascii")).hexdigest()[:HASH_CHARS]
         name = f"{name[: MAX_NAME_BYTES - 1 - HASH_CHARS]}~{digest}"
