@@ -7,6 +7,7 @@ import base64
 import gzip
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from threadloom.cli import main
-from threadloom.server import FaultServer
+from threadloom.server import FaultServer, document
 
 warcio = pytest.importorskip("warcio")
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
@@ -179,3 +180,42 @@ def _records(stream: object) -> list[dict[str, object]]:
             }
         )
     return out
+
+
+@pytest.mark.parametrize("name", ["out/", "out.jsonl"])
+def test_warc_from_directory_and_jsonl_stores(
+    tmp_path: Path, server: FaultServer, name: str
+) -> None:
+    urls = [server.url("/docs/1.xml"), server.url("/redirect/1?doc=2")]
+    (tmp_path / "urls.txt").write_text("".join(f"{url}\n" for url in urls))
+    store = str(tmp_path / name) + ("/" if name.endswith("/") else "")
+    fetched = CliRunner().invoke(main, ["fetch", "-q", "-o", store, str(tmp_path / "urls.txt")])
+    assert fetched.exit_code == 0, fetched.output
+    export_warc(Path(store), tmp_path / "x.warc.gz")
+    with open(tmp_path / "x.warc.gz", "rb") as stream:
+        responses = [r for r in _records(stream) if r["type"] == "response"]
+    assert [r["content"] for r in responses] == [document(1, server.seed), document(2, server.seed)]
+    assert [r["status"] for r in responses] == ["200", "200"]
+    assert responses[1]["requested"] == urls[1]
+    assert responses[0]["http_headers"].get_header("Server") == "threadloom-faultserver"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_warc_to_a_terminal_is_refused(fetched: Path) -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "threadloom", "export", str(fetched), "--format", "warc"],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 2
+    assert "--format warc is binary: give --to FILE or redirect the output" in result.stderr

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from threadloom.store import Outcome, State, open_store
-from threadloom.store._heads import parse_head
+from threadloom.store import Outcome, State, open_store, parse_head
 
 KINDS = {"sqlite": "urls.db", "directory": "out/", "jsonl": "out.jsonl"}
 
@@ -147,3 +146,18 @@ def test_a_store_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
 )
 def test_parse_head(head: str, status_line: str | None, headers: dict[str, object]) -> None:
     assert parse_head(head) == (status_line, headers)
+
+
+def test_a_jsonl_url_lost_to_truncation_loses_its_head_too(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    with open_store(path) as store:
+        store.add_urls(["http://a/1", "http://a/2"])
+        store.record(done("http://a/1", HEAD))
+        store.flush()
+        store.record(done("http://a/2", HEAD))
+    path.write_bytes(path.read_bytes().splitlines(keepends=True)[0])
+    with open_store(path) as store:
+        first, second = store.export()
+        assert second["state"] == "pending"
+        assert (second["status_line"], second["headers"]) == (None, None)
+        assert first["status_line"] == "HTTP/1.1 200 OK"

@@ -43,6 +43,7 @@ from threadloom.store import (
 @click.option(
     "--to",
     "target",
+    metavar="PATH",
     default=None,
     help="jsonl, warc: a file (default: standard output); parquet: a file (required);"
     " dir: the directory (required).",
@@ -90,6 +91,10 @@ def export(store: str, fmt: str, target: str | None, layout: str) -> None:
 
         if not parquet_available():
             raise click.UsageError(f"--format parquet needs pyarrow: pip install '{EXTRA}'")
+    if fmt == "warc" and target is None and sys.stdout.isatty():
+        # curl's rule for binary output: a terminal shows nothing useful and may be
+        # left in a strange state by escape sequences in the data.
+        raise click.UsageError("--format warc is binary: give --to FILE or redirect the output")
     source = open_existing(store)
     try:
         if target is None:

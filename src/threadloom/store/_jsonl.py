@@ -128,7 +128,8 @@ class JsonlStore(Store):
             if size < committed:
                 conn.execute(
                     "UPDATE urls SET state = 'pending', body_ref = NULL, size = NULL,"
-                    " sha256 = NULL WHERE body_ref IS NOT NULL AND CAST(body_ref AS INTEGER) >= ?",
+                    " sha256 = NULL, response_head = NULL"
+                    " WHERE body_ref IS NOT NULL AND CAST(body_ref AS INTEGER) >= ?",
                     (size,),
                 )
                 end = size
