@@ -219,3 +219,27 @@ def test_warc_to_a_terminal_is_refused(fetched: Path) -> None:
         os.close(controller)
     assert result.returncode == 2
     assert "--format warc is binary: give --to FILE or redirect the output" in result.stderr
+
+
+def test_a_body_file_removed_by_hand_is_left_out_and_said(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    urls = [server.url("/docs/1.xml"), server.url("/docs/2.xml")]
+    (tmp_path / "urls.txt").write_text("".join(f"{url}\n" for url in urls))
+    store = f"{tmp_path}/out/"
+    assert (
+        CliRunner().invoke(main, ["fetch", "-q", "-o", store, str(tmp_path / "urls.txt")]).exit_code
+        == 0
+    )
+    from threadloom.store import file_name_for
+
+    (tmp_path / "out" / file_name_for(urls[0])).unlink()
+    result = CliRunner().invoke(
+        main, ["export", store, "--format", "warc", "--to", str(tmp_path / "x.warc.gz")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 documents written to" in result.output
+    assert "(1 done URLs without a stored body left out)" in result.output
+    with open(tmp_path / "x.warc.gz", "rb") as stream:
+        targets = [r["target"] for r in _records(stream) if r["type"] == "response"]
+    assert targets == [urls[1]]

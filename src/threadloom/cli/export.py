@@ -99,7 +99,7 @@ def export(store: str, fmt: str, target: str | None, layout: str) -> None:
     try:
         if target is None:
             if fmt == "warc":
-                _write_format(source, fmt, sys.stdout.buffer, "-")
+                _report(source, fmt, _write_format(source, fmt, sys.stdout.buffer, "-"), "-")
             else:
                 _export_jsonl(source, sys.stdout)
             return
@@ -113,7 +113,8 @@ def export(store: str, fmt: str, target: str | None, layout: str) -> None:
                 click.echo(f"{written} documents written to {target}", err=True)
             else:
                 with _replacing(target) as out:
-                    _write_format(source, fmt, out, target)
+                    written = _write_format(source, fmt, out, target)
+                _report(source, fmt, written, target)
         except NotAStoreError as exc:
             # A user's directory: nothing was written to it.
             raise click.UsageError(f"--to {target}: {exc}; choose another --to path") from None
@@ -125,26 +126,41 @@ def export(store: str, fmt: str, target: str | None, layout: str) -> None:
         source.close()
 
 
-def _write_format(source: Store, fmt: str, out: BinaryIO, target: str) -> None:
-    """Write ``source`` as ``fmt`` (jsonl, warc or parquet) to the binary file ``out``."""
+def _report(source: Store, fmt: str, written: int, target: str) -> None:
+    """Say on standard error what a warc or parquet export wrote, and which done URLs
+    it could not (a body file removed from a directory store by hand)."""
+    if fmt == "jsonl":
+        return
+    what = "documents" if fmt == "warc" else "rows"
+    line = f"{written} {what} written to {target}"
+    if fmt == "warc":
+        missing = source.counts().done - written
+        if missing:
+            line += f" ({missing} done URLs without a stored body left out)"
+    click.echo(line, err=True)
+
+
+def _write_format(source: Store, fmt: str, out: BinaryIO, target: str) -> int:
+    """Write ``source`` as ``fmt`` (jsonl, warc or parquet) to the binary file ``out``;
+    return the number of URLs written (0 for jsonl, which says nothing)."""
     if fmt == "warc":
         from threadloom.store._warc import write_warc  # noqa: PLC0415
 
-        write_warc(
+        return write_warc(
             source,
             out,
             filename=os.path.basename(target),
             software=f"threadloom/{__version__}",
         )
-    elif fmt == "parquet":
+    if fmt == "parquet":
         from threadloom.store._parquet import write_parquet  # noqa: PLC0415
 
-        write_parquet(source, out)
-    else:
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
-        _export_jsonl(source, text)
-        text.flush()
-        text.detach()
+        return write_parquet(source, out)
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
+    _export_jsonl(source, text)
+    text.flush()
+    text.detach()
+    return 0
 
 
 def _refuse_own_files(source: Store, target: str) -> None:
