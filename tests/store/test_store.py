@@ -86,6 +86,7 @@ def test_schema_has_the_documented_columns_and_wal(store: Store) -> None:
     assert columns == [
         "seq", "url", "state", "http_status", "size", "sha256", "attempts", "error",
         "fetched_at", "content_type", "final_url", "processed", "process_error", "body_ref",
+        "response_head",
     ]  # fmt: skip
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with pytest.raises(sqlite3.IntegrityError):
@@ -141,6 +142,7 @@ def test_record_sets_every_field_and_export_shows_them(store: Store) -> None:
             content_type="text/xml",
             final_url="http://a/ok2",
             processed={"root": "catalog", "elements": 42},
+            response_head=b'HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nETag: "v1"\r\n',
         )
     )
     store.record(failed("http://a/bad", "HTTP 503 Service Unavailable", attempts=3))
@@ -159,8 +161,12 @@ def test_record_sets_every_field_and_export_shows_them(store: Store) -> None:
         "final_url": "http://a/ok2",
         "processed": {"root": "catalog", "elements": 42},
         "process_error": None,
+        "status_line": "HTTP/1.1 200 OK",
+        "headers": {"content-type": "text/xml", "etag": '"v1"'},
     }
     assert bad["state"] == "failed"
+    assert bad["status_line"] is None
+    assert bad["headers"] is None
     assert bad["error"] == "HTTP 503 Service Unavailable"
     assert bad["attempts"] == 3
     assert bad["sha256"] is None

@@ -57,6 +57,7 @@ from threadloom.transport import (
     TransportError,
     TransportOptions,
     check_cookie_file,
+    response_head,
     status_text,
 )
 
@@ -520,6 +521,7 @@ class FetchJob:
             if processed is None or processed.error is not None
             else processed.value,
             process_error=None if processed is None else processed.error,
+            response_head=response_head(response.status, response.http_version, response.headers),
         )
 
     def _summary(

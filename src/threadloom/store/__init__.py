@@ -7,6 +7,7 @@ batched transactions; see `Store` for the exact semantics.
 
 from threadloom.store._base import Store
 from threadloom.store._directory import DirectoryStore
+from threadloom.store._heads import parse_head
 from threadloom.store._jsonl import JsonlStore
 from threadloom.store._names import file_name_for
 from threadloom.store._open import open_store, store_files, store_kind, store_owns
@@ -59,6 +60,7 @@ __all__ = [
     "file_name_for",
     "open_store",
     "parent_directory",
+    "parse_head",
     "store_files",
     "store_kind",
     "store_owns",

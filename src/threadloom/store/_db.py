@@ -13,9 +13,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
+from threadloom.store._heads import parse_head
 from threadloom.store._types import NotAStoreError, StoreError
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""1: the first schema. 2: ``urls.response_head`` (the final response's status line and
+headers). A store of an older version is migrated when opened for writing (`MIGRATIONS`)
+and read as it is when opened read-only; a threadloom older than a store refuses it,
+since its writes would leave a row's head out of step with its body."""
 
 BUSY_TIMEOUT_MS: Final = 30_000
 """How long a connection waits for another writer's lock before raising."""
@@ -41,7 +46,8 @@ CREATE TABLE IF NOT EXISTS urls (
     final_url     TEXT,
     processed     TEXT,
     process_error TEXT,
-    body_ref      TEXT
+    body_ref      TEXT,
+    response_head TEXT
 );
 CREATE INDEX IF NOT EXISTS urls_by_state ON urls (state, seq);
 CREATE TABLE IF NOT EXISTS bodies (
@@ -63,6 +69,7 @@ COLUMNS: Final = (
     "final_url",
     "processed",
     "process_error",
+    "response_head",
     "body_ref",
 )
 """The columns an outcome row sets, in the order of `UPSERT_SQL`'s parameters."""
@@ -105,7 +112,8 @@ def upsert_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
         conn.execute(_upsert_many_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
 
 
-# The parameters of one UPSERT_SQL execution, in COLUMNS order.
+# The parameters of one UPSERT_SQL execution, in COLUMNS order; body_ref is always last
+# (the JSON-lines store writes every column but it into its lines).
 Row = tuple[
     str,
     str,
@@ -115,6 +123,7 @@ Row = tuple[
     int,
     str | None,
     float,
+    str | None,
     str | None,
     str | None,
     str | None,
@@ -254,6 +263,7 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
             if "kind" not in found:
                 raise NotAStoreError(f"{_NOT_A_STORE}; refusing to write to it")
             check_meta(found, kind)
+            _migrate(conn, int(found.get("schema_version", "1")))
         else:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -264,6 +274,32 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
             )
     # Not allowed inside a transaction; a no-op for a store that is WAL already.
     conn.execute("PRAGMA journal_mode = WAL")
+
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    2: ("ALTER TABLE urls ADD COLUMN response_head TEXT",),
+}
+"""The statements that bring a store from the version before each key to that version.
+Adding a nullable column is a change of the schema text only in SQLite (no row is
+rewritten), so opening a store of millions of rows for writing migrates it at once."""
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Apply `MIGRATIONS` past ``version`` inside the caller's transaction."""
+    if version >= SCHEMA_VERSION:
+        return
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS.get(target, ()):
+            conn.execute(statement)
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` (a read-only open of an older store may not)."""
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def check_meta(found: dict[str, str], kind: str) -> None:
@@ -296,9 +332,10 @@ def from_iso_utc(text: str) -> float:
 
 EXPORT_COLUMNS: Final = (
     "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
-    " content_type, final_url, processed, process_error"
+    " content_type, final_url, processed, process_error, {head}"
 )
-"""The columns `export_dict` reads, in its order (seq first, for paging)."""
+"""The columns `export_dict` reads, in its order (seq first, for paging); ``{head}`` is
+``response_head``, or NULL in an older store opened read-only (see `SCHEMA_VERSION`)."""
 
 
 def export_dict(row: tuple[object, ...]) -> dict[str, object]:
@@ -317,9 +354,12 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         final_url,
         processed,
         process_error,
+        response_head,
     ) = row
     assert fetched_at is None or isinstance(fetched_at, float)
     assert processed is None or isinstance(processed, str)
+    assert response_head is None or isinstance(response_head, str)
+    status_line, headers = (None, None) if response_head is None else parse_head(response_head)
     return {
         "url": url,
         "state": state,
@@ -333,4 +373,6 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         "final_url": final_url,
         "processed": None if processed is None else json.loads(processed),
         "process_error": process_error,
+        "status_line": status_line,
+        "headers": headers,
     }

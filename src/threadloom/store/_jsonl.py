@@ -130,7 +130,8 @@ class JsonlStore(Store):
             if size < committed:
                 conn.execute(
                     "UPDATE urls SET state = 'pending', body_ref = NULL, size = NULL,"
-                    " sha256 = NULL WHERE body_ref IS NOT NULL AND CAST(body_ref AS INTEGER) >= ?",
+                    " sha256 = NULL, response_head = NULL"
+                    " WHERE body_ref IS NOT NULL AND CAST(body_ref AS INTEGER) >= ?",
                     (size,),
                 )
                 end = size
@@ -324,5 +325,6 @@ def _row_from_line(line: bytes, offset: int) -> Row:
         entry.get("final_url"),
         None if processed is None else json.dumps(processed),
         entry.get("process_error"),
+        entry.get("response_head"),  # absent from lines written before schema version 2
         str(offset),
     )

@@ -45,7 +45,10 @@ class Outcome:
     `json.dumps` accepts, None included (serialised inside `Store.record`, so a bad value
     raises there), or `NOT_PROCESSED` (the default) when the URL was not processed or its
     processing failed; ``process_error`` is the processing stage's one-line failure.
-    ``body`` is ignored for failed outcomes.
+    ``body`` is ignored for failed outcomes. ``response_head`` is the final response's
+    status line and header lines as received (``HTTP/1.1 200 OK\\r\\nName: value\\r\\n...``, bytes
+    taken as latin-1), kept as it is: `Store.export` parses it into ``status_line`` and
+    ``headers``; `Store.read_head` gives it back.
     """
 
     url: str
@@ -59,6 +62,7 @@ class Outcome:
     final_url: str | None = None
     processed: object = NOT_PROCESSED
     process_error: str | None = None
+    response_head: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

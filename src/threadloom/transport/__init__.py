@@ -23,7 +23,7 @@ from threadloom.transport._errors import (
     status_text,
 )
 from threadloom.transport._handle import check_cookie_file
-from threadloom.transport._headers import Headers
+from threadloom.transport._headers import Headers, response_head
 from threadloom.transport._options import (
     DEFAULT_USER_AGENT,
     MAX_SECONDS,
@@ -59,5 +59,6 @@ __all__ = [
     "check_header",
     "check_proxy",
     "parse_retry_after",
+    "response_head",
     "status_text",
 ]

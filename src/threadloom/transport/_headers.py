@@ -46,6 +46,37 @@ class Headers(Mapping[str, str]):
     def __repr__(self) -> str:
         return f"Headers({self._parsed()!r})"
 
+    def head(self) -> bytes:
+        """The final response's status line and header lines exactly as received (line
+        ends included, without the blank line that ends them), or b"" if libcurl gave
+        none. No parsing: a scan back to the last status line and one join, cheap
+        enough for every document of a bulk fetch."""
+        return final_head(self._lines)
+
+
+def final_head(lines: list[bytes]) -> bytes:
+    """The last response's block in ``lines`` (raw header callback lines): from its
+    status line up to, not including, the blank line that ends it. Trailer fields
+    (after the body) and interim 1xx responses before it are left out."""
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].startswith(b"HTTP/"):
+            end = index + 1
+            while end < len(lines) and lines[end] not in (b"\r\n", b"\n"):
+                end += 1
+            return b"".join(lines[index:end])
+    return b""
+
+
+def response_head(status: int, http_version: str, headers: Mapping[str, str]) -> bytes:
+    """The head of a response as bytes for a store: ``headers.head()`` for
+    :class:`Headers` (the block as received), else a block built from the values
+    (``HTTP/<version> <status>`` and one ``name: value`` line per item, latin-1)."""
+    if isinstance(headers, Headers):
+        return headers.head()
+    lines = [f"HTTP/{http_version or '1.1'} {status}\r\n"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+    return "".join(lines).encode("latin-1", "replace")
+
 
 def parse_final_headers(lines: list[bytes]) -> dict[str, str]:
     """The header fields of the last response in ``lines`` (raw header callback lines),
