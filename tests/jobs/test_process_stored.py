@@ -251,7 +251,9 @@ def test_ctrl_c_during_the_stored_pass_leaves_the_rest_to_the_next_run(
     stopped = fetch(store, urls, FetchOptions(retries=0, process="proc_stop:check"))
     assert stopped.interrupted
     assert stopped.exit_code == 130
-    assert 0 < stopped.processed_this_run < 30
+    # The calls before the signal may not have been recorded yet when it lands (a loaded
+    # machine): none, some, never all.
+    assert 0 <= stopped.processed_this_run < 30
     with open_store(store, readonly=True) as opened:
         left = opened.count_to_process()
         assert opened.processor is None, "an interrupted run names no processor"
