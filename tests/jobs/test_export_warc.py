@@ -163,7 +163,7 @@ def test_warc_to_standard_output_and_an_empty_store(tmp_path: Path, server: Faul
 
 def _records(stream: object) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
-    for record in ArchiveIterator(stream, check_digests=True):
+    for record in ArchiveIterator(stream, check_digests="raise"):
         headers = record.rec_headers
         out.append(
             {

@@ -133,3 +133,28 @@ def test_a_symlink_planted_in_the_tree_is_never_written_through(tmp_path: Path) 
     assert written == "h/a/b"
     assert (target / "h" / "a" / "index.html").is_symlink(), "the link moved, not followed"
     assert (target / "h" / "a" / "b").read_bytes() == b"2"
+
+
+_SEGMENTS = st.sampled_from(["a", "b", "index.html", "..", ".", "", "%2e", "A"])
+_URLS = st.builds(
+    lambda parts, query, fragment: "http://h/" + "/".join(parts) + query + fragment,
+    st.lists(_SEGMENTS, max_size=4),
+    st.sampled_from(["", "?q", "?"]),
+    st.sampled_from(["", "#f"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_URLS, unique=True, max_size=12))
+def test_every_url_keeps_its_own_file_whatever_collides(urls: list[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as temporary:
+        target = Path(temporary) / "out"
+        with HostPathWriter(target) as writer:
+            for url in urls:
+                writer.write(url, url.encode())
+        files = files_under(target)
+        # No body was overwritten or lost, and nothing else was left behind.
+        assert sorted(files.values()) == sorted(url.encode() for url in urls)
+        assert not list(target.rglob(".*"))
