@@ -130,15 +130,19 @@ class MapRun(Generic[_T]):
                 if self._items is None:
                     pool._map_account(self, read=len(batch))
                 results, ok, failed, elapsed = self._run_batch(batch, ws)
-                cancelled = len(batch) - len(results)
+                done = len(results)
+                cancelled = len(batch) - done
                 with self._lock:
                     if self._ordered:
-                        for i, result in enumerate(results, start):
-                            self._by_index[i] = result
+                        self._by_index.update(zip(itertools.count(start), results, strict=False))
                     else:
                         self._arrived.extend(results)
-                    if results:
-                        per_item = elapsed / len(results)
+                    # Drop this thread's last reference to the results now (no loop variable
+                    # either): the consumer may take and drop them while this puller runs
+                    # its next chunk, which can take long (bpo-14406).
+                    del results
+                    if done:
+                        per_item = elapsed / done
                         ideal = (
                             int(_TARGET_CHUNK_SECONDS / per_item) if per_item > 0 else _MAX_CHUNK
                         )
@@ -258,7 +262,12 @@ class MapRun(Generic[_T]):
                     # The iterator ends with this exception: the finally below cancels
                     # the items still to run, as Executor.map does.
                     raise value
-                yield value
+                # Yield the result without keeping it: a plain ``yield value`` leaves it in
+                # this frame's local while the generator is suspended (and until the next
+                # result arrives), so a large result outlived the caller's use of it
+                # (bpo-14406, fixed the same way in Executor.map). The tuple is gone once
+                # subscripted; the local is None by then.
+                yield (value, value := None)[0]
         except KeyboardInterrupt:
             self.pool._interrupt()
             raise
