@@ -68,6 +68,7 @@ class MapRun(Generic[_T]):
         self._yielded = 0
         self._input_error: BaseException | None = None
         self._stopped: str | None = None
+        self._stop_error: BaseException | None = None  # raised instead of CancelledError
         self._pullers = 0
         self._max_pullers = pool._max_workers
         self._chunk = 1
@@ -240,6 +241,8 @@ class MapRun(Generic[_T]):
                                 raise self._input_error
                             return
                         if self._stopped is not None:
+                            if self._stop_error is not None:
+                                raise self._stop_error
                             raise CancelledError(f"map cancelled ({self._stopped})")
                         if self._pullers == 0:
                             # Every claimed item is done and nobody is working: start pullers.
@@ -280,12 +283,17 @@ class MapRun(Generic[_T]):
         ready = self._yielded in self._by_index if self._ordered else bool(self._arrived)
         return ready or (self._exhausted and self._yielded == self._next)
 
-    def stop(self, reason: str) -> None:
-        """Cancel what has not started; set the token of the items running now."""
+    def stop(self, reason: str, error: BaseException | None = None) -> None:
+        """Cancel what has not started; set the token of the items running now.
+
+        The consumer then gets the results already ready in its order and, in place of
+        the first missing one, ``error`` (default: CancelledError naming ``reason``).
+        """
         with self._lock:
             if self._stopped is not None:
                 return
             self._stopped = reason
+            self._stop_error = error
             unclaimed = 0
             if self._items is not None:
                 unclaimed = len(self._items) - self._next

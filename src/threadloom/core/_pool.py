@@ -32,6 +32,8 @@ from ._waiting import wait_slice
 __all__ = ["Pool", "WhenFull"]
 
 _log = logging.getLogger("threadloom.core")
+# Where ThreadPoolExecutor logs a failing initializer: tools and tests watch this logger.
+_futures_log = logging.getLogger("concurrent.futures")
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -224,9 +226,19 @@ def _worker(
     if initializer is not None:
         try:
             initializer(*initargs)
-        except BaseException:
-            _log.critical("Exception in initializer:", exc_info=True)
+        except BaseException as exc:
+            # As ThreadPoolExecutor, word for word: the traceback, once, on its logger.
+            # Ours gets one line naming the pool and what follows (no second traceback).
+            _futures_log.critical("Exception in initializer:", exc_info=True)
             pool = pool_ref()
+            _log.error(
+                "%s: initializer failed in %s (%s): the pool is broken; its queued and "
+                "mapped work fails with BrokenPool",
+                "pool" if pool is None else pool.name,
+                threading.current_thread().name,
+                _describe(exc),
+            )
+            del exc
             if pool is not None:
                 pool._initializer_failed()
             return
@@ -1542,8 +1554,14 @@ class Pool(Executor):
         with self._lock:
             self._broken = "A thread initializer failed, the thread pool is not usable anymore"
             drained = self._drain_locked()
+            maps = list(self._maps)
             self._not_full.notify_all()
         error = self._broken
+        # A map's pullers may never run now (every worker may be gone): end each running
+        # map with BrokenPool, after the results it already has, as Executor.map raises
+        # at the first item whose future failed with BrokenThreadPool.
+        for run in maps:
+            run.stop("broken", BrokenPool(error))
         for task in drained:
             if task.future._fail(BrokenPool(error)):
                 with self._lock:
