@@ -282,6 +282,39 @@ def test_interpreter_exit_finishes_queued_work_like_thread_pool_executor() -> No
     assert proc.stdout.count("done") == 5
 
 
+def test_interpreter_exit_after_shutdown_without_wait_lets_a_running_task_finish() -> None:
+    # CPython's test_hang_gh83386, with Pool (test_stdlib_executor.py cannot run it).
+    proc = _run_script(
+        """
+        import time
+        from threadloom.core import Pool
+        pool = Pool(max_workers=3)
+        pool.submit(lambda: (time.sleep(0.5), print("apple", flush=True)))
+        pool.shutdown(wait=False)
+        """
+    )
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "apple", "")
+
+
+def test_submit_after_interpreter_shutdown_raises() -> None:
+    # CPython's test_submit_after_interpreter_shutdown, with Pool.
+    proc = _run_script(
+        """
+        import atexit
+        from threadloom.core import Pool
+        @atexit.register
+        def run_last():
+            try:
+                pool.submit(id, None)
+            except RuntimeError as exc:
+                print("runtime-error:", exc)
+        pool = Pool(5)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("runtime-error: cannot schedule new futures")
+
+
 def test_shutdown_with_wait_from_a_task_or_its_callback_does_not_hang() -> None:
     pool = Pool(4)
     for future in [pool.submit(time.sleep, 0.05) for _ in range(4)]:
