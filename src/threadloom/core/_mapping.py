@@ -62,6 +62,7 @@ class MapRun(Generic[_T]):
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        self._input_lock = threading.Lock()  # held while a puller reads an iterator input
         self._by_index: dict[int, tuple[bool, Any]] = {}
         self._arrived: deque[tuple[bool, Any]] = deque()
         self._next = 0  # items claimed so far (= index of the next one)
@@ -76,36 +77,66 @@ class MapRun(Generic[_T]):
 
     # ---- pullers (worker threads) -----------------------------------------------------
 
-    def _claim_locked(self) -> tuple[int, list[tuple[Any, ...]]]:
+    def _chunk_locked(self) -> int:
+        """How many items the next claim may take (0: the buffer is full)."""
         n = self._chunk
         if self._limit is not None:
             room = self._limit - (self._next - self._yielded)
             if room <= 0:
-                return self._next, []
+                return 0
             n = min(n, room, max(1, self._limit // (2 * self._max_pullers)))
+        return n
+
+    def _claim_locked(self) -> tuple[int, list[tuple[Any, ...]]]:
+        """Claim the next chunk of a list input."""
+        assert self._items is not None
         start = self._next
-        if self._items is not None:
-            remaining = len(self._items) - start
-            # Guided self-scheduling: smaller chunks near the end keep the tail balanced.
-            n = min(n, max(1, remaining // (2 * self._max_pullers)))
-            batch = self._items[start : start + n]
-            self._next = start + len(batch)
-            if self._next >= len(self._items):
-                self._exhausted = True
-            return start, batch
-        assert self._iter is not None
-        batch = []
-        try:
-            for args in itertools.islice(self._iter, n):
-                batch.append(args)
-        except BaseException as exc:  # the input raised: deliver it in order, then stop
-            self._input_error = exc
-            self._exhausted = True
-        else:
-            if len(batch) < n:
-                self._exhausted = True
+        n = self._chunk_locked()
+        if n == 0:
+            return start, []
+        remaining = len(self._items) - start
+        # Guided self-scheduling: smaller chunks near the end keep the tail balanced.
+        n = min(n, max(1, remaining // (2 * self._max_pullers)))
+        batch = self._items[start : start + n]
         self._next = start + len(batch)
+        if self._next >= len(self._items):
+            self._exhausted = True
         return start, batch
+
+    def _read_chunk(self) -> tuple[int, list[tuple[Any, ...]]]:
+        """Read and claim the next chunk of an iterator input.
+
+        The input is read under ``_input_lock`` only (one reader at a time keeps items
+        numbered in input order), never under ``_lock``: an input can wait for as long
+        as it likes (a quiet socket, a generator waiting for ``cancelled()``) while the
+        consumer still takes results and Ctrl-C or ``stop()`` still cancels the run.
+        With the map state locked, the consumer's interrupt waited for that lock behind
+        the reading worker, and the input waited for a cancel that never came.
+        """
+        assert self._iter is not None
+        with self._input_lock:
+            with self._lock:
+                if self._stopped is not None or self._exhausted:
+                    return self._next, []
+                n = self._chunk_locked()
+                if n == 0:
+                    return self._next, []
+            batch = []
+            error = None
+            try:
+                for args in itertools.islice(self._iter, n):
+                    batch.append(args)
+            except BaseException as exc:  # the input raised: deliver it in order, then stop
+                error = exc
+            with self._lock:
+                start = self._next
+                self._next = start + len(batch)
+                if error is not None:
+                    self._input_error = error
+                    self._exhausted = True
+                elif len(batch) < n:
+                    self._exhausted = True
+            return start, batch
 
     def run(self, ws: _WorkerState) -> None:
         """Claim and run chunks until input, room or the map runs out; never block."""
@@ -114,22 +145,24 @@ class MapRun(Generic[_T]):
         _current.token = self.token
         try:
             while True:
+                if self._items is None:
+                    start, batch = self._read_chunk()
+                    if batch:
+                        pool._map_account(self, read=len(batch))
                 with self._lock:
-                    if self._stopped is None and not self._exhausted:
-                        start, batch = self._claim_locked()
-                    else:
-                        start, batch = self._next, []
+                    if self._items is not None:
+                        if self._stopped is None and not self._exhausted:
+                            start, batch = self._claim_locked()
+                        else:
+                            start, batch = self._next, []
                     if not batch:
                         self._pullers -= 1
                         self._cond.notify_all()
                         ended = self._pullers == 0 and (
                             self._stopped is not None or self._exhausted
                         )
-                    if not batch:
                         pool._map_account(self, puller_done=True, finished=ended)
                         return
-                if self._items is None:
-                    pool._map_account(self, read=len(batch))
                 results, ok, failed, elapsed = self._run_batch(batch, ws)
                 done = len(results)
                 cancelled = len(batch) - done
