@@ -296,9 +296,10 @@ class Pool(Executor):
     ``max_workers``, ``thread_name_prefix``, ``initializer`` and ``initargs`` mean what they
     mean for ThreadPoolExecutor: at most ``max_workers`` threads (default
     ``min(32, cpu_count + 4)``), started on demand, reused, named ``{prefix}_{n}`` (the
-    prefix defaults to ``Pool-N``); a failing ``initializer`` breaks the pool
-    (:class:`BrokenPool`, a ``BrokenThreadPool``). With only those arguments the pool
-    behaves as ThreadPoolExecutor does.
+    prefix defaults to ``Pool-N``); a failing ``initializer`` is logged as there (CRITICAL
+    on the ``concurrent.futures`` logger) and breaks the pool (:class:`BrokenPool`, a
+    ``BrokenThreadPool``; a running map ends with it too). With only those arguments the
+    pool behaves as ThreadPoolExecutor does.
 
     Keyword-only additions:
 
@@ -1332,8 +1333,9 @@ class Pool(Executor):
 
         Input is read as results are consumed, at most ``buffersize`` items ahead
         (default ``max(256, 8 * max_workers)``), so an endless generator runs in constant
-        memory. The input iterator is advanced by worker threads under a lock; an exception
-        it raises is re-raised by this iterator after the results before it.
+        memory. The input iterator is advanced by worker threads, one at a time, without
+        blocking this iterator (``cancelled()`` is true there once the map stops); an
+        exception it raises is re-raised by this iterator after the results before it.
         """
         return self._start_map(
             fn, _single(iterable), True, buffersize or self._default_buffer(), None
