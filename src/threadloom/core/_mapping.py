@@ -301,8 +301,8 @@ class MapRun(Generic[_T]):
                 # Yield the result without keeping it: a plain ``yield value`` leaves it in
                 # this frame's local while the generator is suspended (and until the next
                 # result arrives), so a large result outlived the caller's use of it
-                # (bpo-14406, fixed the same way in Executor.map). The tuple is gone once
-                # subscripted; the local is None by then.
+                # (Executor.map had the same leak: bpo-14406). The tuple is gone once
+                # subscripted, and the local is None by then.
                 yield (value, value := None)[0]
         except KeyboardInterrupt:
             self.pool._interrupt()
