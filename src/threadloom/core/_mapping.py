@@ -33,6 +33,15 @@ _TARGET_CHUNK_SECONDS = 0.002  # long enough to amortise a claim, short enough t
 _MAX_CHUNK = 512
 
 
+class _Failure:
+    """The exception of an item that raised, stored in place of its result."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class MapRun(Generic[_T]):
     """One map call: its input, its results, and the pullers working on it."""
 
@@ -63,8 +72,9 @@ class MapRun(Generic[_T]):
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._input_lock = threading.Lock()  # held while a puller reads an iterator input
-        self._by_index: dict[int, tuple[bool, Any]] = {}
-        self._arrived: deque[tuple[bool, Any]] = deque()
+        # Results: a value, or a _Failure for an item that raised.
+        self._by_index: dict[int, Any] = {}
+        self._arrived: deque[Any] = deque()
         self._next = 0  # items claimed so far (= index of the next one)
         self._yielded = 0
         self._input_error: BaseException | None = None
@@ -77,8 +87,9 @@ class MapRun(Generic[_T]):
 
     # ---- pullers (worker threads) -----------------------------------------------------
 
-    def _chunk_locked(self) -> int:
-        """How many items the next claim may take (0: the buffer is full)."""
+    def _chunk_size(self) -> int:
+        """How many items the next claim may take (0: the buffer is full); called under
+        ``_lock``, or under ``_input_lock`` by the reader of an iterator input."""
         n = self._chunk
         if self._limit is not None:
             room = self._limit - (self._next - self._yielded)
@@ -91,7 +102,7 @@ class MapRun(Generic[_T]):
         """Claim the next chunk of a list input."""
         assert self._items is not None
         start = self._next
-        n = self._chunk_locked()
+        n = self._chunk_size()
         if n == 0:
             return start, []
         remaining = len(self._items) - start
@@ -115,12 +126,15 @@ class MapRun(Generic[_T]):
         """
         assert self._iter is not None
         with self._input_lock:
-            with self._lock:
-                if self._stopped is not None or self._exhausted:
-                    return self._next, []
-                n = self._chunk_locked()
-                if n == 0:
-                    return self._next, []
+            # Read without _lock: _next and _exhausted change only under _input_lock,
+            # which this thread holds; a stale _yielded (the consumer's) only makes the
+            # room look smaller, and a stale _stopped costs one chunk that _run_batch
+            # then skips.
+            if self._stopped is not None or self._exhausted:
+                return self._next, []
+            n = self._chunk_size()
+            if n == 0:
+                return self._next, []
             batch = []
             error = None
             try:
@@ -149,20 +163,21 @@ class MapRun(Generic[_T]):
                     start, batch = self._read_chunk()
                     if batch:
                         pool._map_account(self, read=len(batch))
-                with self._lock:
-                    if self._items is not None:
+                else:
+                    with self._lock:
                         if self._stopped is None and not self._exhausted:
                             start, batch = self._claim_locked()
                         else:
                             start, batch = self._next, []
-                    if not batch:
+                if not batch:
+                    with self._lock:
                         self._pullers -= 1
                         self._cond.notify_all()
                         ended = self._pullers == 0 and (
                             self._stopped is not None or self._exhausted
                         )
                         pool._map_account(self, puller_done=True, finished=ended)
-                        return
+                    return
                 results, ok, failed, elapsed = self._run_batch(batch, ws)
                 done = len(results)
                 cancelled = len(batch) - done
@@ -188,10 +203,10 @@ class MapRun(Generic[_T]):
 
     def _run_batch(
         self, batch: list[tuple[Any, ...]], ws: _WorkerState
-    ) -> tuple[list[tuple[bool, Any]], int, int, float]:
+    ) -> tuple[list[Any], int, int, float]:
         fn = self._fn
         pool = self.pool
-        results: list[tuple[bool, Any]] = []
+        results: list[Any] = []
         ok = failed = 0
         ws.mapping = True
         t0 = time.monotonic()
@@ -212,11 +227,11 @@ class MapRun(Generic[_T]):
                         error=None,
                     )
                 try:
-                    results.append((True, fn(*args)))
+                    results.append(fn(*args))
                     ok += 1
                     error = None
                 except BaseException as exc:
-                    results.append((False, exc))
+                    results.append(_Failure(exc))
                     failed += 1
                     error = f"{type(exc).__name__}: {exc}"
                 if listeners:
@@ -255,19 +270,17 @@ class MapRun(Generic[_T]):
             with self._lock:
                 self._pullers -= k - queued
 
-    def _take_locked(self) -> tuple[bool, Any] | None:
-        if self._ordered:
-            return self._by_index.pop(self._yielded, None)
-        return self._arrived.popleft() if self._arrived else None
-
     def results(self) -> Iterator[_T]:
         """The iterator handed to the caller of map/imap/imap_unordered."""
+        by_index = self._by_index
+        arrived = self._arrived
+        ordered = self._ordered
         finished = False
         try:
             while True:
                 self.spawn()
                 with self._cond:
-                    while (item := self._take_locked()) is None:
+                    while not (self._yielded in by_index if ordered else arrived):
                         if self._exhausted and self._yielded == self._next:
                             finished = True
                             if self._input_error is not None:
@@ -291,19 +304,23 @@ class MapRun(Generic[_T]):
                         if deadline is not None and time.monotonic() >= deadline:
                             raise FuturesTimeoutError()
                         self._cond.wait(wait_slice(deadline))
+                    index = self._yielded
                     self._yielded += 1
-                ok, value = item
-                del item
-                if not ok:
-                    # The iterator ends with this exception: the finally below cancels
-                    # the items still to run, as Executor.map does.
-                    raise value
-                # Yield the result without keeping it: a plain ``yield value`` leaves it in
-                # this frame's local while the generator is suspended (and until the next
-                # result arrives), so a large result outlived the caller's use of it
-                # (Executor.map had the same leak: bpo-14406). The tuple is gone once
-                # subscripted, and the local is None by then.
-                yield (value, value := None)[0]
+                # The result is taken out straight into the ``yield``, never into a local:
+                # a local would keep it while the generator is suspended (and until the
+                # next result arrives), so a large result outlived the caller's use of it
+                # (Executor.map had the same leak: bpo-14406). Taken outside the lock: only
+                # this thread removes results, and it has seen this one there.
+                # An item that raised ends the iterator with its exception: the finally
+                # below cancels the items still to run, as Executor.map does.
+                if ordered:
+                    if type(by_index[index]) is _Failure:
+                        raise by_index.pop(index).error
+                    yield by_index.pop(index)
+                else:
+                    if type(arrived[0]) is _Failure:
+                        raise arrived.popleft().error
+                    yield arrived.popleft()
         except KeyboardInterrupt:
             self.pool._interrupt()
             raise
