@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FuturesTimeoutError
+from typing import Any
 
 import pytest
 
@@ -162,3 +165,62 @@ def test_map_item_failures_are_counted_even_if_never_read() -> None:
         pool.map(lambda i: 1 // (i % 2), range(10))
     stats = pool.statistics()
     assert (stats.submitted, stats.succeeded, stats.failed) == (10, 5, 5)
+
+
+class _Result:
+    """A result that can be watched: ``collected`` is set once nothing refers to it."""
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+        self.collected = threading.Event()
+        weakref.finalize(self, self.collected.set)
+
+
+_MAPS: dict[str, Callable[[Pool, Callable[[int], Any], list[int]], Iterator[Any]]] = {
+    "map": lambda pool, fn, items: pool.map(fn, items),
+    "map-buffersize": lambda pool, fn, items: pool.map(fn, items, buffersize=2),
+    "imap": lambda pool, fn, items: pool.imap(fn, items),
+    "imap-buffersize": lambda pool, fn, items: pool.imap(fn, items, buffersize=2),
+    "imap_unordered": lambda pool, fn, items: pool.imap_unordered(fn, items),
+    "imap_unordered-buffersize": lambda pool, fn, items: pool.imap_unordered(
+        fn, items, buffersize=2
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(_MAPS))
+def test_a_yielded_result_is_not_kept_by_the_iterator(how: str) -> None:
+    # bpo-14406: the caller drops each result while the map is still going; nothing in
+    # the pool may keep it (before the fix the generator's local held the last one).
+    with Pool(max_workers=2) as pool:
+        results = _MAPS[how](pool, _Result, list(range(20)))
+        seen = []
+        for result in results:
+            seen.append(result.i)
+            collected = result.collected
+            del result
+            gc.collect()
+            assert collected.wait(5), f"result {seen[-1]} outlived its use"
+    assert sorted(seen) == list(range(20))
+
+
+@pytest.mark.parametrize("how", sorted(_MAPS))
+def test_a_worker_does_not_keep_results_while_it_runs_the_next_item(how: str) -> None:
+    # One worker: item 0 is its first chunk alone (chunks start at one item), item 1 its
+    # next. Item 1 waits until the caller has dropped result 0; before the fix the
+    # worker's own reference to its previous chunk's results kept it until item 1 ended.
+    first_collected: list[threading.Event] = []  # item 0 runs first: one worker
+
+    def work(i: int) -> object:
+        if i == 0:
+            result = _Result(0)
+            first_collected.append(result.collected)
+            return result
+        return first_collected[0].wait(5)
+
+    with Pool(max_workers=1) as pool:
+        results = _MAPS[how](pool, work, [0, 1])
+        result = next(results)
+        assert result.i == 0
+        del result
+        assert next(results) is True, "result 0 was still referenced while item 1 ran"

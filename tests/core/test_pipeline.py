@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 
@@ -411,3 +413,27 @@ def test_close_with_a_timeout_leaves_a_task_that_ignores_its_token() -> None:
     assert time.monotonic() - started < 1.0
     release.set()
     assert run.close() is True, "a later close returns at once"
+
+
+class _Watched:
+    """A result whose ``collected`` Event is set once nothing refers to it any more."""
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+        self.collected = threading.Event()
+        weakref.finalize(self, self.collected.set)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_a_delivered_result_is_not_kept_by_the_run(ordered: bool) -> None:
+    # As bpo-14406 for Executor.map: the caller drops each result while the run goes on.
+    stages = [Stage(double, workers=2), Stage(_Watched, workers=2, ordered=ordered)]
+    seen = []
+    with Pipeline(stages).run(range(20)) as run:
+        for result in run:
+            seen.append(result.i)
+            collected = result.collected
+            del result
+            gc.collect()
+            assert collected.wait(5), f"result {seen[-1]} outlived its use"
+    assert sorted(seen) == [2 * i for i in range(20)]

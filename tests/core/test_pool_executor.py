@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from concurrent.futures import Executor, Future, as_completed, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed, wait
 from concurrent.futures.thread import BrokenThreadPool
 
 import pytest
@@ -75,6 +77,102 @@ def test_failing_initializer_breaks_the_pool() -> None:
     with pytest.raises(BrokenPool):
         pool.submit(int)
     pool.shutdown()
+
+
+def _initializer_records(
+    executor_type: type[Executor], caplog: pytest.LogCaptureFixture
+) -> list[tuple[str, int, str, type[BaseException] | None]]:
+    def init() -> None:
+        raise RuntimeError("no database")
+
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        executor = executor_type(max_workers=1, initializer=init)  # type: ignore[call-arg]
+        with pytest.raises(BrokenThreadPool):
+            executor.submit(int).result(timeout=10)
+        executor.shutdown()
+    return [
+        (r.name, r.levelno, r.getMessage(), r.exc_info[0] if r.exc_info else None)
+        for r in caplog.records
+    ]
+
+
+def test_failing_initializer_is_logged_as_thread_pool_executor_logs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expected = ("concurrent.futures", logging.CRITICAL, "Exception in initializer:", RuntimeError)
+    assert _initializer_records(ThreadPoolExecutor, caplog) == [expected]
+    records = _initializer_records(Pool, caplog)
+    assert records[0] == expected
+    # Plus one line (no second traceback) on threadloom's logger naming the pool.
+    [(name, level, message, exc_type)] = records[1:]
+    assert (name, level, exc_type) == ("threadloom.core", logging.ERROR, None)
+    assert "initializer failed" in message
+    assert "RuntimeError: no database" in message
+
+
+_MAPS: dict[str, Callable[[Pool, Callable[[int], object]], Iterator[object]]] = {
+    "map": lambda pool, fn: pool.map(fn, range(50)),
+    "map-buffersize": lambda pool, fn: pool.map(fn, range(50), buffersize=4),
+    "imap": lambda pool, fn: pool.imap(fn, range(50)),
+    "imap_unordered": lambda pool, fn: pool.imap_unordered(fn, range(50)),
+}
+
+
+def _consume(results: Iterator[object]) -> list[object]:
+    """Read ``results`` in another thread; the outcome: its items, then what it raised."""
+    outcome: list[object] = []
+
+    def read() -> None:
+        try:
+            outcome.extend(results)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "the map never ended"
+    return outcome
+
+
+@pytest.mark.parametrize("how", sorted(_MAPS))
+def test_failing_initializer_ends_a_map_with_broken_pool(how: str) -> None:
+    # Executor.map raises BrokenThreadPool there; the map used to wait for pullers that
+    # no worker would ever run.
+    def init() -> None:
+        raise RuntimeError("no database")
+
+    pool = Pool(max_workers=2, initializer=init)
+    try:
+        outcome = _consume(_MAPS[how](pool, int))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], BrokenPool)
+
+
+@pytest.mark.parametrize("how", sorted(_MAPS))
+def test_initializer_failing_in_one_worker_ends_a_map_the_other_runs(how: str) -> None:
+    def init() -> None:
+        if threading.current_thread().name.endswith("_1"):
+            raise RuntimeError("no database")
+
+    def work(i: int) -> int:
+        while not cancelled():  # items keep the first worker busy until the map stops
+            threading.Event().wait(0.005)
+        return i
+
+    pool = Pool(max_workers=2, initializer=init)
+    try:
+        outcome = _consume(_MAPS[how](pool, work))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a failed test must not hang exit
+    assert isinstance(outcome[-1], BrokenPool)
+    shutdown = threading.Thread(target=pool.shutdown)
+    shutdown.start()
+    shutdown.join(10)
+    assert not shutdown.is_alive(), "shutdown hung on a broken pool"
 
 
 def test_submit_after_shutdown_raises() -> None:
@@ -182,6 +280,39 @@ def test_interpreter_exit_finishes_queued_work_like_thread_pool_executor() -> No
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("done") == 5
+
+
+def test_interpreter_exit_after_shutdown_without_wait_lets_a_running_task_finish() -> None:
+    # CPython's test_hang_gh83386, with Pool (test_stdlib_executor.py cannot run it).
+    proc = _run_script(
+        """
+        import time
+        from threadloom.core import Pool
+        pool = Pool(max_workers=3)
+        pool.submit(lambda: (time.sleep(0.5), print("apple", flush=True)))
+        pool.shutdown(wait=False)
+        """
+    )
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "apple", "")
+
+
+def test_submit_after_interpreter_shutdown_raises() -> None:
+    # CPython's test_submit_after_interpreter_shutdown, with Pool.
+    proc = _run_script(
+        """
+        import atexit
+        from threadloom.core import Pool
+        @atexit.register
+        def run_last():
+            try:
+                pool.submit(id, None)
+            except RuntimeError as exc:
+                print("runtime-error:", exc)
+        pool = Pool(5)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("runtime-error: cannot schedule new futures")
 
 
 def test_shutdown_with_wait_from_a_task_or_its_callback_does_not_hang() -> None:

@@ -33,6 +33,15 @@ _TARGET_CHUNK_SECONDS = 0.002  # long enough to amortise a claim, short enough t
 _MAX_CHUNK = 512
 
 
+class _Failure:
+    """The exception of an item that raised, stored in place of its result."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class MapRun(Generic[_T]):
     """One map call: its input, its results, and the pullers working on it."""
 
@@ -62,12 +71,15 @@ class MapRun(Generic[_T]):
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._by_index: dict[int, tuple[bool, Any]] = {}
-        self._arrived: deque[tuple[bool, Any]] = deque()
+        self._input_lock = threading.Lock()  # held while a puller reads an iterator input
+        # Results: a value, or a _Failure for an item that raised.
+        self._by_index: dict[int, Any] = {}
+        self._arrived: deque[Any] = deque()
         self._next = 0  # items claimed so far (= index of the next one)
         self._yielded = 0
         self._input_error: BaseException | None = None
         self._stopped: str | None = None
+        self._stop_error: BaseException | None = None  # raised instead of CancelledError
         self._pullers = 0
         self._max_pullers = pool._max_workers
         self._chunk = 1
@@ -75,36 +87,70 @@ class MapRun(Generic[_T]):
 
     # ---- pullers (worker threads) -----------------------------------------------------
 
-    def _claim_locked(self) -> tuple[int, list[tuple[Any, ...]]]:
+    def _chunk_size(self) -> int:
+        """How many items the next claim may take (0: the buffer is full); called under
+        ``_lock``, or under ``_input_lock`` by the reader of an iterator input."""
         n = self._chunk
         if self._limit is not None:
             room = self._limit - (self._next - self._yielded)
             if room <= 0:
-                return self._next, []
+                return 0
             n = min(n, room, max(1, self._limit // (2 * self._max_pullers)))
+        return n
+
+    def _claim_locked(self) -> tuple[int, list[tuple[Any, ...]]]:
+        """Claim the next chunk of a list input."""
+        assert self._items is not None
         start = self._next
-        if self._items is not None:
-            remaining = len(self._items) - start
-            # Guided self-scheduling: smaller chunks near the end keep the tail balanced.
-            n = min(n, max(1, remaining // (2 * self._max_pullers)))
-            batch = self._items[start : start + n]
-            self._next = start + len(batch)
-            if self._next >= len(self._items):
-                self._exhausted = True
-            return start, batch
-        assert self._iter is not None
-        batch = []
-        try:
-            for args in itertools.islice(self._iter, n):
-                batch.append(args)
-        except BaseException as exc:  # the input raised: deliver it in order, then stop
-            self._input_error = exc
-            self._exhausted = True
-        else:
-            if len(batch) < n:
-                self._exhausted = True
+        n = self._chunk_size()
+        if n == 0:
+            return start, []
+        remaining = len(self._items) - start
+        # Guided self-scheduling: smaller chunks near the end keep the tail balanced.
+        n = min(n, max(1, remaining // (2 * self._max_pullers)))
+        batch = self._items[start : start + n]
         self._next = start + len(batch)
+        if self._next >= len(self._items):
+            self._exhausted = True
         return start, batch
+
+    def _read_chunk(self) -> tuple[int, list[tuple[Any, ...]]]:
+        """Read and claim the next chunk of an iterator input.
+
+        The input is read under ``_input_lock`` only (one reader at a time keeps items
+        numbered in input order), never under ``_lock``: an input can wait for as long
+        as it likes (a quiet socket, a generator waiting for ``cancelled()``) while the
+        consumer still takes results and Ctrl-C or ``stop()`` still cancels the run.
+        With the map state locked, the consumer's interrupt waited for that lock behind
+        the reading worker, and the input waited for a cancel that never came.
+        """
+        assert self._iter is not None
+        with self._input_lock:
+            # Read without _lock: _next and _exhausted change only under _input_lock,
+            # which this thread holds; a stale _yielded (the consumer's) only makes the
+            # room look smaller, and a stale _stopped costs one chunk that _run_batch
+            # then skips.
+            if self._stopped is not None or self._exhausted:
+                return self._next, []
+            n = self._chunk_size()
+            if n == 0:
+                return self._next, []
+            batch = []
+            error = None
+            try:
+                for args in itertools.islice(self._iter, n):
+                    batch.append(args)
+            except BaseException as exc:  # the input raised: deliver it in order, then stop
+                error = exc
+            with self._lock:
+                start = self._next
+                self._next = start + len(batch)
+                if error is not None:
+                    self._input_error = error
+                    self._exhausted = True
+                elif len(batch) < n:
+                    self._exhausted = True
+            return start, batch
 
     def run(self, ws: _WorkerState) -> None:
         """Claim and run chunks until input, room or the map runs out; never block."""
@@ -113,32 +159,39 @@ class MapRun(Generic[_T]):
         _current.token = self.token
         try:
             while True:
-                with self._lock:
-                    if self._stopped is None and not self._exhausted:
-                        start, batch = self._claim_locked()
-                    else:
-                        start, batch = self._next, []
-                    if not batch:
+                if self._items is None:
+                    start, batch = self._read_chunk()
+                    if batch:
+                        pool._map_account(self, read=len(batch))
+                else:
+                    with self._lock:
+                        if self._stopped is None and not self._exhausted:
+                            start, batch = self._claim_locked()
+                        else:
+                            start, batch = self._next, []
+                if not batch:
+                    with self._lock:
                         self._pullers -= 1
                         self._cond.notify_all()
                         ended = self._pullers == 0 and (
                             self._stopped is not None or self._exhausted
                         )
-                    if not batch:
                         pool._map_account(self, puller_done=True, finished=ended)
-                        return
-                if self._items is None:
-                    pool._map_account(self, read=len(batch))
+                    return
                 results, ok, failed, elapsed = self._run_batch(batch, ws)
-                cancelled = len(batch) - len(results)
+                done = len(results)
+                cancelled = len(batch) - done
                 with self._lock:
                     if self._ordered:
-                        for i, result in enumerate(results, start):
-                            self._by_index[i] = result
+                        self._by_index.update(zip(itertools.count(start), results, strict=False))
                     else:
                         self._arrived.extend(results)
-                    if results:
-                        per_item = elapsed / len(results)
+                    # Drop this thread's last reference to the results now (no loop variable
+                    # either): the consumer may take and drop them while this puller runs
+                    # its next chunk, which can take long (bpo-14406).
+                    del results
+                    if done:
+                        per_item = elapsed / done
                         ideal = (
                             int(_TARGET_CHUNK_SECONDS / per_item) if per_item > 0 else _MAX_CHUNK
                         )
@@ -150,10 +203,10 @@ class MapRun(Generic[_T]):
 
     def _run_batch(
         self, batch: list[tuple[Any, ...]], ws: _WorkerState
-    ) -> tuple[list[tuple[bool, Any]], int, int, float]:
+    ) -> tuple[list[Any], int, int, float]:
         fn = self._fn
         pool = self.pool
-        results: list[tuple[bool, Any]] = []
+        results: list[Any] = []
         ok = failed = 0
         ws.mapping = True
         t0 = time.monotonic()
@@ -174,11 +227,11 @@ class MapRun(Generic[_T]):
                         error=None,
                     )
                 try:
-                    results.append((True, fn(*args)))
+                    results.append(fn(*args))
                     ok += 1
                     error = None
                 except BaseException as exc:
-                    results.append((False, exc))
+                    results.append(_Failure(exc))
                     failed += 1
                     error = f"{type(exc).__name__}: {exc}"
                 if listeners:
@@ -217,25 +270,25 @@ class MapRun(Generic[_T]):
             with self._lock:
                 self._pullers -= k - queued
 
-    def _take_locked(self) -> tuple[bool, Any] | None:
-        if self._ordered:
-            return self._by_index.pop(self._yielded, None)
-        return self._arrived.popleft() if self._arrived else None
-
     def results(self) -> Iterator[_T]:
         """The iterator handed to the caller of map/imap/imap_unordered."""
+        by_index = self._by_index
+        arrived = self._arrived
+        ordered = self._ordered
         finished = False
         try:
             while True:
                 self.spawn()
                 with self._cond:
-                    while (item := self._take_locked()) is None:
+                    while not (self._yielded in by_index if ordered else arrived):
                         if self._exhausted and self._yielded == self._next:
                             finished = True
                             if self._input_error is not None:
                                 raise self._input_error
                             return
                         if self._stopped is not None:
+                            if self._stop_error is not None:
+                                raise self._stop_error
                             raise CancelledError(f"map cancelled ({self._stopped})")
                         if self._pullers == 0:
                             # Every claimed item is done and nobody is working: start pullers.
@@ -251,14 +304,23 @@ class MapRun(Generic[_T]):
                         if deadline is not None and time.monotonic() >= deadline:
                             raise FuturesTimeoutError()
                         self._cond.wait(wait_slice(deadline))
+                    index = self._yielded
                     self._yielded += 1
-                ok, value = item
-                del item
-                if not ok:
-                    # The iterator ends with this exception: the finally below cancels
-                    # the items still to run, as Executor.map does.
-                    raise value
-                yield value
+                # The result is taken out straight into the ``yield``, never into a local:
+                # a local would keep it while the generator is suspended (and until the
+                # next result arrives), so a large result outlived the caller's use of it
+                # (Executor.map had the same leak: bpo-14406). Taken outside the lock: only
+                # this thread removes results, and it has seen this one there.
+                # An item that raised ends the iterator with its exception: the finally
+                # below cancels the items still to run, as Executor.map does.
+                if ordered:
+                    if type(by_index[index]) is _Failure:
+                        raise by_index.pop(index).error
+                    yield by_index.pop(index)
+                else:
+                    if type(arrived[0]) is _Failure:
+                        raise arrived.popleft().error
+                    yield arrived.popleft()
         except KeyboardInterrupt:
             self.pool._interrupt()
             raise
@@ -271,12 +333,17 @@ class MapRun(Generic[_T]):
         ready = self._yielded in self._by_index if self._ordered else bool(self._arrived)
         return ready or (self._exhausted and self._yielded == self._next)
 
-    def stop(self, reason: str) -> None:
-        """Cancel what has not started; set the token of the items running now."""
+    def stop(self, reason: str, error: BaseException | None = None) -> None:
+        """Cancel what has not started; set the token of the items running now.
+
+        The consumer then gets the results already ready in its order and, in place of
+        the first missing one, ``error`` (default: CancelledError naming ``reason``).
+        """
         with self._lock:
             if self._stopped is not None:
                 return
             self._stopped = reason
+            self._stop_error = error
             unclaimed = 0
             if self._items is not None:
                 unclaimed = len(self._items) - self._next

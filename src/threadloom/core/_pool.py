@@ -32,6 +32,8 @@ from ._waiting import wait_slice
 __all__ = ["Pool", "WhenFull"]
 
 _log = logging.getLogger("threadloom.core")
+# Where ThreadPoolExecutor logs a failing initializer: tools and tests watch this logger.
+_futures_log = logging.getLogger("concurrent.futures")
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -224,9 +226,19 @@ def _worker(
     if initializer is not None:
         try:
             initializer(*initargs)
-        except BaseException:
-            _log.critical("Exception in initializer:", exc_info=True)
+        except BaseException as exc:
+            # As ThreadPoolExecutor, word for word: the traceback, once, on its logger.
+            # Ours gets one line naming the pool and what follows (no second traceback).
+            _futures_log.critical("Exception in initializer:", exc_info=True)
             pool = pool_ref()
+            _log.error(
+                "%s: initializer failed in %s (%s): the pool is broken; its queued and "
+                "mapped work fails with BrokenPool",
+                "pool" if pool is None else pool.name,
+                threading.current_thread().name,
+                _describe(exc),
+            )
+            del exc
             if pool is not None:
                 pool._initializer_failed()
             return
@@ -284,9 +296,10 @@ class Pool(Executor):
     ``max_workers``, ``thread_name_prefix``, ``initializer`` and ``initargs`` mean what they
     mean for ThreadPoolExecutor: at most ``max_workers`` threads (default
     ``min(32, cpu_count + 4)``), started on demand, reused, named ``{prefix}_{n}`` (the
-    prefix defaults to ``Pool-N``); a failing ``initializer`` breaks the pool
-    (:class:`BrokenPool`, a ``BrokenThreadPool``). With only those arguments the pool
-    behaves as ThreadPoolExecutor does.
+    prefix defaults to ``Pool-N``); a failing ``initializer`` is logged as there (CRITICAL
+    on the ``concurrent.futures`` logger) and breaks the pool (:class:`BrokenPool`, a
+    ``BrokenThreadPool``; a running map ends with it too). With only those arguments the
+    pool behaves as ThreadPoolExecutor does.
 
     Keyword-only additions:
 
@@ -1330,8 +1343,9 @@ class Pool(Executor):
 
         Input is read as results are consumed, at most ``buffersize`` items ahead
         (default ``max(256, 8 * max_workers)``), so an endless generator runs in constant
-        memory. The input iterator is advanced by worker threads under a lock; an exception
-        it raises is re-raised by this iterator after the results before it.
+        memory. The input iterator is advanced by worker threads, one at a time, without
+        blocking this iterator (``cancelled()`` is true there once the map stops); an
+        exception it raises is re-raised by this iterator after the results before it.
         """
         return self._start_map(
             fn, _single(iterable), True, buffersize or self._default_buffer(), None
@@ -1552,8 +1566,14 @@ class Pool(Executor):
         with self._lock:
             self._broken = "A thread initializer failed, the thread pool is not usable anymore"
             drained = self._drain_locked()
+            maps = list(self._maps)
             self._not_full.notify_all()
         error = self._broken
+        # A map's pullers may never run now (every worker may be gone): end each running
+        # map with BrokenPool, after the results it already has, as Executor.map raises
+        # at the first item whose future failed with BrokenThreadPool.
+        for run in maps:
+            run.stop("broken", BrokenPool(error))
         for task in drained:
             if task.future._fail(BrokenPool(error)):
                 with self._lock:
