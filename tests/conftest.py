@@ -9,6 +9,8 @@ from contextlib import AbstractContextManager
 
 import pytest
 
+from threadloom.server import ForwardProxy
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Let the children the tests start see Ctrl-C, however the suite itself was started.
@@ -42,3 +44,33 @@ def files_limited_to() -> Callable[[int], AbstractContextManager[None]]:
     bytes inside the block: a write past it fails with EFBIG, a real error of the
     system call, as ENOSPC would (a full disk, without filling one)."""
     return _files_limited_to
+
+
+_PROXY_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start every test with no proxy variable set.
+
+    Tests talk only to 127.0.0.1; libcurl reads these variables on every transfer, so a
+    runner with ``http_proxy`` set would send the suite's requests (and the children's,
+    which inherit the environment) through a proxy it never meant to test."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    """A forwarding HTTP proxy (plain requests and CONNECT) on 127.0.0.1."""
+    with ForwardProxy() as running:
+        yield running

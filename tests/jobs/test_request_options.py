@@ -12,7 +12,6 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,29 +23,6 @@ from threadloom.cli import main
 from threadloom.server import FaultServer, ForwardProxy, Socks5Proxy
 from threadloom.store import open_store
 from threadloom.transport import DEFAULT_USER_AGENT
-
-_PROXY_VARIABLES = (
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-)
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def proxy() -> Iterator[ForwardProxy]:
-    with ForwardProxy() as running:
-        yield running
 
 
 def urls_file(tmp_path: Path, *urls: str) -> Path:
@@ -191,7 +167,7 @@ def test_proxy_environment_and_no_proxy(
     """In a child process, as a user's shell would run it."""
     url = server.url("/docs/1.xml")
     urls = urls_file(tmp_path, url)
-    env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
+    env = dict(os.environ)  # the suite's fixture removed every proxy variable
 
     def run(store: str, *args: str, **variables: str) -> None:
         command = [sys.executable, "-m", "threadloom", "fetch", "-q", "-o", str(tmp_path / store)]
@@ -272,7 +248,7 @@ def test_netrc_reads_the_home_netrc(tmp_path: Path, server: FaultServer) -> None
     (home / ".netrc").chmod(0o600)
     digest = hashlib.sha256(b"home-pw").hexdigest()
     urls = urls_file(tmp_path, server.url(f"/basic-auth?user=bob&password_sha256={digest}"))
-    env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
+    env = dict(os.environ)  # the suite's fixture removed every proxy variable
     result = subprocess.run(
         [
             sys.executable,
@@ -323,7 +299,7 @@ def test_no_credential_in_any_output(tmp_path: Path, server: FaultServer) -> Non
             command += ["--proxy", proxy_url, "-H", "X-Api-Key: HEADER-S3CRET", "--retries", "0"]
             command += ["-o", str(outputs / f"{name}.db"), "--trace", str(outputs / f"{name}.json")]
             command += ["--report", str(outputs / f"{name}.html"), str(urls)]
-            env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
+            env = dict(os.environ)  # the suite's fixture removed every proxy variable
             result = subprocess.run(
                 command, env=env, capture_output=True, text=True, timeout=120, check=False
             )
