@@ -79,6 +79,12 @@ gets ``400`` naming it; an unknown path gets ``404``):
     ``password``; with ``password_sha256``, a password whose SHA-256 hex digest is
     ``H``, so the password need not be in the URL), else 401 with
     ``WWW-Authenticate: Basic realm="threadloom"``.
+``/capacity/{c}/{name}[?base=MS&retry_after=S]``
+    A part of the server that answers ``c`` requests at a time: up to ``c`` in flight,
+    each is answered after ``MS`` ms (default 20); each request over ``c`` adds ``MS``
+    ms to those that arrive while it is in flight; over ``2c`` a request gets ``503``
+    with ``Retry-After: S`` (default 1) at once. Counted per ``name``
+    (``FaultServer.capacity``: the in-flight count each request found, the 503s sent).
 
 ``ForwardProxy`` and ``Socks5Proxy`` are minimal proxies on 127.0.0.1 that relay
 requests to any origin and count what they relayed (tests of ``--proxy``).
@@ -86,6 +92,7 @@ requests to any origin and count what they relayed (tests of ``--proxy``).
 ``python -m threadloom.server --port P --documents N`` runs it in the foreground.
 """
 
+from threadloom.server._capacity import CapacityRoutes
 from threadloom.server._documents import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
@@ -105,6 +112,7 @@ __all__ = [
     "EXTERNAL_ENTITY",
     "MAX_DOCUMENT_SIZE",
     "MIN_DOCUMENT_SIZE",
+    "CapacityRoutes",
     "FaultServer",
     "ForwardProxy",
     "ServerStatistics",

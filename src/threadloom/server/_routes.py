@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from threadloom.server._capacity import CAPACITY_PATH, CapacityRoutes
 from threadloom.server._documents import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
@@ -45,6 +46,7 @@ class Routes:
         self.latency = latency
         self._flaky_lock = threading.Lock()
         self._flaky_seen: dict[str, int] = {}
+        self.capacity = CapacityRoutes()
         self._streaming: dict[str, Callable[[Exchange], None]] = {
             "/reset": self._reset,
             "/truncate": self._truncate,
@@ -91,6 +93,8 @@ class Routes:
             return self._flaky(match.group(1), ex)
         if match := _REDIRECT_PATH.fullmatch(path):
             return self._redirect_chain(int(match.group(1)), ex)
+        if match := CAPACITY_PATH.fullmatch(path):
+            return self.capacity.answer(int(match.group(1)), match.group(2), ex)
         simple: dict[str, Callable[[Exchange], Reply]] = {
             "/redirect-loop": lambda _: _redirect(302, "/redirect-loop"),
             "/redirect-to": _redirect_to,

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
+from threadloom.server._capacity import CapacityRoutes
 from threadloom.server._exchange import Exchange
 from threadloom.server._routes import Routes
 from threadloom.server._stats import ServerStatistics, StatisticsCollector
@@ -272,6 +273,11 @@ class FaultServer:
     def statistics(self) -> ServerStatistics:
         """A snapshot of the request counters (see ``ServerStatistics``)."""
         return self._server().stats.snapshot()
+
+    @property
+    def capacity(self) -> CapacityRoutes:
+        """The ``/capacity/{c}/{name}`` routes' counters (in flight seen, 503s sent)."""
+        return self._server().routes.capacity
 
     def wait_for(self, predicate: Callable[[ServerStatistics], bool], timeout: float) -> bool:
         """Block until ``predicate(self.statistics())`` holds or ``timeout`` seconds
