@@ -47,6 +47,8 @@ from _nginx import INSTALL_HINT, NginxError, NginxServer, find_nginx
 REPO = Path(__file__).resolve().parent.parent
 PEERS_SCRIPT = Path(__file__).resolve().parent / "_fetch_peers.py"
 DEFAULT_BASELINE = "threadloom-sqlite"
+CPU_BASELINE = "pycurl-threads-mem"
+"""The CPU floor: the simplest Python loop over libcurl, storing nothing (issue 13)."""
 
 
 # --------------------------------------------------------------------------- documents
@@ -291,6 +293,15 @@ def verify_curl_write_out(run: Run) -> str | None:
     return None
 
 
+def verify_count_and_bytes(run: Run) -> str | None:
+    """A peer's own ``COUNT BYTES`` line on stdout: every document, the right bytes."""
+    words = run.stdout.read_text().split()
+    expected = run.workload
+    if words != [str(expected.count), str(expected.expected_bytes)]:
+        return f"reported {' '.join(words)!r}; expected {expected.count} {expected.expected_bytes}"
+    return None
+
+
 def verify_wget2_stats(run: Run) -> str | None:
     """wget2's ``--stats-site`` CSV: one row per URL, all HTTP 200, the right bytes."""
     with (run.directory / "stats.csv").open(newline="") as file:
@@ -470,6 +481,12 @@ TOOLS: list[Tool] = [
         _peer("pycurl-threads"),
         verify_files,
     ),
+    Tool(
+        "pycurl-threads-mem",
+        "ThreadPoolExecutor(J) + pycurl, a handle per thread, bodies kept in memory and dropped",
+        _peer("pycurl-threads-mem"),
+        verify_count_and_bytes,
+    ),
 ]
 TOOL_NAMES = [tool.name for tool in TOOLS]
 
@@ -488,7 +505,7 @@ def unavailable_reason(tool: Tool, settings: Settings) -> str | None:
         if not _works([settings.threadloom, "fetch", "--help"]):
             return f"`{settings.threadloom} fetch --help` fails: the fetch command is not there yet"
         return None
-    if tool.name in ("aiohttp-dir", "pycurl-threads-dir"):
+    if tool.name in ("aiohttp-dir", "pycurl-threads-dir", "pycurl-threads-mem"):
         module = "aiohttp" if tool.name == "aiohttp-dir" else "pycurl"
         if not _works([settings.python, "-c", f"import {module}"]):
             return f"{settings.python} cannot import {module} (pip install {module})"
@@ -529,6 +546,7 @@ class Summary:
     max_rss_mib: float | None = None
     docs_per_second: float | None = None
     ratio_to_baseline: float | None = None  # wall(tool) / wall(baseline)
+    cpu_ratio: float | None = None  # cpu(tool) / cpu(CPU_BASELINE), same docs
     problems: list[str] = field(default_factory=list)
 
 
@@ -600,25 +618,42 @@ def summarise(results: Sequence[RunResult], baseline: str) -> list[Summary]:
             summary.docs_per_second = docs / summary.wall
         summaries.append(summary)
     walls = {(s.docs, s.tool): s.wall for s in summaries}
+    cpus = {(s.docs, s.tool): s.cpu for s in summaries}
     for summary in summaries:
         reference = walls.get((summary.docs, baseline))
         if summary.wall is not None and reference:
             summary.ratio_to_baseline = summary.wall / reference
+        floor = cpus.get((summary.docs, CPU_BASELINE))
+        if summary.cpu is not None and floor:
+            summary.cpu_ratio = summary.cpu / floor
     return summaries
 
 
 def format_table(summaries: Sequence[Summary], baseline: str) -> str:
-    """A plain-text table; ``ratio`` is wall(tool) / wall(baseline), >1: baseline faster."""
-    header = ("tool", "docs", "wall s", "docs/s", "CPU s", "peak RSS MiB", f"vs {baseline}")
+    """A plain-text table; ``ratio`` is wall(tool) / wall(baseline), >1: baseline faster;
+    ``CPU µs/doc`` is user + sys per document, and the column after it the CPU ratio to
+    the floor (``CPU_BASELINE``) in the same run."""
+    header = (
+        "tool",
+        "docs",
+        "wall s",
+        "docs/s",
+        "CPU s",
+        "CPU µs/doc",
+        f"CPU vs {CPU_BASELINE}",
+        "peak RSS MiB",
+        f"vs {baseline}",
+    )
     rows = [header]
     for s in summaries:
         if s.wall is None:
-            rows.append((s.tool, str(s.docs), "FAILED", "", "", "", ""))
+            rows.append((s.tool, str(s.docs), "FAILED", *[""] * (len(header) - 3)))
             continue
         assert s.docs_per_second is not None
         assert s.cpu is not None
         rss = "?" if s.max_rss_mib is None else f"{s.max_rss_mib:.1f}"
         ratio = "-" if s.ratio_to_baseline is None else f"{s.ratio_to_baseline:.2f}x"
+        cpu_ratio = "-" if s.cpu_ratio is None else f"{s.cpu_ratio:.2f}x"
         flag = f" ({s.failed} of {s.runs} runs failed)" if s.failed else ""
         rows.append(
             (
@@ -627,6 +662,8 @@ def format_table(summaries: Sequence[Summary], baseline: str) -> str:
                 f"{s.wall:.3f}",
                 f"{s.docs_per_second:,.0f}",
                 f"{s.cpu:.2f}",
+                f"{s.cpu / s.docs * 1e6:,.0f}",
+                cpu_ratio,
                 rss,
                 ratio + flag,
             )
