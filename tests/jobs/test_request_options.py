@@ -98,6 +98,11 @@ def test_headers_and_user_agent(tmp_path: Path, server: FaultServer) -> None:
             ["--proxy", "http://u:tok-S3CRET@127.0.0.1:x"],
             "proxy 'http://u:***@127.0.0.1:x' has a bad port",
         ),
+        (
+            ["--proxy", "alice:tok-S3CRET@127.0.0.1:99999"],  # curl's form with no scheme
+            "proxy 'alice:***@127.0.0.1:99999' has a bad port",
+        ),
+        (["-H", "X-Api-Key=tok-S3CRET"], "header starting 'X-Api-Key' has no ':'"),
         (["--max-redirects", "-1"], "-1 is not in the range x>=0"),
         (["-A", "bot\r\nX-Injected: 1"], "must be one line (no line break or NUL)"),
         (["--noproxy", "a\nb"], "must be one line (no line break or NUL)"),
@@ -285,6 +290,8 @@ def test_no_credential_in_any_output(tmp_path: Path, server: FaultServer) -> Non
         server.url("/docs/1.xml"),
         in_url,
         server.url("/status/404"),
+        # A "/" in the password ends the authority early (read as a bad port).
+        server.url("/docs/4.xml").replace("http://", "http://eve:URL/S3CRET@"),
     )
     outputs = tmp_path / "outputs"
     outputs.mkdir()
@@ -293,6 +300,7 @@ def test_no_credential_in_any_output(tmp_path: Path, server: FaultServer) -> Non
     with ForwardProxy(credentials=("pu", "PROXY-S3CRET")) as proxy:
         for name, proxy_url in (
             ("ok", proxy.url.replace("http://", "http://pu:PROXY-S3CRET@")),
+            ("bare", proxy.url.replace("http://", "pu:PROXY-S3CRET@")),  # curl's short form
             ("unreachable", f"http://pu:PROXY-S3CRET@127.0.0.1:{closed}"),
         ):
             command = [sys.executable, "-m", "threadloom", "fetch", "--netrc-file", str(netrc)]

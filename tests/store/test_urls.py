@@ -72,12 +72,27 @@ def test_blank_and_comment_lines_are_skipped(line: str | bytes) -> None:
         ("http://u:s3cret@x:99999/", "http://u:***@x:99999/", "bad port"),
         ("http://u:s3 cret@x/", "http://u:***@x/", "whitespace inside URL"),
         (b"http://u:s3cret@x/\xff", "http://u:***@x/\\xff", "not UTF-8 (byte 0xff)"),
+        # A "/", "?" or "#" in the password ends the authority early: still hidden.
+        ("http://alice:pa/ss@example.com/x", "http://alice:***@example.com/x", "bad port"),
+        ("http://bob:p#ss@example.com/", "http://bob:***@example.com/", "bad port"),
+        ("http://carol:p?ss@example.com/", "http://carol:***@example.com/", "bad port"),
+        # No scheme at all.
+        ("dave:s3cret@host/x", "dave:***@host/x", "not a URL (expected http:// or https://)"),
     ],
 )
 def test_invalid_lines_have_a_reason_without_the_line(
     line: str | bytes, key: str, reason: str
 ) -> None:
     assert classify_line(line) == Invalid(key, reason)
+
+
+def test_every_password_of_a_valid_url_is_hidden() -> None:
+    verdict = classify_line("http://a:one@h/?u=http://c:two@x/")
+    assert verdict == Invalid("http://a:***@h/?u=http://c:***@x/", PASSWORD_IN_URL)
+
+
+def test_a_valid_url_with_an_at_sign_after_its_authority_is_kept_whole() -> None:
+    assert classify_line("http://h:8080/p?mail=a@b:c") == Valid("http://h:8080/p?mail=a@b:c")
 
 
 def test_overlong_line_with_a_password_is_stored_cut_without_it() -> None:

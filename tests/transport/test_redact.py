@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from threadloom._redact import redact_text, redact_url
+from threadloom._redact import redact_line, redact_text, redact_url
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,21 @@ from threadloom._redact import redact_text, redact_url
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("http://u:pa/ss@host/x", "http://u:***@host/x"),  # "/" in the password
+        ("http://u:p#s?s@host/", "http://u:***@host/"),
+        ("alice:s3cret@127.0.0.1:3128", "alice:***@127.0.0.1:3128"),  # a proxy, no scheme
+        ("user@proxy:3128", "user@proxy:3128"),  # a user name alone
+        ("proxy:3128", "proxy:3128"),
+        ("http://host/x", "http://host/x"),
+    ],
+)
+def test_redact_line_hides_up_to_the_last_at_sign(line: str, shown: str) -> None:
+    assert redact_line(line) == shown
 
 
 def test_redact_text_masks_every_url_in_a_line() -> None:

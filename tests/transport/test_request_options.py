@@ -100,7 +100,9 @@ def test_a_header_user_agent_wins_over_the_option(
         ("X Y: 1", "header name 'X Y' is not a valid field name"),
         (": value", "header name '' is not a valid field name"),
         ("X-Bad: a\r\nInjected: 1", "header 'X-Bad' has a line break or NUL in its value"),
-        ("", "header starting '' has no ':'"),
+        ("", "a header of 0 characters has no ':'"),
+        ("X-Api-Key=s3cret", "header starting 'X-Api-Key' has no ':'"),
+        ("s3cret", "a header of 6 characters has no ':'"),  # a token pasted alone
     ],
 )
 def test_a_malformed_header_is_refused_naming_it_without_its_value(line: str, message: str) -> None:

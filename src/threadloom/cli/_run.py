@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from threadloom._redact import redact_url
+from threadloom._redact import redact_line
 from threadloom.jobs import (
     FetchJob,
     FetchOptions,
@@ -96,7 +96,7 @@ def run_fetch(
         "headers": ", ".join(line.split(":")[0].rstrip(";") for line in options.headers) or "none",
         "proxy": "from the environment"
         if options.proxy is None
-        else redact_url(options.proxy) or "none",
+        else redact_line(options.proxy) or "none",
     }
     try:
         write_outputs(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from threadloom._redact import redact_url
+from threadloom._redact import redact_line, redact_url
 
 MAX_URL_LENGTH: Final = 8192
 """Longer lines are invalid: no server accepts them and they would bloat the store."""
@@ -89,7 +89,7 @@ def classify_line(raw: bytes | str) -> Classified:
             if not key or key.startswith("#"):
                 return SKIP
             return Invalid(
-                stored_key(redact_url(key)), f"not UTF-8 (byte 0x{stripped[exc.start]:02x})"
+                stored_key(redact_line(key)), f"not UTF-8 (byte 0x{stripped[exc.start]:02x})"
             )
     else:
         line = raw.strip()
@@ -115,10 +115,15 @@ invalid, stored with the password shown as ``***``."""
 def _full_checks(line: str) -> Valid | Invalid:
     # Every "@" in an authority takes this path (_PLAIN admits none there).
     verdict = _url_checks(line)
-    if "@" in line and (masked := redact_url(line)) != line:
-        reason = verdict.reason if isinstance(verdict, Invalid) else PASSWORD_IN_URL
-        return Invalid(stored_key(masked), reason)
-    return verdict
+    if "@" not in line:
+        return verdict
+    if isinstance(verdict, Valid):
+        masked = redact_url(line)
+        return verdict if masked == line else Invalid(stored_key(masked), PASSWORD_IN_URL)
+    # Invalid, perhaps because of its credentials ("u:pa/ss@" reads as a bad port):
+    # hide up to the line's last "@", since where the authority ends is unknown.
+    masked = redact_line(line)
+    return verdict if masked == line else Invalid(stored_key(masked), verdict.reason)
 
 
 def _url_checks(line: str) -> Valid | Invalid:

@@ -8,7 +8,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from threadloom import __version__
-from threadloom._redact import redact_url
+from threadloom._redact import redact_line
 
 #: The largest ``max_size``: libcurl's file sizes are a signed 64-bit curl_off_t.
 MAX_SIZE_LIMIT = 2**63 - 1
@@ -158,9 +158,15 @@ def check_header(line: str) -> str:
     if not colon and line.endswith(";"):
         name, value = line[:-1], ""
     elif not colon:
-        # The first word only: what follows may be a token ("Authorization Bearer x").
-        first = line.split(None, 1)[0][:40] if line.strip() else ""
-        raise ValueError(f"header starting {first!r} has no ':' (expected 'Name: value')")
+        # The field-name characters it starts with, no more: what follows may be a
+        # token ("Authorization Bearer x", "X-Api-Key=s3cret"); and nothing of a line
+        # that is one word, which may be a token pasted alone.
+        match = _FIELD_NAME.match(line)
+        if match is None or match.end() == len(line):
+            shown = f"a header of {len(line)} characters"
+        else:
+            shown = f"header starting {match.group(0)[:40]!r}"
+        raise ValueError(f"{shown} has no ':' (expected 'Name: value')")
     if not _FIELD_NAME.fullmatch(name):
         raise ValueError(
             f"header name {name[:40]!r} is not a valid field name (expected 'Name: value',"
@@ -175,7 +181,7 @@ def check_proxy(proxy: str) -> str:
     """``proxy`` if it is a usable :attr:`TransportOptions.proxy` URL; raises ValueError
     (showing the URL with its password hidden) for an unknown scheme, no host or a
     bad port."""
-    shown = redact_url(proxy)
+    shown = redact_line(proxy)
     if _has_line_break(proxy) or any(c.isspace() for c in proxy):
         raise ValueError(f"proxy {shown!r} has blanks or control characters")
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
