@@ -109,6 +109,28 @@ def test_collisions_are_resolved_in_input_order(tmp_path: Path) -> None:
     assert not list(target.rglob(".*")), "no temporary file is left"
 
 
+def test_a_url_named_like_another_urls_hashed_name_overwrites_nothing(tmp_path: Path) -> None:
+    hashed = with_hash("a", "http://h/a#x")  # the name "http://h/a#x" gets after "http://h/a"
+    target = tmp_path / "out"
+    with HostPathWriter(target) as writer:
+        assert writer.write(f"http://h/{hashed}", b"first") == f"h/{hashed}"
+        assert writer.write("http://h/a", b"second") == "h/a"
+        third = writer.write("http://h/a#x", b"third")
+        # A directory already holding that name is stepped over the same way.
+        (target / "h" / with_hash("b", "http://h/b#y")).mkdir()
+        assert writer.write("http://h/b", b"fourth") == "h/b"
+        fifth = writer.write("http://h/b#y", b"fifth")
+    assert third not in (f"h/{hashed}", "h/a")
+    assert sorted(files_under(target).values()) == [
+        b"fifth",
+        b"first",
+        b"fourth",
+        b"second",
+        b"third",
+    ]
+    assert files_under(target)[fifth] == b"fifth"
+
+
 def test_a_non_empty_target_is_refused_and_left_alone(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("keep")

@@ -28,7 +28,8 @@ so every existing name is one this export wrote):
 
 - Two URLs with the same name (``a/b`` and ``a/b#x``, ``a/`` and ``a/index.html``,
   names cut to the same length): the first keeps it, each later one gets
-  ``~<16 hex digits of the SHA-256 of its URL>`` before its extension.
+  ``~<16 hex digits of the SHA-256 of its URL>`` before its extension (and, should an
+  earlier URL's own name be that very name, the SHA-256 of the URL and a count).
 - A file where a directory is needed (``a/b`` written, then ``a/b/c``): the file moves
   into the new directory as ``a/b/index.html`` (the document at a path that turns out to
   be a directory is its index, as servers redirect ``a/b`` to ``a/b/``).
@@ -153,8 +154,12 @@ class HostPathWriter:
                 fd = self._enter(fd, name)
                 directories.append(name)
                 name = INDEX
-            if _kind(fd, name) is not None:  # an earlier URL has this name
-                name = with_hash(name, url)
+            taken, tries = name, 0
+            while _kind(fd, name) is not None:  # an earlier URL has this name
+                # Even the hashed name can be taken: by a URL whose own name is that
+                # ("a~<hash>"), so the hash of the URL with a count is tried next.
+                name = with_hash(taken, url if tries == 0 else f"{url}\n{tries}")
+                tries += 1
             self._write_file(fd, name, body)
         finally:
             os.close(fd)
