@@ -102,6 +102,17 @@ def test_a_jsonl_file_of_a_user_is_refused_even_with_an_index_beside_it(tmp_path
     assert snapshot(tmp_path) == before
 
 
+def test_a_store_whose_first_url_escapes_long_is_still_recognised(tmp_path: Path) -> None:
+    # 5,500 emoji: a valid URL of 5,509 characters, ~66 KB once JSON escapes each.
+    url = "http://h/" + "\U0001f600" * 5500
+    path = tmp_path / "big.jsonl"
+    with open_store(path) as store:
+        store.add_urls([url])
+        store.record(Outcome(url, State.DONE, 200, b"one"))
+    with open_store(path, readonly=True) as store:
+        assert store.counts().done == 1
+
+
 def test_lines_another_program_appended_are_refused_not_cut(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     with open_store(path) as store:

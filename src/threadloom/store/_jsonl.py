@@ -24,6 +24,7 @@ from threadloom.store._lock import ProcessLock
 from threadloom.store._places import ensure_parent_directory
 from threadloom.store._processed import ProcessedUpdate, update_processed
 from threadloom.store._types import NotAStoreError, State, StoreError
+from threadloom.store._urls import MAX_URL_LENGTH
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 INDEX_SUFFIX: Final = ".threadloom.db"
@@ -36,9 +37,10 @@ _OFFSET_KEY: Final = "jsonl_offset"
 _SIGNATURE: Final = re.compile(
     rb'\{"url":"(?:[^"\\\n]|\\.)*","state":"(?:done|failed)","http_status":(?:null|-?\d+),"size":'
 )
-# A first line's signature lies in its first bytes (a URL is at most MAX_URL_LENGTH
-# characters; JSON escapes may make it longer): read no more than this of a user's file.
-_SIGNATURE_WINDOW: Final = 64 * 1024
+# A first line's signature lies in its first bytes: a URL is at most MAX_URL_LENGTH
+# characters, and JSON escapes make one at most 12 bytes ("\ud83d\ude00" for one
+# emoji), before the few dozen bytes of the other keys. Read no more of a user's file.
+_SIGNATURE_WINDOW: Final = MAX_URL_LENGTH * 12 + 1024
 
 
 class JsonlStore(Store):
