@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from threadloom.jobs import FetchJob, FetchOptions, render_summary
+from threadloom.jobs import FetchJob, FetchOptions, RequestSetupError, render_summary
 from threadloom.server import FaultServer
 from threadloom.store import State, open_store
 
@@ -254,3 +255,16 @@ def test_trace_tracks_hold_one_request_at_a_time(tmp_path: Path) -> None:
     events = json.loads(result.trace.save_chrome_trace(tmp_path / "t.json").read_text())
     tracks = {e["args"]["name"] for e in events["traceEvents"] if e["ph"] == "M"}
     assert tracks == set(by_track)
+
+
+def test_a_cookie_file_gone_before_the_run_leaves_nothing_open(tmp_path: Path) -> None:
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tabc\n", encoding="utf-8")
+    options = FetchOptions(jobs=2, per_host=2, retries=0, timeout=2.0, cookie_file=str(cookies))
+    job = FetchJob(tmp_path / "s.db", options, progress="quiet")  # checks the file now
+    cookies.unlink()
+    with pytest.raises(RequestSetupError, match="cookie file"):
+        job.run([])
+    # Neither the store nor its writer thread was left behind: the store opens again.
+    assert not (tmp_path / "s.db.threadloom.lock").exists()
+    assert not [t for t in threading.enumerate() if "store-writer" in t.name]

@@ -16,6 +16,7 @@ from threadloom.jobs import (
     FetchOptions,
     ProcessorSpecError,
     ProgressMode,
+    RequestSetupError,
     StoreUnavailable,
     render_summary,
     write_outputs,
@@ -57,6 +58,8 @@ def run_fetch(
         raise click.UsageError(str(exc)) from None
     try:
         result = job.run(lines)
+    except RequestSetupError as exc:
+        raise click.UsageError(str(exc)) from None
     except StoreUnavailable as exc:
         # A user's file or directory (left untouched): say how to go on.
         hint = "; choose another -o path" if isinstance(exc.__cause__, NotAStoreError) else ""

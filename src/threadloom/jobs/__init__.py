@@ -10,6 +10,7 @@ from threadloom.jobs._fetch import (
     FetchJob,
     FetchOptions,
     FetchResult,
+    RequestSetupError,
     StoreUnavailable,
 )
 from threadloom.jobs._input import read_lines
@@ -46,6 +47,7 @@ __all__ = [
     "ProcessorSpecError",
     "ProgressMode",
     "ReportData",
+    "RequestSetupError",
     "RunSummary",
     "StoreUnavailable",
     "TimelineSpan",

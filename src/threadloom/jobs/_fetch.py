@@ -220,6 +220,12 @@ class StoreUnavailable(Exception):
     """The store could not be opened (a bad path, a busy or corrupt store); one line."""
 
 
+class RequestSetupError(Exception):
+    """The request settings could not be applied when the run started (a cookie file
+    removed or made unreadable since the options were checked); one line. Nothing was
+    opened or fetched."""
+
+
 def _input_outcome(reader: InputReader | None) -> tuple[AddResult | None, str | None]:
     """What the input reader did: its AddResult, and a one-line reason if it stopped early.
 
@@ -322,17 +328,22 @@ class FetchJob:
                 recorders.append(TraceRecorder(*pools))
 
         try:
+            client = self._client = HttpClient(self._transport, max_transfers=self._options.jobs)
+        except ValueError as exc:  # a cookie file gone or unreadable since it was checked
+            raise RequestSetupError(str(exc)) from exc
+        try:
             store = open_store(self._store_path)
         except (StoreError, ValueError, OSError) as exc:
+            client.close()
             raise StoreUnavailable(f"{self._store_path}: {exc}") from exc
         clashing = [str(path) for path in self._outputs if store_owns(store, path)]
         if clashing:
             store.close()
+            client.close()
             raise StoreUnavailable(
                 f"{self._store_path}: {clashing[0]} is part of this store; write it elsewhere"
             )
         reader: InputReader | None = None
-        client = self._client = HttpClient(self._transport, max_transfers=self._options.jobs)
         try:
             reader = (
                 InputReader(store, lines, include_failed=self._options.retry_failed)
