@@ -190,7 +190,8 @@ class ColumnRows(Iterator[AddItem]):
             elif not cells or (len(cells) == 1 and not cells[0].strip()):
                 yield b""  # a blank row: skipped, as a blank line is
             elif len(cells) != len(header):
-                reason = f"{len(cells)} cells, the header has {len(header)} columns"
+                cells_found = f"{len(cells)} cell{'s' if len(cells) > 1 else ''}"
+                reason = f"{cells_found}, the header has {len(header)} columns"
                 yield self._bad(line, text, reason)
             elif not cells[position].strip():
                 yield self._bad(line, text, f"no URL in column {self._url_column!r}")
