@@ -14,7 +14,12 @@ from threadloom.jobs._fetch import (
 )
 from threadloom.jobs._input import read_lines
 from threadloom.jobs._outputs import write_outputs
-from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
+from threadloom.jobs._process import (
+    InputResponse,
+    ProcessorSpecError,
+    load_processor,
+    xml_summary,
+)
 from threadloom.jobs._progress import ProgressMode
 from threadloom.jobs._summary import RunSummary, render_summary
 
@@ -43,6 +48,7 @@ __all__ = [
     "FetchJob",
     "FetchOptions",
     "FetchResult",
+    "InputResponse",
     "ProcessorSpecError",
     "ProgressMode",
     "ReportData",
