@@ -261,6 +261,11 @@ def test_exports_carry_the_columns(tmp_path: Path, server: FaultServer) -> None:
     assert rows[one]["input"] == {"caption": "été", "tags": ["a"]}
     assert rows[two]["input"] is None, "a row without other columns keeps none"
 
+    copy = tmp_path / "copy"
+    copied = CliRunner().invoke(main, ["export", str(store), "--format", "dir", "--to", str(copy)])
+    assert copied.exit_code == 0, copied.output
+    assert by_url(export_rows(copy))[one]["input"] == {"caption": "été", "tags": ["a"]}
+
     pq = pytest.importorskip("pyarrow.parquet")
     parquet = tmp_path / "out.parquet"
     result = CliRunner().invoke(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Final, cast
 
@@ -63,4 +64,8 @@ def open_input(urls: str, input_format: str | None, url_column: str | None) -> I
             raise click.UsageError(f"{source}: {exc}") from None
         except OSError as exc:
             raise click.UsageError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting for the header on a pipe: nothing was touched yet.
+            click.echo("threadloom: interrupted before the header arrived", err=True)
+            sys.exit(130)
     return rows

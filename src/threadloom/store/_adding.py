@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from threadloom.store._db import transaction
+from threadloom.store._db import rows_per_statement, transaction
 from threadloom.store._types import AddResult, State
 from threadloom.store._urls import Invalid, Skip, Valid, classify_line, stored_key
 
@@ -128,3 +128,26 @@ def _insert_lines(conn: sqlite3.Connection, batch: list[Line]) -> tuple[int, int
                 new_invalid += cursor.rowcount
             start = end
     return new_valid, new_invalid
+
+
+def inputs_of(conn: sqlite3.Connection, urls: list[str]) -> dict[str, str]:
+    """The input columns (compact JSON text) of those of ``urls`` that have any, by URL:
+    what a `JsonlStore` writes into each outcome line (one query per batch)."""
+    found: dict[str, str] = {}
+    per = rows_per_statement(conn, 1)
+    for start in range(0, len(urls), per):
+        chunk = urls[start : start + per]
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            conn.execute(
+                f"SELECT url, input FROM urls WHERE input IS NOT NULL AND url IN ({marks})",
+                chunk,
+            ).fetchall()
+        )
+    return found
+
+
+def restore_inputs(conn: sqlite3.Connection, pairs: list[tuple[str, str]]) -> None:
+    """Set the input columns of URLs that have none, from ``(input, url)`` pairs (a
+    `JsonlStore` rebuilding its index from its lines); input a URL has is left as it is."""
+    conn.executemany("UPDATE urls SET input = ? WHERE url = ? AND input IS NULL", pairs)
