@@ -178,6 +178,7 @@ class ColumnRows(Iterator[AddItem]):
         if header is None:  # no row at all
             return
         position = header.index(self._url_column)
+        others = header[:position] + header[position + 1 :]
         records = self._csv_records()
         for record in records:
             if record is None or isinstance(record, Invalid):
@@ -196,13 +197,11 @@ class ColumnRows(Iterator[AddItem]):
             elif not cells[position].strip():
                 yield self._bad(line, text, f"no URL in column {self._url_column!r}")
             else:
-                url = cells[position]
-                others = {
-                    name: cell
-                    for i, (name, cell) in enumerate(zip(header, cells, strict=True))
-                    if i != position
-                }
-                yield InputRow(url, _compact(others))
+                url = cells.pop(position)
+                # CSV cells cannot hold a lone surrogate (undecodable rows were refused).
+                yield InputRow(
+                    url, _ENCODE(dict(zip(others, cells, strict=True))) if others else None
+                )
 
     def _cells(self, text: str) -> list[str] | str:
         """The cells of one row's text, or why it cannot be read (a str)."""
@@ -337,14 +336,19 @@ def _check_header(names: list[str], url_column: str) -> None:
         )
 
 
+# One encoder each, made once: json.dumps with arguments builds a new one per call.
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_ENCODE_ASCII: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def _compact(columns: Mapping[str, object]) -> str | None:
     """``columns`` as compact JSON (None if empty); non-ASCII kept as it is, unless the
     text would not encode (a lone surrogate from a JSON escape): then escaped."""
     if not columns:
         return None
-    text = json.dumps(columns, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _ENCODE(columns)
     if _not_encodable(text):
-        text = json.dumps(columns, separators=(",", ":"), allow_nan=False)
+        text = _ENCODE_ASCII(columns)
     return text
 
 
