@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from threadloom._units import human_bytes
+from threadloom.jobs._columns import InputFormatError, read_input
 from threadloom.jobs._fetch import (
     DEFAULT_MAX_SIZE,
     MAX_TIME_FACTOR,
@@ -48,6 +49,7 @@ __all__ = [
     "FetchJob",
     "FetchOptions",
     "FetchResult",
+    "InputFormatError",
     "InputResponse",
     "ProcessorSpecError",
     "ProgressMode",
@@ -57,6 +59,7 @@ __all__ = [
     "TimelineSpan",
     "human_bytes",
     "load_processor",
+    "read_input",
     "read_lines",
     "render_summary",
     "write_outputs",
