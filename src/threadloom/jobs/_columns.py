@@ -144,7 +144,7 @@ class ColumnRows(Iterator[AddItem]):
         """Read the header of a CSV or TSV input (waiting for it on a pipe) and return
         its names; None for JSON lines, or an input without a single row. Raises
         `InputFormatError` if the URL column is not among them or a name is repeated;
-        an OSError from reading. Reading goes on after the header afterwards."""
+        an OSError from reading. Iterating goes on from the row after the header."""
         if self._format == "jsonl":
             return None
         if self._header is None:
