@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -68,23 +68,42 @@ def classify_item(item: bytes | str | InputRow | Invalid) -> Line | None:
     return None
 
 
+HAS_INPUT_KEY: Final = "has_input"
+"""A meta row present once any input columns were stored: a store without it has none,
+so a processing run need not look them up URL by URL."""
+
+
+def has_input(conn: sqlite3.Connection) -> bool:
+    """Whether ``conn``'s store has stored input columns (`HAS_INPUT_KEY`)."""
+    try:
+        row = conn.execute("SELECT 1 FROM meta WHERE key = ?", (HAS_INPUT_KEY,)).fetchone()
+    except sqlite3.OperationalError:  # no meta table yet
+        return False
+    return row is not None
+
+
 def add_items(
     conn: sqlite3.Connection,
     items: Iterable[AddItem],
     *,
     batch_size: int,
     max_delay: float,
+    on_input: Callable[[], None] | None = None,
 ) -> AddResult:
     """Insert ``items`` into ``conn``'s store in order, committing ``batch_size`` at a
     time or once a batch is ``max_delay`` seconds old (at the next item or pause); see
     `Store.add_urls` for the semantics. A URL (or invalid key) already in the store is
-    left as it was, its earlier input columns included: the first row of a URL wins."""
+    left as it was, its earlier input columns included: the first row of a URL wins.
+    ``on_input`` is called before a batch with input columns is committed (so whoever
+    reads a committed row after it knows there are columns to read)."""
     added = duplicates = invalid = skipped = 0
     batch: list[Line] = []
     batch_started = 0.0
 
     def insert_batch() -> None:
         nonlocal added, duplicates, invalid
+        if on_input is not None and any(line[3] is not None for line in batch):
+            on_input()
         new_valid, new_invalid = _insert_lines(conn, batch)
         added += new_valid
         invalid += new_invalid
@@ -122,6 +141,10 @@ def _insert_lines(conn: sqlite3.Connection, batch: list[Line]) -> tuple[int, int
             while end < len(batch) and batch[end][1] == kind:
                 end += 1
             cursor = conn.executemany(_INSERT, batch[start:end])
+            if any(line[3] is not None for line in batch[start:end]):
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, '1')", (HAS_INPUT_KEY,)
+                )
             if kind == State.PENDING.value:
                 new_valid += cursor.rowcount
             else:
@@ -150,4 +173,6 @@ def inputs_of(conn: sqlite3.Connection, urls: list[str]) -> dict[str, str]:
 def restore_inputs(conn: sqlite3.Connection, pairs: list[tuple[str, str]]) -> None:
     """Set the input columns of URLs that have none, from ``(input, url)`` pairs (a
     `JsonlStore` rebuilding its index from its lines); input a URL has is left as it is."""
-    conn.executemany("UPDATE urls SET input = ? WHERE url = ? AND input IS NULL", pairs)
+    if pairs:
+        conn.executemany("UPDATE urls SET input = ? WHERE url = ? AND input IS NULL", pairs)
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '1')", (HAS_INPUT_KEY,))

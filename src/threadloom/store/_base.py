@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
-from threadloom.store._adding import AddItem, add_items
+from threadloom.store._adding import AddItem, add_items, has_input
 from threadloom.store._db import (
     EXPORT_COLUMNS,
     Row,
@@ -119,6 +119,9 @@ class Store:
             self._export_columns = EXPORT_COLUMNS.format(head=head, input=inputs)
             self._head_column = head
             self._input_column = inputs
+            # Set before any columns are committed by add_urls (`_saw_input`); a
+            # read-only store may see another process add some, so it always looks.
+            self._has_input = has_input(self._reader)
             if not readonly:
                 self._writer = BatchWriter(
                     self._commit,
@@ -165,7 +168,12 @@ class Store:
         self._writer_or_raise().check()  # raises if the store is closed or its writer failed
         conn = connect(self._index_path, create=False)
         with self._input_lock, contextlib.closing(conn):
-            return add_items(conn, lines, batch_size=batch_size, max_delay=max_delay)
+            return add_items(
+                conn, lines, batch_size=batch_size, max_delay=max_delay, on_input=self._saw_input
+            )
+
+    def _saw_input(self) -> None:
+        self._has_input = True
 
     # -- work to do --------------------------------------------------------------------
 
@@ -404,7 +412,11 @@ class Store:
 
     def read_input(self, url: str) -> dict[str, object] | None:
         """The other columns of ``url``'s input row (`InputRow`), decoded, or None (an
-        unknown URL, or one added as a plain line or by an older threadloom)."""
+        unknown URL, or one added as a plain line or by an older threadloom). A store
+        opened for writing that has no columns at all answers None without a query
+        (the processing of every URL asks)."""
+        if not self._has_input and not self._readonly:
+            return None
         with self._reading() as conn:
             row = conn.execute(
                 f"SELECT {self._input_column} FROM urls WHERE url = ?", (url,)
