@@ -49,7 +49,7 @@ def test_parquet_has_the_json_columns_and_the_bodies(tmp_path: Path, server: Fau
             else:
                 iso = fetched_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
                 assert iso == expected
-            for key in ("processed", "headers"):
+            for key in ("processed", "headers", "input"):
                 value = record.pop(key)
                 assert (None if value is None else json.loads(value)) == row.pop(key)
             assert record == row

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from threadloom.store import Outcome, State, open_store
+from threadloom.store import InputRow, Outcome, State, open_store
 from threadloom.store._jsonl import INDEX_SUFFIX
 
 
@@ -114,3 +114,28 @@ def test_a_truncated_file_makes_its_lost_urls_pending_again(tmp_path: Path) -> N
     with open_store(path) as store:
         assert [r.url for r in store.pending()] == ["http://a/2"]
         assert store.read_body("http://a/1") == b"one"
+
+
+def test_lines_carry_the_input_columns_and_a_rebuilt_index_gets_them_back(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "out.jsonl"
+    with open_store(path) as store:
+        store.add_urls(
+            [InputRow("http://a/1", '{"caption":"été"}'), InputRow("http://a/2"), "http://a/3"]
+        )
+        for url in ("http://a/1", "http://a/2", "http://a/3"):
+            store.record(Outcome(url, State.DONE, 200, b"x"))
+        store.flush()
+        store.record_processed("http://a/1", {"n": 1})  # a copy of the line keeps them
+    lines = lines_of(path)
+    assert [line["input"] for line in lines] == [{"caption": "été"}, None, None, {"caption": "été"}]
+    assert lines[3]["processed"] == {"n": 1}
+    index = path.with_name(path.name + INDEX_SUFFIX)
+    for name in os.listdir(tmp_path):
+        if name.startswith(index.name):
+            os.unlink(tmp_path / name)
+    with open_store(path) as store:
+        assert store.read_input("http://a/1") == {"caption": "été"}
+        assert store.read_input("http://a/3") is None
+        assert store.lookup("http://a/1") is not None

@@ -9,8 +9,11 @@ from hypothesis import strategies as st
 from threadloom.store import Invalid, Skip, Valid, classify_line
 from threadloom.store._urls import (
     _PLAIN,
+    COMMA_AND_SPACE_IN_URL,
+    HEADER_LINE,
     MAX_URL_LENGTH,
     PASSWORD_IN_URL,
+    TAB_IN_URL,
     _classify_text,
     _full_checks,
 )
@@ -62,6 +65,11 @@ def test_blank_and_comment_lines_are_skipped(line: str | bytes) -> None:
         ("http://exa mple.com/", "http://exa mple.com/", "whitespace inside URL"),
         ("http://x/\x00y", "http://x/\x00y", "control character in URL"),
         ("http://x/\x7f", "http://x/\x7f", "control character in URL"),
+        # Rows of a columnar input given as a URL list say so (--input-format).
+        ("http://x/a\tcat", "http://x/a\tcat", TAB_IN_URL),
+        ("http://x/a\tcat\x00", "http://x/a\tcat\x00", "control character in URL"),
+        ("http://x/a,a cat", "http://x/a,a cat", COMMA_AND_SPACE_IN_URL),
+        ("url,caption", "url,caption", HEADER_LINE),
         ("http://x:99999/", "http://x:99999/", "bad port"),
         ("http://x:abc/", "http://x:abc/", "bad port"),
         ("http://[::1/", "http://[::1/", "not a URL (Invalid IPv6 URL)"),

@@ -21,12 +21,12 @@ from threadloom.jobs import (
     render_summary,
     write_outputs,
 )
-from threadloom.store import AddResult, NotAStoreError, StoreError
+from threadloom.store import AddItem, AddResult, NotAStoreError, StoreError
 
 
 def run_fetch(
     store: str,
-    lines: Iterable[bytes | None] | None,
+    lines: Iterable[AddItem] | None,
     options: FetchOptions,
     *,
     title: str,

@@ -18,6 +18,7 @@ import click
 from threadloom import __version__
 from threadloom.cli._stores import open_existing
 from threadloom.store import (
+    InputRow,
     NotAStoreError,
     Outcome,
     State,
@@ -209,12 +210,16 @@ def _export_jsonl(source: Store, out: TextIO) -> None:
 
 
 def _export_dir(source: Store, target: str) -> int:
-    """Copy every done URL's body (and response head) into the directory store at
-    ``target`` (created in an existing directory, as ``fetch -o DIR/`` creates one;
+    """Copy every done URL's body (and response head, and input columns) into the directory store
+    at ``target`` (created in an existing directory, as ``fetch -o DIR/`` creates one;
     raises `NotAStoreError` for a non-empty directory that is not a store)."""
     written = 0
     with open_store(target.rstrip("/") + "/") as destination:
-        destination.add_urls(str(row["url"]) for row in source.export() if _is_done(row))
+        destination.add_urls(
+            InputRow(str(row["url"]), None if row["input"] is None else json.dumps(row["input"]))
+            for row in source.export()
+            if _is_done(row)
+        )
         for row in source.export():
             url = str(row["url"])
             body = source.read_body(url) if _is_done(row) else None

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import click
 
+from threadloom.cli._inputs import open_input
 from threadloom.cli._params import ByteSize, CookieFile, HeaderLine, OneLine, ProxyUrl
 from threadloom.cli._params import Number as _Number  # the name the options below use
 from threadloom.cli._run import run_fetch
 from threadloom.cli._stores import prepare_store_directory
-from threadloom.jobs import MAX_TIME_FACTOR, MIN_RATE, FetchOptions, read_lines
+from threadloom.jobs import MAX_TIME_FACTOR, MIN_RATE, FetchOptions
 from threadloom.transport import DEFAULT_USER_AGENT
 
 _DAY = 86_400
@@ -216,6 +217,22 @@ _MAX_MAX_SIZE = 2**63 - 1
     help="Most redirects followed for one URL (to http and https only); more ends the"
     " URL failed, saying so. 0: none followed.",
 )
+@click.option(
+    "--input-format",
+    type=click.Choice(["lines", "csv", "tsv", "jsonl"]),
+    default=None,
+    help="URLS is lines (one URL a line), csv or tsv (a header row, then rows; quoted"
+    " fields as Excel writes them) or jsonl (a JSON object a line). Default: from the"
+    " file name (.csv, .tsv, .jsonl or .ndjson), else lines (standard input and pipes"
+    " too). A row's other columns are kept with its URL: export shows them as 'input',"
+    " --process sees them as response.input.",
+)
+@click.option(
+    "--url-column",
+    default=None,
+    metavar="NAME",
+    help="The column (csv, tsv) or key (jsonl) that holds the URL. Default: url.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -243,13 +260,18 @@ def fetch(
     netrc: bool,
     netrc_file: str | None,
     max_redirects: int,
+    input_format: str | None,
+    url_column: str | None,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
 
     URLS may also be a pipe: a FIFO, or <(command) in bash. One URL per line; blank
-    lines and lines starting with # are ignored. Running the same command again
-    resumes: done URLs are skipped, the rest are fetched.
+    lines and lines starting with # are ignored; or a CSV, TSV or JSON-lines file whose
+    rows keep their other columns with the URL (--input-format). A bad row is one line
+    on standard error and is recorded invalid; the run goes on. Running the same command
+    again resumes: done URLs are skipped, the rest are fetched; a URL listed twice keeps
+    the columns of its first row.
 
     Exit status: 0 every URL done (and, with --process, every done URL processed without
     error, those of earlier runs included), 1 some failed, invalid, pending or not
@@ -259,6 +281,7 @@ def fetch(
         raise click.UsageError("--reprocess needs --process (which processor to run)")
     if urls != "-":
         _check_exists(urls)
+    lines = open_input(urls, input_format, url_column)
     prepare_store_directory(out, create_dirs=create_dirs)
     options = FetchOptions(
         jobs=jobs,
@@ -284,7 +307,7 @@ def fetch(
     )
     code = run_fetch(
         out,
-        read_lines(urls),
+        lines,
         options,
         title=f"threadloom fetch: {'stdin' if urls == '-' else Path(urls).name}",
         source="stdin" if urls == "-" else urls,

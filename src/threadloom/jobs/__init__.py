@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from threadloom._units import human_bytes
+from threadloom.jobs._columns import InputFormatError, read_input
 from threadloom.jobs._fetch import (
     DEFAULT_MAX_SIZE,
     MAX_TIME_FACTOR,
@@ -15,7 +16,12 @@ from threadloom.jobs._fetch import (
 )
 from threadloom.jobs._input import read_lines
 from threadloom.jobs._outputs import write_outputs
-from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
+from threadloom.jobs._process import (
+    InputResponse,
+    ProcessorSpecError,
+    load_processor,
+    xml_summary,
+)
 from threadloom.jobs._progress import ProgressMode
 from threadloom.jobs._summary import RunSummary, render_summary
 
@@ -44,6 +50,8 @@ __all__ = [
     "FetchJob",
     "FetchOptions",
     "FetchResult",
+    "InputFormatError",
+    "InputResponse",
     "ProcessorSpecError",
     "ProgressMode",
     "ReportData",
@@ -53,6 +61,7 @@ __all__ = [
     "TimelineSpan",
     "human_bytes",
     "load_processor",
+    "read_input",
     "read_lines",
     "render_summary",
     "write_outputs",

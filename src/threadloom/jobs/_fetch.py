@@ -32,13 +32,19 @@ from urllib.parse import urlsplit
 
 from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
 from threadloom.jobs._input import InputReader, PendingFollower
-from threadloom.jobs._process import Processor, ProcessOutcome, load_processor, run_processor
+from threadloom.jobs._process import (
+    Processor,
+    ProcessOutcome,
+    load_processor,
+    process_stored_url,
+)
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary
 from threadloom.jobs._trace import RunTrace
 from threadloom.store import (
     NOT_PROCESSED,
+    AddItem,
     AddResult,
     Outcome,
     State,
@@ -302,8 +308,9 @@ class FetchJob:
         if options.cookie_file is not None:
             check_cookie_file(options.cookie_file)  # ValueError now, not mid-run
         self._client: HttpClient | None = None
+        self._store: Store | None = None  # for the process stage (input columns)
 
-    def run(self, lines: Iterable[bytes | str | None] | None) -> FetchResult:
+    def run(self, lines: Iterable[AddItem] | None) -> FetchResult:
         """Add ``lines`` (if given) to the store, fetch every URL still to do, record all.
 
         Input is read on a thread of its own while fetching goes on, in bounded memory.
@@ -344,6 +351,7 @@ class FetchJob:
                 f"{self._store_path}: {clashing[0]} is part of this store; write it elsewhere"
             )
         reader: InputReader | None = None
+        self._store = store
         try:
             reader = (
                 InputReader(store, lines, include_failed=self._options.retry_failed)
@@ -504,7 +512,10 @@ class FetchJob:
     def _process(self, work: _Work) -> _Work:
         """The process stage: runs the processor; its failure is confined to this URL."""
         if work.response is not None and self._processor is not None:
-            work.processed = run_processor(self._processor, work.response)
+            assert self._store is not None  # set by run() before the stages start
+            work.processed = process_stored_url(
+                self._processor, work.response, self._store, work.record.url
+            )
         return work
 
     def _outcome(self, work: _Work) -> Outcome:

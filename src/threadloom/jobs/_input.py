@@ -13,11 +13,11 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from threadloom.core import IDLE
 from threadloom.jobs._counts import Expected
-from threadloom.store import MAX_URL_LENGTH, AddResult, Store, UrlRecord
+from threadloom.store import MAX_URL_LENGTH, AddItem, AddResult, Store, UrlRecord
 
 READ_BYTES: Final = 1 << 16
 """Bytes asked of the file or pipe per read."""
@@ -28,22 +28,35 @@ bytes per character, plus a CRLF), and the cut line still classifies as too long
 line of a gigabyte costs 32 KiB, not a gigabyte, in memory and in the store."""
 
 
-def read_lines(path: str | Path, *, pause: float = 0.2) -> UrlLines:
+def read_lines(path: str | Path, *, pause: float = 0.2, max_line: int = MAX_LINE_BYTES) -> UrlLines:
     """Stream the lines of a URL list: a file, a FIFO, or standard input for ``"-"``.
 
-    Yields each line without its ``\\n`` (a line longer than :data:`MAX_LINE_BYTES` cut
-    to that length), and None each time no input has arrived for ``pause`` seconds on a
-    stream still open (a silent pipe), so a consumer can commit what it has and check
-    for a stop request; `Store.add_urls` understands those Nones. Reads the file
-    descriptor directly, not through ``sys.stdin.buffer``: a reader thread left waiting on a
-    silent stdin at exit then holds no lock that interpreter shutdown needs (with
-    ``sys.stdin.buffer`` that is a fatal error). Raises OSError for a file that cannot
-    be opened or read, when the iteration reaches it.
+    Yields each line without its ``\\n`` (a line longer than ``max_line`` bytes, by default
+    :data:`MAX_LINE_BYTES`, cut to that length), and None each time no input has arrived for
+    ``pause`` seconds on a stream still open (a silent pipe), so a consumer can commit what
+    it has and check for a stop request; `Store.add_urls` understands those Nones. Reads the
+    file descriptor directly, not through ``sys.stdin.buffer``: a reader thread left waiting
+    on a silent stdin at exit then holds no lock that interpreter shutdown needs (with
+    ``sys.stdin.buffer`` that is a fatal error). Raises OSError for a file that cannot be
+    opened or read, when the iteration reaches it.
 
     The iterator returned can also count the lines of a regular file (or of a regular
     file on standard input) without disturbing the reading: see `UrlLines.count_lines`.
     """
-    return UrlLines(path, pause=pause)
+    return UrlLines(path, pause=pause, max_line=max_line)
+
+
+@runtime_checkable
+class CountableInput(Protocol):
+    """An input whose lines can be counted in advance for a progress total (`UrlLines`,
+    and the rows read from one, `threadloom.jobs._columns.ColumnRows`)."""
+
+    @property
+    def countable(self) -> bool:
+        """True if `count_lines` can count the lines."""
+
+    def count_lines(self) -> int | None:
+        """The number of lines of the input, or None (see `UrlLines.count_lines`)."""
 
 
 class UrlLines(Iterator[bytes | None]):
@@ -55,9 +68,12 @@ class UrlLines(Iterator[bytes | None]):
     counting starts.
     """
 
-    def __init__(self, path: str | Path, *, pause: float = 0.2) -> None:
+    def __init__(
+        self, path: str | Path, *, pause: float = 0.2, max_line: int = MAX_LINE_BYTES
+    ) -> None:
         self.path = path
         self._pause = pause
+        self._max_line = max_line
         self._lines: Iterator[bytes | None] | None = None
         self._countable: tuple[str | int, int] | None = _regular_file(path)
 
@@ -66,7 +82,7 @@ class UrlLines(Iterator[bytes | None]):
 
     def __next__(self) -> bytes | None:
         if self._lines is None:
-            self._lines = _stream(self.path, self._pause)
+            self._lines = _stream(self.path, self._pause, self._max_line)
         return next(self._lines)
 
     @property
@@ -127,7 +143,7 @@ def _regular_file(path: str | Path) -> tuple[str | int, int] | None:
         return None
 
 
-def _stream(path: str | Path, pause: float) -> Iterator[bytes | None]:
+def _stream(path: str | Path, pause: float, max_line: int) -> Iterator[bytes | None]:
     """The lines of ``path``, as :func:`read_lines` says."""
     own = str(path) != "-"
     if own:
@@ -138,7 +154,7 @@ def _stream(path: str | Path, pause: float) -> Iterator[bytes | None]:
         except (AttributeError, ValueError, io.UnsupportedOperation):
             # A stand-in for stdin with no descriptor (a test runner's BytesIO): read it
             # as it is, without pauses.
-            yield from (line.rstrip(b"\n")[:MAX_LINE_BYTES] for line in sys.stdin.buffer)
+            yield from (line.rstrip(b"\n")[:max_line] for line in sys.stdin.buffer)
             return
     try:
         partial = b""  # the start of a line whose end has not been read yet
@@ -151,16 +167,16 @@ def _stream(path: str | Path, pause: float) -> Iterator[bytes | None]:
             if not chunk:
                 break
             lines = chunk.split(b"\n")
-            tail = lines.pop()[:MAX_LINE_BYTES]
+            tail = lines.pop()[:max_line]
             if lines:
                 if partial:
                     lines[0] = partial + lines[0]
-                if max(map(len, lines)) > MAX_LINE_BYTES:  # rare: cut only then
-                    lines = [line[:MAX_LINE_BYTES] for line in lines]
+                if max(map(len, lines)) > max_line:  # rare: cut only then
+                    lines = [line[:max_line] for line in lines]
                 yield from lines
                 partial = tail
-            elif len(partial) < MAX_LINE_BYTES:
-                partial = (partial + tail)[:MAX_LINE_BYTES]
+            elif len(partial) < max_line:
+                partial = (partial + tail)[:max_line]
         if partial:
             yield partial
     finally:
@@ -194,7 +210,7 @@ class InputReader:
     def __init__(
         self,
         store: Store,
-        lines: Iterable[bytes | str | None],
+        lines: Iterable[AddItem],
         *,
         include_failed: bool = True,
     ) -> None:
@@ -213,13 +229,13 @@ class InputReader:
         # each chunk so that another thread reads a consistent pair.
         self._progress = (0, 0)
         self._todo_before: int | None = None
-        counting = isinstance(lines, UrlLines) and lines.countable
+        counting = isinstance(lines, CountableInput) and lines.countable
         if counting or self.lines_total is not None:
             # Before the input thread adds anything, and before any fetch records: the
             # URLs still to do from earlier runs (one count, ~80 ms for a million rows).
             self._todo_before = store.count_pending(include_failed)
         if counting:
-            assert isinstance(lines, UrlLines)
+            assert isinstance(lines, CountableInput)
             threading.Thread(
                 target=self._count, args=(lines,), name="job-input-count", daemon=True
             ).start()
@@ -227,10 +243,10 @@ class InputReader:
         self._thread = threading.Thread(target=self._read, name="job-input", daemon=True)
         self._thread.start()
 
-    def _count(self, lines: UrlLines) -> None:
+    def _count(self, lines: CountableInput) -> None:
         self.lines_total = lines.count_lines()
 
-    def _until_stopped(self) -> Iterator[bytes | str | None]:
+    def _until_stopped(self) -> Iterator[AddItem]:
         try:
             for line in self._lines:
                 if self._stop.is_set():
@@ -254,7 +270,7 @@ class InputReader:
         source = self._until_stopped()
         exhausted = False
 
-        def chunk() -> Iterator[bytes | str | None]:
+        def chunk() -> Iterator[AddItem]:
             nonlocal exhausted
             count = 0
             for line in source:

@@ -5,28 +5,64 @@ element count; ``--process MODULE:FUNCTION`` calls a user function with the
 response. Either way a failure is confined to that one URL: it becomes a
 one-line reason (the traceback's last line), never an exception that stops the run.
 
-The function receives a `threadloom.transport.Response` of a successful fetch (a final
-2xx status): ``url``, ``final_url``, ``status``, ``headers``, ``body`` (decoded bytes),
-``content_type``, ``elapsed``, ``http_version``, ``redirects``. docs/guide.md
-("Processing documents") lists what each means, with an example.
+The function receives an `InputResponse`, the `threadloom.transport.Response` of a
+successful fetch (a final 2xx status): ``url``, ``final_url``, ``status``, ``headers``,
+``body`` (decoded bytes), ``content_type``, ``elapsed``, ``http_version``,
+``redirects``, plus ``input``: the other columns of the URL's input row (CSV, TSV or
+JSON lines), or None. docs/guide.md ("Processing documents") lists what each means,
+with an example.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
+import sqlite3
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
+from threadloom.store import Store, StoreError
 from threadloom.transport import Response
 
 Processor = Callable[[Response], object]
 """A processing function: takes the response, returns a JSON-serialisable value."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputResponse(Response):
+    """What a processing function receives: the `Response`, plus ``input``, the other
+    columns of the URL's input row (``{"caption": "a cat", ...}``: CSV and TSV cells as
+    strings, JSON-lines values as they were), or None for a URL given as a plain line."""
+
+    input: Mapping[str, object] | None = None
+
+
+_RESPONSE_FIELDS = tuple(field.name for field in dataclasses.fields(Response))
+
+
+def with_input(response: Response, columns: Mapping[str, object] | None) -> InputResponse:
+    """``response`` as an `InputResponse` with ``columns`` as its ``input``."""
+    values = {name: getattr(response, name) for name in _RESPONSE_FIELDS}
+    return InputResponse(**values, input=columns)
+
+
+def process_stored_url(
+    processor: Processor, response: Response, store: Store, url: str
+) -> ProcessOutcome:
+    """`run_processor` on ``response`` with the input columns of ``url`` (as the store
+    has it) from ``store`` (`Store.read_input`); a store that cannot be read fails this
+    URL's processing."""
+    try:
+        columns = store.read_input(url)
+    except (StoreError, sqlite3.Error, ValueError) as exc:
+        return ProcessOutcome(value=None, error=f"cannot read the input columns: {exc}")
+    return run_processor(processor, with_input(response, columns))
 
 
 class ProcessorSpecError(ValueError):

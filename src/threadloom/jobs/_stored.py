@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from threadloom.core import Pipeline, Pool, Stage
-from threadloom.jobs._process import Processor, ProcessOutcome, run_processor
+from threadloom.jobs._process import Processor, ProcessOutcome, process_stored_url
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.store import NOT_PROCESSED, DoneRecord, Store, StoreError
 from threadloom.transport import Response
@@ -51,7 +51,8 @@ class _Stored:
 def stored_response(record: DoneRecord, body: bytes) -> Response:
     """The response a processor sees for a stored body: what the store kept of the
     fetch (URL, final URL, status, Content-Type); ``headers`` holds only
-    ``content-type``, ``elapsed`` is 0 and ``http_version`` is empty."""
+    ``content-type``, ``elapsed`` is 0 and ``http_version`` is empty. The processor gets
+    it with the URL's input columns (`process_stored_url`)."""
     content_type = record.content_type
     return Response(
         url=record.url,
@@ -126,7 +127,10 @@ class StoredProcessing:
         if body is None:
             work.outcome = ProcessOutcome(value=None, error=MISSING_BODY)
         else:
-            work.outcome = run_processor(self._processor, stored_response(work.record, body))
+            response = stored_response(work.record, body)
+            work.outcome = process_stored_url(
+                self._processor, response, self._store, work.record.url
+            )
         return work
 
 

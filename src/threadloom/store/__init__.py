@@ -5,6 +5,7 @@ JSON-lines file. All kinds share one SQLite index (WAL) written by one writer th
 batched transactions; see `Store` for the exact semantics.
 """
 
+from threadloom.store._adding import AddItem, InputRow
 from threadloom.store._base import Store
 from threadloom.store._directory import DirectoryStore
 from threadloom.store._heads import parse_head
@@ -34,9 +35,11 @@ from threadloom.store._writer import WriterSettings, WriterStatistics
 __all__ = [
     "MAX_URL_LENGTH",
     "NOT_PROCESSED",
+    "AddItem",
     "AddResult",
     "DirectoryStore",
     "DoneRecord",
+    "InputRow",
     "Invalid",
     "JsonlStore",
     "MissingDirectoryError",

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
+from threadloom.store._adding import AddItem, add_items, has_input
 from threadloom.store._db import (
     EXPORT_COLUMNS,
     Row,
@@ -50,7 +51,6 @@ from threadloom.store._types import (
     StoreCounts,
     UrlRecord,
 )
-from threadloom.store._urls import Invalid, Valid, classify_line
 from threadloom.store._writer import (
     DEFAULT_WRITER_SETTINGS,
     BatchWriter,
@@ -65,10 +65,6 @@ logger = logging.getLogger(__name__)
 Item = tuple[Row, bytes | None]
 # ... or a new processing outcome of a done URL (record_processed).
 _Queued = Item | ProcessedUpdate
-
-# A classified input line as inserted: (URL or invalid line, state, reason).
-Line = tuple[str, str, str | None]
-
 
 _RECORDABLE: Final = frozenset({State.DONE, State.FAILED})
 
@@ -119,8 +115,13 @@ class Store:
                 self._recover(self._conn)
             self._reader = connect(index_path, create=False)
             head = "response_head" if has_column(self._reader, "urls", "response_head") else "NULL"
-            self._export_columns = EXPORT_COLUMNS.format(head=head)
+            inputs = "input" if has_column(self._reader, "urls", "input") else "NULL"
+            self._export_columns = EXPORT_COLUMNS.format(head=head, input=inputs)
             self._head_column = head
+            self._input_column = inputs
+            # Set before any columns are committed by add_urls (`_saw_input`); a
+            # read-only store may see another process add some, so it always looks.
+            self._has_input = has_input(self._reader)
             if not readonly:
                 self._writer = BatchWriter(
                     self._commit,
@@ -138,7 +139,7 @@ class Store:
 
     def add_urls(
         self,
-        lines: Iterable[bytes | str | None],
+        lines: Iterable[AddItem],
         *,
         batch_size: int = 5000,
         max_delay: float = 0.5,
@@ -146,9 +147,13 @@ class Store:
         """Stream input lines into the store, in order, in bounded memory.
 
         Each line is classified by `classify_line`: valid URLs are inserted as pending,
-        invalid lines as invalid with their reason, blank and ``#`` lines skipped. A URL
-        already in the store (any state) is left as it is and counted as a duplicate, so
-        adding the same input again (a resumed run) adds nothing. Lines are committed
+        invalid lines as invalid with their reason, blank and ``#`` lines skipped. An
+        `InputRow` (a row of a CSV, TSV or JSON-lines input) is classified by its URL
+        cell and keeps its other columns with the URL (`read_input`, ``input`` in
+        `export`); an `Invalid` item (a row that could not be read) is stored as
+        invalid. A URL already in the store (any state) is left as it is, with the
+        columns of its first row, and counted as a duplicate, so adding the same input
+        again (a resumed run) adds nothing. Lines are committed
         ``batch_size`` at a time, or sooner when a line arrives ``max_delay`` seconds or
         more after the first line of its batch (so that slowly produced input becomes
         visible to `pending` as it arrives); an interrupted call leaves a committed
@@ -162,39 +167,13 @@ class Store:
         """
         self._writer_or_raise().check()  # raises if the store is closed or its writer failed
         conn = connect(self._index_path, create=False)
-        added = duplicates = invalid = skipped = 0
-        batch: list[Line] = []
-        batch_started = 0.0
-
-        def insert_batch() -> None:
-            nonlocal added, duplicates, invalid
-            new_valid, new_invalid = _insert_lines(conn, batch)
-            added += new_valid
-            invalid += new_invalid
-            duplicates += len(batch) - new_valid - new_invalid
-            batch.clear()
-
         with self._input_lock, contextlib.closing(conn):
-            for raw in lines:
-                if raw is None:
-                    if batch and time.monotonic() - batch_started >= max_delay:
-                        insert_batch()
-                    continue
-                verdict = classify_line(raw)
-                if isinstance(verdict, Valid):
-                    batch.append((verdict.url, State.PENDING.value, None))
-                elif isinstance(verdict, Invalid):
-                    batch.append((verdict.key, State.INVALID.value, verdict.reason))
-                else:
-                    skipped += 1
-                    continue
-                if len(batch) == 1:
-                    batch_started = time.monotonic()
-                if len(batch) >= batch_size or time.monotonic() - batch_started >= max_delay:
-                    insert_batch()
-            if batch:
-                insert_batch()
-        return AddResult(added, duplicates, invalid, skipped)
+            return add_items(
+                conn, lines, batch_size=batch_size, max_delay=max_delay, on_input=self._saw_input
+            )
+
+    def _saw_input(self) -> None:
+        self._has_input = True
 
     # -- work to do --------------------------------------------------------------------
 
@@ -393,8 +372,10 @@ class Store:
         ``processed`` (the decoded JSON value), ``process_error``, ``status_line`` (the
         final response's, e.g. ``"HTTP/1.1 200 OK"``) and ``headers`` (its fields in
         order, names lower-cased, a value as a str, or a list of str for a field sent
-        more than once; see `parse_head`). Missing values are None (the head of a URL
-        recorded by a threadloom before version 2 of the schema too).
+        more than once; see `parse_head`), and ``input`` (the other columns of the URL's
+        input row as an object, see `add_urls`). Missing values are None (the head of a
+        URL recorded by a threadloom before version 2 of the schema too, and the input of
+        a URL added as a plain line).
         """
         sql = f"SELECT {self._export_columns} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
         for row in self._paged(sql, page_size):
@@ -428,6 +409,22 @@ class Store:
         if row is None or row[0] is None:
             return None
         return str(row[0]).encode("latin-1")
+
+    def read_input(self, url: str) -> dict[str, object] | None:
+        """The other columns of ``url``'s input row (`InputRow`), decoded, or None (an
+        unknown URL, or one added as a plain line or by an older threadloom). A store
+        opened for writing that has no columns at all answers None without a query
+        (the processing of every URL asks)."""
+        if not self._has_input and not self._readonly:
+            return None
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {self._input_column} FROM urls WHERE url = ?", (url,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        columns = json.loads(row[0])
+        return columns if isinstance(columns, dict) else None
 
     @property
     def location(self) -> str:
@@ -575,28 +572,6 @@ def _todo(include_failed: bool) -> str:
     # "+state" keeps SQLite on the rowid order: one forward scan over all pages, instead
     # of re-sorting both states' index ranges for every page.
     return "+state IN ('pending', 'failed')" if include_failed else "state = 'pending'"
-
-
-def _insert_lines(conn: sqlite3.Connection, batch: list[Line]) -> tuple[int, int]:
-    """Insert one batch of classified lines in one transaction; return (new valid, new invalid)."""
-    new_valid = new_invalid = 0
-    with transaction(conn):
-        # Runs of the same kind keep input order and let rowcount tell the kinds apart.
-        start = 0
-        while start < len(batch):
-            kind = batch[start][1]
-            end = start
-            while end < len(batch) and batch[end][1] == kind:
-                end += 1
-            cursor = conn.executemany(
-                "INSERT OR IGNORE INTO urls (url, state, error) VALUES (?, ?, ?)", batch[start:end]
-            )
-            if kind == State.PENDING.value:
-                new_valid += cursor.rowcount
-            else:
-                new_invalid += cursor.rowcount
-            start = end
-    return new_valid, new_invalid
 
 
 def _check_kind(conn: sqlite3.Connection, kind: str) -> None:

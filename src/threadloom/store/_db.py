@@ -16,9 +16,10 @@ from typing import Final
 from threadloom.store._heads import parse_head
 from threadloom.store._types import NotAStoreError, StoreError
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """1: the first schema. 2: ``urls.response_head`` (the final response's status line and
-headers). A store of an older version is migrated when opened for writing (`MIGRATIONS`)
+headers). 3: ``urls.input`` (the other columns of a URL's input row, as compact JSON).
+A store of an older version is migrated when opened for writing (`MIGRATIONS`)
 and read as it is when opened read-only; a threadloom older than a store refuses it,
 since its writes would leave a row's head out of step with its body."""
 
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS urls (
     processed     TEXT,
     process_error TEXT,
     body_ref      TEXT,
-    response_head TEXT
+    response_head TEXT,
+    input         TEXT
 );
 CREATE INDEX IF NOT EXISTS urls_by_state ON urls (state, seq);
 CREATE TABLE IF NOT EXISTS bodies (
@@ -278,6 +280,7 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
 
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: ("ALTER TABLE urls ADD COLUMN response_head TEXT",),
+    3: ("ALTER TABLE urls ADD COLUMN input TEXT",),
 }
 """The statements that bring a store from the version before each key to that version.
 Adding a nullable column is a change of the schema text only in SQLite (no row is
@@ -332,10 +335,11 @@ def from_iso_utc(text: str) -> float:
 
 EXPORT_COLUMNS: Final = (
     "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
-    " content_type, final_url, processed, process_error, {head}"
+    " content_type, final_url, processed, process_error, {head}, {input}"
 )
 """The columns `export_dict` reads, in its order (seq first, for paging); ``{head}`` is
-``response_head``, or NULL in an older store opened read-only (see `SCHEMA_VERSION`)."""
+``response_head`` and ``{input}`` is ``input``, or NULL for either in an older store
+opened read-only (see `SCHEMA_VERSION`)."""
 
 
 def export_dict(row: tuple[object, ...]) -> dict[str, object]:
@@ -355,10 +359,12 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         processed,
         process_error,
         response_head,
+        input_columns,
     ) = row
     assert fetched_at is None or isinstance(fetched_at, float)
     assert processed is None or isinstance(processed, str)
     assert response_head is None or isinstance(response_head, str)
+    assert input_columns is None or isinstance(input_columns, str)
     status_line, headers = (None, None) if response_head is None else parse_head(response_head)
     return {
         "url": url,
@@ -375,4 +381,5 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         "process_error": process_error,
         "status_line": status_line,
         "headers": headers,
+        "input": None if input_columns is None else json.loads(input_columns),
     }

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Final
 
+from threadloom.store._adding import inputs_of, restore_inputs
 from threadloom.store._base import Item, Store
 from threadloom.store._db import (
     COLUMNS,
@@ -46,16 +47,17 @@ _SIGNATURE_WINDOW: Final = MAX_URL_LENGTH * 12 + 1024
 class JsonlStore(Store):
     """Every recorded outcome is one line appended to ``<name>.jsonl``.
 
-    A line is a JSON object with the `Store.export` keys (``attempts`` counts this
-    outcome's tries only) plus ``body`` and ``encoding``: for done URLs the body as text
-    (``"encoding": "utf-8"``) when it decodes as UTF-8, else base64 (``"base64"``);
-    both null for failed URLs. A URL retried after failing has a later line; the last
-    line for a URL wins. Processing a done URL again (`Store.record_processed`) appends a
-    copy of its line with the new ``processed``/``process_error`` and ``attempts`` 0:
-    the body is copied, so redoing the processing of a whole store grows the file by
-    the store's size. Input URLs, order, pending and invalid lines live in the index
-    ``<name>.jsonl.threadloom.db`` beside the file, so resume, status and export work as
-    for `SqliteStore` (export lists every URL; the JSONL file only holds outcomes).
+    A line is a JSON object with the `Store.export` keys (``attempts`` counts this outcome's
+    tries only; ``input``, the other columns of the URL's input row, taken from the index
+    when the line is written) plus ``body`` and ``encoding``: for done URLs the body as text
+    (``"encoding": "utf-8"``) when it decodes as UTF-8, else base64 (``"base64"``); both
+    null for failed URLs. A URL retried after failing has a later line; the last line for a
+    URL wins. Processing a done URL again (`Store.record_processed`) appends a copy of its
+    line with the new ``processed``/``process_error`` and ``attempts`` 0: the body is
+    copied, so redoing the processing of a whole store grows the file by the store's size.
+    Input URLs, order, pending and invalid lines live in the index
+    ``<name>.jsonl.threadloom.db`` beside the file, so resume, status and export work as for
+    `SqliteStore` (export lists every URL; the JSONL file only holds outcomes).
 
     Crash safety: the writer appends a batch's lines, then commits their index rows and
     the new end offset of the file in one transaction. Opening for writing replays lines
@@ -150,13 +152,17 @@ class JsonlStore(Store):
     def _replay(self, conn: sqlite3.Connection, offset: int) -> int:
         """Index the complete lines from ``offset`` on; return where the good lines end."""
         rows: list[Row] = []
+        inputs: list[tuple[str, str]] = []
         with open(self._path, "rb") as file:
             file.seek(offset)
             for line in file:
                 if not line.endswith(b"\n"):
                     break
                 try:
-                    rows.append(_row_from_line(line, offset))
+                    row, columns = _row_from_line(line, offset)
+                    rows.append(row)
+                    if columns is not None:
+                        inputs.append((columns, row[0]))
                 except (ValueError, KeyError, TypeError):
                     # Not ours: every line the writer appends is an outcome, and a crash
                     # leaves at most a partial last line (no newline), cut above.
@@ -167,8 +173,11 @@ class JsonlStore(Store):
                 offset += len(line)
                 if len(rows) >= 1000:
                     upsert_rows(conn, rows)
+                    restore_inputs(conn, inputs)
                     rows.clear()
+                    inputs.clear()
         upsert_rows(conn, rows)
+        restore_inputs(conn, inputs)
         return offset
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
@@ -177,8 +186,9 @@ class JsonlStore(Store):
         lines: list[bytes] = []
         rows: list[Row] = []
         offset = self._end
+        inputs = inputs_of(conn, [row[0] for row, _ in batch])
         for row, body in batch:
-            line = _line_for(row, body)
+            line = _line_for(row, body, inputs.get(row[0]))
             rows.append((*row[:-1], str(offset)))
             lines.append(line)
             offset += len(line)
@@ -291,8 +301,9 @@ def _set_processed(entry: dict[str, object], update: ProcessedUpdate) -> None:
     entry["attempts"] = 0
 
 
-def _line_for(row: Row, body: bytes | None) -> bytes:
+def _line_for(row: Row, body: bytes | None, columns: str | None = None) -> bytes:
     entry: dict[str, object] = dict(zip(COLUMNS[:-1], row[:-1], strict=True))
+    entry["input"] = None if columns is None else json.loads(columns)
     fetched_at = entry["fetched_at"]
     assert isinstance(fetched_at, float)
     entry["fetched_at"] = iso_utc(fetched_at)
@@ -310,8 +321,11 @@ def _line_for(row: Row, body: bytes | None) -> bytes:
     return json.dumps(entry, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def _row_from_line(line: bytes, offset: int) -> Row:
+def _row_from_line(line: bytes, offset: int) -> tuple[Row, str | None]:
+    """The index row of an outcome line at ``offset``, and its input columns as compact
+    JSON (None: none, or a line written before schema version 3)."""
     entry = json.loads(line)
+    columns = entry.get("input")
     state = State(entry["state"])
     processed = entry.get("processed")
     return (
@@ -329,4 +343,4 @@ def _row_from_line(line: bytes, offset: int) -> Row:
         entry.get("process_error"),
         entry.get("response_head"),  # absent from lines written before schema version 2
         str(offset),
-    )
+    ), None if columns is None else json.dumps(columns, separators=(",", ":"))

@@ -49,8 +49,9 @@ def write_parquet(
     Columns, typed: ``url``, ``state``, ``error``, ``content_type``, ``final_url``,
     ``sha256``, ``process_error``, ``status_line`` (string); ``http_status``,
     ``size``, ``attempts`` (int64); ``fetched_at`` (timestamp, ms, UTC);
-    ``processed`` and ``headers`` (JSON text: the values `Store.export` gives, whose
-    shape varies by row); ``body`` (binary, done URLs only). Missing values are null.
+    ``processed``, ``headers`` and ``input`` (JSON text: the values `Store.export`
+    gives, whose shape varies by row; ``input`` holds the other columns of the URL's
+    input row); ``body`` (binary, done URLs only). Missing values are null.
 
     Bounded memory: rows are gathered into a row group of at most ``row_group_rows``
     rows, written once it is full or its bodies reach ``row_group_bytes``. Raises
@@ -75,6 +76,7 @@ def write_parquet(
             ("process_error", pa.string()),
             ("status_line", pa.string()),
             ("headers", pa.string()),
+            ("input", pa.string()),
             ("body", pa.binary()),
         ]
     )
@@ -83,7 +85,7 @@ def write_parquet(
     # No dictionary and no min/max statistics for the large, unique-valued columns: a
     # dictionary of bodies is a hash table of every body in the row group, and their
     # statistics are never useful for skipping.
-    bulky = {"body", "headers", "processed", "url", "final_url", "sha256"}
+    bulky = {"body", "headers", "input", "processed", "url", "final_url", "sha256"}
     small = [name for name in schema.names if name not in bulky]
     with pq.ParquetWriter(
         out, schema, compression="zstd", use_dictionary=small, write_statistics=small
@@ -102,7 +104,7 @@ def write_parquet(
             for name in schema.names:
                 if name == "body":
                     columns[name].append(body)
-                elif name in {"processed", "headers"}:
+                elif name in {"processed", "headers", "input"}:
                     value = row[name]
                     columns[name].append(None if value is None else json.dumps(value))
                 elif name == "fetched_at":

@@ -73,7 +73,8 @@ def classify_line(raw: bytes | str) -> Classified:
     """Classify one input line (with or without its line ending).
 
     Blank lines and lines starting with ``#`` (after stripping) are `Skip`. A line is
-    `Invalid` when it is not UTF-8, contains whitespace or control characters, is longer
+    `Invalid` when it is not UTF-8, contains whitespace or control characters (a tab,
+    or whitespace with a comma, says the line looks like a TSV or CSV row), is longer
     than `MAX_URL_LENGTH`, cannot be parsed, has no scheme, a scheme other than http/https,
     no host, a bad port, or a password (`PASSWORD_IN_URL`; an invalid line's key never
     holds a password: it is shown as ``***``). Anything else is `Valid` with the stripped
@@ -112,6 +113,20 @@ and one stored without its password could not be fetched on resume, so such a li
 invalid, stored with the password shown as ``***``."""
 
 
+TAB_IN_URL: Final = "tab inside URL (a TSV row? use --input-format tsv)"
+"""The reason of a line with a tab (and no other control character): a row of
+tab-separated columns given as a URL list, not a URL with a tab in it."""
+
+COMMA_AND_SPACE_IN_URL: Final = (
+    "whitespace inside URL (a CSV row? use --input-format csv; a URL has no spaces)"
+)
+"""The reason of a line with whitespace and a comma: most likely a CSV row whose other
+columns hold text, given as a URL list."""
+
+HEADER_LINE: Final = "not a URL (a CSV header? use --input-format csv)"
+"""The reason of a line with a comma and no ``://``: most likely a CSV header line."""
+
+
 def _full_checks(line: str) -> Valid | Invalid:
     # Every "@" in an authority takes this path (_PLAIN admits none there).
     verdict = _url_checks(line)
@@ -130,8 +145,12 @@ def _url_checks(line: str) -> Valid | Invalid:
     if len(line) > MAX_URL_LENGTH:
         return Invalid(stored_key(line), f"longer than {MAX_URL_LENGTH} characters")
     if _BAD_CHAR.search(line) is not None:
-        if _CONTROL.search(line) is not None:
+        if _CONTROL.search(line.replace("\t", " ")) is not None:
             return Invalid(line, "control character in URL")
+        if "\t" in line:
+            return Invalid(line, TAB_IN_URL)
+        if "," in line:
+            return Invalid(line, COMMA_AND_SPACE_IN_URL)
         return Invalid(line, "whitespace inside URL")
     try:
         parts = urlsplit(line)
@@ -143,6 +162,8 @@ def _url_checks(line: str) -> Valid | Invalid:
         # (urlsplit would call "localhost" the scheme, which would be a misleading reason).
         if scheme in SCHEMES:
             return Invalid(line, "no host")
+        if "," in line:
+            return Invalid(line, HEADER_LINE)
         return Invalid(line, "not a URL (expected http:// or https://)")
     if not scheme:
         return Invalid(line, "not a URL (no scheme)")

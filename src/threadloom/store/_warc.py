@@ -2,7 +2,8 @@
 
 The layout is what the web-archiving tools (warcio, pywb, the Wayback Machine's
 indexers) read: a ``warcinfo`` record first, then for every done URL in input order a
-``response`` record and a ``request`` record linked to it by ``WARC-Concurrent-To``.
+``response`` record and a ``request`` record linked to it by ``WARC-Concurrent-To``
+(and a ``metadata`` record of its input columns, if it has any).
 Each record is its own gzip member, so a reader can seek to any record by offset (the
 CDX index ``warcio index`` builds relies on it). Pure Python: the standard library's
 zlib, hashlib and uuid.
@@ -24,6 +25,11 @@ What a store can and cannot give back, and how the records say so:
 - The request record is reconstructed: the request line (``GET`` and the target URL's
   path and query, with the response's HTTP version) and ``Host``. Other headers the
   run sent are not stored, so none are invented; the warcinfo record says so.
+- A URL read from a row with other columns (``fetch --input-format csv``, ...) gets a
+  third record after those two: a ``metadata`` record whose block is those columns as
+  a JSON object (``Content-Type: application/json``), with ``WARC-Refers-To`` naming
+  the response record, so the columns travel with the capture as img2dataset keeps
+  them beside each image.
 - ``WARC-Date`` is when the fetch finished (``fetched_at``), with milliseconds (1.1
   allows fractions). Digests are SHA-1 in base32, as WARC 1.1 and warcio expect:
   ``WARC-Payload-Digest`` of the body, ``WARC-Block-Digest`` of the whole block.
@@ -34,6 +40,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import json
 import re
 import uuid
 import zlib
@@ -136,8 +143,33 @@ def write_warc(source: Store, out: BinaryIO, *, filename: str, software: str) ->
                 request,
             )
         )
+        columns = row.get("input")
+        if columns is not None:
+            out.write(_input_record(columns, date, target, response_id, warcinfo_id))
         written += 1
     return written
+
+
+def _input_record(
+    columns: object, date: bytes, target: bytes, response_id: bytes, warcinfo_id: bytes
+) -> bytes:
+    """A metadata record of the URL's input columns (a JSON object), referring to its
+    response record (see the module docstring)."""
+    block = json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "backslashreplace"
+    )
+    return _record(
+        [
+            (b"WARC-Type", b"metadata"),
+            (b"WARC-Record-ID", _record_id()),
+            (b"WARC-Date", date),
+            (b"WARC-Target-URI", target),
+            (b"WARC-Warcinfo-ID", warcinfo_id),
+            (b"WARC-Refers-To", response_id),
+            (b"Content-Type", b"application/json"),
+        ],
+        block,
+    )
 
 
 def _record(fields: list[tuple[bytes, bytes]], block: bytes) -> bytes:
