@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from threadloom.store import Outcome, State, open_store, parse_head
+from threadloom.store._db import SCHEMA_VERSION
 
 KINDS = {"sqlite": "urls.db", "directory": "out/", "jsonl": "out.jsonl"}
 
@@ -113,7 +114,9 @@ def test_a_version_1_store_is_read_as_it_is_and_migrated_when_written(tmp_path: 
         assert store.read_head("http://a/new") == HEAD
         assert store.read_body("http://a/old") == b"<doc/>"
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
     conn.close()
 
 

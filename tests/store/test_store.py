@@ -86,7 +86,7 @@ def test_schema_has_the_documented_columns_and_wal(store: Store) -> None:
     assert columns == [
         "seq", "url", "state", "http_status", "size", "sha256", "attempts", "error",
         "fetched_at", "content_type", "final_url", "processed", "process_error", "body_ref",
-        "response_head",
+        "response_head", "confirmed_at", "refresh_result", "refresh_error",
     ]  # fmt: skip
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with pytest.raises(sqlite3.IntegrityError):

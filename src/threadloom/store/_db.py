@@ -16,9 +16,11 @@ from typing import Final
 from threadloom.store._heads import parse_head
 from threadloom.store._types import NotAStoreError, StoreError
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 4
 """1: the first schema. 2: ``urls.response_head`` (the final response's status line and
-headers). A store of an older version is migrated when opened for writing (`MIGRATIONS`)
+headers). 3: reserved (``urls.input``). 4: ``urls.confirmed_at``, ``urls.refresh_result``
+and ``urls.refresh_error`` (what the last ``fetch --refresh`` found, see `_refresh.py`).
+A store of an older version is migrated when opened for writing (`MIGRATIONS`)
 and read as it is when opened read-only; a threadloom older than a store refuses it,
 since its writes would leave a row's head out of step with its body."""
 
@@ -47,7 +49,10 @@ CREATE TABLE IF NOT EXISTS urls (
     processed     TEXT,
     process_error TEXT,
     body_ref      TEXT,
-    response_head TEXT
+    response_head TEXT,
+    confirmed_at  REAL,
+    refresh_result TEXT,
+    refresh_error TEXT
 );
 CREATE INDEX IF NOT EXISTS urls_by_state ON urls (state, seq);
 CREATE TABLE IF NOT EXISTS bodies (
@@ -173,6 +178,34 @@ def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite
     return conn
 
 
+def paged(
+    path: Path,
+    sql: str,
+    page_size: int,
+    *,
+    after: int = 0,
+    parameters: tuple[object, ...] = (),
+) -> Iterator[tuple[object, ...]]:
+    """Rows of ``sql`` (``parameters``, then ``seq > ? ... ORDER BY seq LIMIT ?``, seq
+    first) on the database at ``path`` past ``after``, page by page on a connection of
+    its own, so no read transaction outlives one page."""
+    conn = connect(path, create=False)
+    try:
+        last = after
+        while True:
+            rows: list[tuple[object, ...]] = conn.execute(
+                sql, (*parameters, last, page_size)
+            ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            seq = rows[-1][0]
+            assert isinstance(seq, int)
+            last = seq
+    finally:
+        conn.close()
+
+
 def _on_read_only_file_system(path: Path) -> bool:
     statvfs = getattr(os, "statvfs", None)  # POSIX only
     if statvfs is None:
@@ -278,6 +311,12 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
 
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: ("ALTER TABLE urls ADD COLUMN response_head TEXT",),
+    3: (),  # reserved: urls.input, added by the column-input change
+    4: (
+        "ALTER TABLE urls ADD COLUMN confirmed_at REAL",
+        "ALTER TABLE urls ADD COLUMN refresh_result TEXT",
+        "ALTER TABLE urls ADD COLUMN refresh_error TEXT",
+    ),
 }
 """The statements that bring a store from the version before each key to that version.
 Adding a nullable column is a change of the schema text only in SQLite (no row is
@@ -300,6 +339,16 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     """Whether ``table`` has ``column`` (a read-only open of an older store may not)."""
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def check_kind(conn: sqlite3.Connection, kind: str) -> None:
+    """Raise `ValueError` unless ``conn``'s database is a store of ``kind`` that this
+    threadloom can read (a read-only open: nothing is created or migrated)."""
+    try:
+        found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError as exc:
+        raise ValueError(f"not a threadloom store ({exc})") from exc
+    check_meta(found, kind)
 
 
 def check_meta(found: dict[str, str], kind: str) -> None:

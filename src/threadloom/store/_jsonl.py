@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Final
 
-from threadloom.store._base import Item, Store
+from threadloom.store._base import Store
 from threadloom.store._db import (
     COLUMNS,
     Row,
@@ -23,6 +23,7 @@ from threadloom.store._db import (
 from threadloom.store._lock import ProcessLock
 from threadloom.store._places import ensure_parent_directory
 from threadloom.store._processed import ProcessedUpdate, update_processed
+from threadloom.store._rows import Item
 from threadloom.store._types import NotAStoreError, State, StoreError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
