@@ -55,7 +55,11 @@ class Versions:
             return list(self._states.get(key, _State()).seen)
 
     def reply(self, key: str, ex: Exchange) -> Reply:
-        """The answer to a GET of ``/versioned/{key}?validators=both|etag|lm|none``."""
+        """The answer to a GET of ``/versioned/{key}?validators=both|etag|lm|none&ms=N``
+        (``ms``: answer after that many milliseconds, cut short by a server stop)."""
+        delay = ex.int_param("ms", 0)
+        if delay:
+            ex.stopping.wait(delay / 1000)
         choice = ex.param("validators") or "both"
         if choice != "none" and choice not in _VALIDATORS:
             raise BadRequest(f"validators={choice!r} is not both, etag, lm or none")
