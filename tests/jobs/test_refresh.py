@@ -206,8 +206,10 @@ def test_refresh_older_than_selects_only_stale_urls(tmp_path: Path, server: Faul
     assert len(server.versioned_conditions("new-in-list")) == 1, "fetched as usual"
     assert status(store)["done"] == 3
     # The confirmation makes "old" fresh: a second run refreshes nothing.
-    again = run("fetch", "-q", "--refresh-older-than", "12h", "-o", store, urls)
+    again = run("fetch", "--refresh-older-than", "12h", "-o", store, urls)
     assert again.exit_code == 0
+    assert "nothing to fetch: 3 of 3 already done" in text(again.output)
+    assert "nothing to refresh" in text(again.output)
     assert len(server.versioned_conditions("old")) == 2
     # Every done URL is older than 0 s.
     every = run("fetch", "--refresh-older-than", "0", "-o", store, urls)

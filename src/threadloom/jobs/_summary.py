@@ -91,7 +91,9 @@ class RunSummary:
                 f"{done} of {self.total} documents done in {self.elapsed:.2f} s"
                 f" ({self.docs_per_second:.1f} docs/s, {stored})"
             )
-        if self.refresh is not None:
+        if self.refresh is not None and not any(self.refresh):
+            line += "; nothing to refresh"
+        elif self.refresh is not None:
             confirmed, changed, failed = self.refresh
             line += (
                 f"; refreshed {confirmed + changed + failed}: {confirmed} unchanged,"
