@@ -37,11 +37,9 @@ def write_urls(tmp_path: Path, urls: list[str]) -> str:
 
 def state(store: str, url: str) -> tuple[dict[str, object], bytes | None]:
     with open_store(store, readonly=True) as opened:
-        refresh = opened.refresh_state(url)
-        assert refresh is not None
         row = opened.lookup(url)
         assert row is not None
-        return {**row, **refresh}, opened.read_body(url)
+        return row, opened.read_body(url)
 
 
 def status(store: str) -> dict[str, int]:

@@ -163,6 +163,9 @@ def test_record_sets_every_field_and_export_shows_them(store: Store) -> None:
         "process_error": None,
         "status_line": "HTTP/1.1 200 OK",
         "headers": {"content-type": "text/xml", "etag": '"v1"'},
+        "confirmed_at": None,
+        "refresh_result": None,
+        "refresh_error": None,
     }
     assert bad["state"] == "failed"
     assert bad["status_line"] is None

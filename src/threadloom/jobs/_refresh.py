@@ -64,7 +64,8 @@ class RefreshTally:
 def conditions(head: bytes | None) -> tuple[str, ...]:
     """The request header lines that make a refresh of a URL with the stored ``head``
     conditional: ``If-None-Match`` with its ``ETag`` and ``If-Modified-Since`` with
-    its ``Last-Modified`` (the last of each, if sent twice); none without them."""
+    its ``Last-Modified`` (the last of each, if sent twice, and only an ASCII one);
+    none without them."""
     if head is None:
         return ()
     _status_line, fields = parse_head(head.decode("latin-1"))
@@ -76,7 +77,9 @@ def conditions(head: bytes | None) -> tuple[str, ...]:
         value = fields.get(field_name)
         if isinstance(value, list):
             value = value[-1]
-        if value:
+        # A value with bytes outside ASCII (obs-text) would not go out byte for byte
+        # (header lines are sent as UTF-8): leave it out; the body comparison decides.
+        if value and value.isascii():
             lines.append(f"{condition}: {value}")
     return tuple(lines)
 

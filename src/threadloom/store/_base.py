@@ -40,6 +40,7 @@ from threadloom.store._processed import (
     update_processed,
 )
 from threadloom.store._refresh import (
+    REFRESH_COLUMNS,
     RefreshCounts,
     Refreshed,
     RefreshRecord,
@@ -47,7 +48,6 @@ from threadloom.store._refresh import (
     apply_refresh,
     count_to_refresh,
     refresh_counts,
-    refresh_state,
     refresh_update,
     to_refresh_sql,
 )
@@ -127,9 +127,10 @@ class Store:
                 self._recover(self._conn)
             self._reader = connect(index_path, create=False)
             head = "response_head" if has_column(self._reader, "urls", "response_head") else "NULL"
-            self._export_columns = EXPORT_COLUMNS.format(head=head)
             self._head_column = head
             self._has_refresh = has_column(self._reader, "urls", "confirmed_at")
+            refresh = ", ".join(REFRESH_COLUMNS) if self._has_refresh else "NULL, NULL, NULL"
+            self._export_columns = EXPORT_COLUMNS.format(head=head, refresh=refresh)
             if not readonly:
                 self._writer = BatchWriter(
                     self._commit,
@@ -318,12 +319,6 @@ class Store:
         with self._reading() as conn:
             return refresh_counts(conn, self._has_refresh)
 
-    def refresh_state(self, url: str) -> dict[str, object] | None:
-        """``confirmed_at`` (ISO-8601 UTC), ``refresh_result`` and ``refresh_error`` of
-        ``url`` (each None if unset), or None if it is not in the store."""
-        with self._reading() as conn:
-            return refresh_state(conn, url, self._has_refresh)
-
     @property
     def processor(self) -> str | None:
         """The processor the last complete processing run named (`set_processor`), or
@@ -407,8 +402,11 @@ class Store:
         ``processed`` (the decoded JSON value), ``process_error``, ``status_line`` (the
         final response's, e.g. ``"HTTP/1.1 200 OK"``) and ``headers`` (its fields in
         order, names lower-cased, a value as a str, or a list of str for a field sent
-        more than once; see `parse_head`). Missing values are None (the head of a URL
-        recorded by a threadloom before version 2 of the schema too).
+        more than once; see `parse_head`), and what its last refresh found
+        (``--refresh``; `Refreshed`): ``confirmed_at`` (ISO-8601 UTC), ``refresh_result``
+        (``confirmed``, ``changed``, ``failed``), ``refresh_error``. Missing values are
+        None (the head of a URL recorded by a threadloom before version 2 of the schema
+        too).
         """
         sql = f"SELECT {self._export_columns} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
         for row in self._paged(sql, page_size):

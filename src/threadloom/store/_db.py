@@ -381,10 +381,11 @@ def from_iso_utc(text: str) -> float:
 
 EXPORT_COLUMNS: Final = (
     "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
-    " content_type, final_url, processed, process_error, {head}"
+    " content_type, final_url, processed, process_error, {head}, {refresh}"
 )
 """The columns `export_dict` reads, in its order (seq first, for paging); ``{head}`` is
-``response_head``, or NULL in an older store opened read-only (see `SCHEMA_VERSION`)."""
+``response_head`` and ``{refresh}`` ``confirmed_at, refresh_result, refresh_error``, or
+NULLs in an older store opened read-only (see `SCHEMA_VERSION`)."""
 
 
 def export_dict(row: tuple[object, ...]) -> dict[str, object]:
@@ -404,10 +405,14 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         processed,
         process_error,
         response_head,
+        confirmed_at,
+        refresh_result,
+        refresh_error,
     ) = row
     assert fetched_at is None or isinstance(fetched_at, float)
     assert processed is None or isinstance(processed, str)
     assert response_head is None or isinstance(response_head, str)
+    assert confirmed_at is None or isinstance(confirmed_at, float)
     status_line, headers = (None, None) if response_head is None else parse_head(response_head)
     return {
         "url": url,
@@ -424,4 +429,7 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         "process_error": process_error,
         "status_line": status_line,
         "headers": headers,
+        "confirmed_at": iso_utc(confirmed_at),
+        "refresh_result": refresh_result,
+        "refresh_error": refresh_error,
     }

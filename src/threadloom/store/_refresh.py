@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from threadloom.store._db import Row, iso_utc
+from threadloom.store._db import Row
 from threadloom.store._rows import outcome_item
 from threadloom.store._types import Outcome, State
 
@@ -213,16 +213,3 @@ def count_to_refresh(conn: sqlite3.Connection, older_than: float | None) -> int:
     return int(
         conn.execute(f"SELECT count(*) FROM urls WHERE {condition}", parameters).fetchone()[0]
     )
-
-
-def refresh_state(
-    conn: sqlite3.Connection, url: str, has_columns: bool
-) -> dict[str, object] | None:
-    """`Store.refresh_state` on ``conn`` (every value None in a store older than schema
-    version 4 opened read-only: ``has_columns`` False)."""
-    columns = ", ".join(REFRESH_COLUMNS) if has_columns else "NULL, NULL, NULL"
-    row = conn.execute(f"SELECT {columns} FROM urls WHERE url = ?", (url,)).fetchone()
-    if row is None:
-        return None
-    confirmed_at, result, error = row
-    return {"confirmed_at": iso_utc(confirmed_at), "refresh_result": result, "refresh_error": error}
