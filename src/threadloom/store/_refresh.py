@@ -48,7 +48,8 @@ class RefreshResult(enum.StrEnum):
 class Refreshed:
     """The result of refreshing the done URL ``url``, handed to `Store.record_refresh`.
 
-    ``attempts``: the requests this refresh made (added to the URL's attempts). ``at``:
+    ``attempts``: the requests this refresh made (added to the URL's attempts; for a
+    changed document, in place of ``outcome.attempts``). ``at``:
     unix time of the result (None: the time of the `Store.record_refresh` call); for a
     confirmation it becomes ``confirmed_at``. ``error``: a failure's one-line reason
     (required for `RefreshResult.FAILED`, refused otherwise). ``outcome``: the new
@@ -144,6 +145,7 @@ def refresh_update(
     if refreshed.outcome is not None:
         row, body = outcome_item(refreshed.outcome, _send_body)
         assert body is not None  # a done outcome's, left in the item by _send_body
+        row = (*row[:5], refreshed.attempts, *row[6:])  # the refresh's count decides
         ref, superseded = keep_new_body(refreshed.url, body)
         item = (row, body) if ref is None else ((*row[:-1], ref), None)
     return RefreshUpdate(
