@@ -339,3 +339,40 @@ def test_a_schema_2_store_is_migrated_and_refreshed(tmp_path: Path, server: Faul
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     conn.close()
     assert version == (str(SCHEMA_VERSION),)
+
+
+def test_ctrl_c_mid_refresh_exits_130_and_the_rerun_finishes(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    with FaultServer() as origin:
+        keys = [f"c{n}" for n in range(30)]
+        urls = write_urls(tmp_path, [origin.url(f"/versioned/{key}?ms=100") for key in keys])
+        assert run("fetch", "-q", "-j", "8", "-o", store, urls).exit_code == 0
+        for key in keys:
+            origin.bump_version(key)
+        first = origin.statistics().requests
+        command = ["fetch", "-j", "2", "--refresh", "-o", store, urls]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "threadloom", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert origin.wait_for(lambda stats: stats.requests >= first + 6, timeout=30)
+            sent = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            output, _ = process.communicate(timeout=20)
+            stopped_after = time.monotonic() - sent
+        finally:
+            process.kill()
+        assert process.returncode == 130, output
+        assert stopped_after < 5.0
+        assert "interrupted" in output
+        rerun = run("fetch", "-q", "--refresh", "-o", store, urls)
+        assert rerun.exit_code == 0, rerun.output
+    with open_store(store, readonly=True) as opened:
+        for row in opened.export():
+            body = opened.read_body(str(row["url"]))
+            assert body is not None
+            assert b'version="2"' in body
