@@ -9,7 +9,9 @@ The flow is seed 004's job done for real::
 
 With a processor, a pass over the URLs done by earlier runs comes first: those whose
 processing is missing or failed (every one with ``reprocess``) are processed from their
-stored bodies, not fetched again (``_stored.py``).
+stored bodies, not fetched again (``_stored.py``). With ``refresh``, a pass before that
+fetches the (stale) done URLs again, conditionally, through the same stages
+(``_refresh.py``).
 
 Every URL that leaves the fetch stage becomes exactly one recorded outcome: done with
 its body, or failed with a one-line reason. A URL still in flight when the run stops
@@ -107,11 +109,6 @@ class FetchOptions:
     confirmed, changed ones replaced (and processed with a processor), a failure keeps
     the stored document. refresh_older_than: seconds; only done URLs whose last fetch
     or confirmation is older than that (None: all; needs ``refresh``).
-    refresh: fetch the store's done URLs again first, conditionally (``ETag``,
-    ``Last-Modified`` of the stored head; see ``_refresh.py``): unchanged ones are
-    confirmed, changed ones replaced (and processed with a processor), a failure keeps
-    the stored document. refresh_older_than: seconds; only done URLs whose last fetch
-    or confirmation is older than that (None: all).
     """
 
     jobs: int = 8
