@@ -376,3 +376,15 @@ def test_ctrl_c_mid_refresh_exits_130_and_the_rerun_finishes(tmp_path: Path) -> 
             body = opened.read_body(str(row["url"]))
             assert body is not None
             assert b'version="2"' in body
+
+
+def test_help_lists_the_refresh_options_with_their_defaults() -> None:
+    result = run("fetch", "--help")
+    assert result.exit_code == 0
+    help_text = text(result.output)
+    assert "--refresh First fetch the store's done URLs again" in help_text
+    assert "a failed refresh keeps the stored body." in help_text
+    assert "URLs not done yet are fetched as usual. Default: off." in help_text
+    assert "--refresh-older-than DURATION With --refresh (implied)" in help_text
+    assert "(90s, 30m, 12h, 7d, 2w, 1h30m; a bare number is seconds)." in help_text
+    assert "Default: every done URL." in help_text
