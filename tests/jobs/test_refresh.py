@@ -388,3 +388,22 @@ def test_help_lists_the_refresh_options_with_their_defaults() -> None:
     assert "--refresh-older-than DURATION With --refresh (implied)" in help_text
     assert "(90s, 30m, 12h, 7d, 2w, 1h30m; a bare number is seconds)." in help_text
     assert "Default: every done URL." in help_text
+
+
+def test_the_report_and_status_say_what_the_refresh_found(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    store = str(tmp_path / "s.db")
+    urls = write_urls(tmp_path, [server.url("/versioned/rep-a"), server.url("/versioned/rep-b")])
+    assert run("fetch", "-q", "-o", store, urls).exit_code == 0
+    server.bump_version("rep-b")
+    report = tmp_path / "r.html"
+
+    result = run("fetch", "-q", "--refresh", "--report", str(report), "-o", store, urls)
+
+    assert result.exit_code == 0, result.output
+    page = report.read_text(encoding="utf-8")
+    assert "refreshed 2: 1 unchanged, 1 changed, 0 failed to refresh" in page
+    assert "every done URL" in page  # the run's settings
+    table = text(run("status", store).output)
+    assert "done │ 2 last refresh: unchanged │ 1 last refresh: changed │ 1 failed" in table

@@ -52,16 +52,20 @@ def status(store: str, as_json: bool) -> None:
     table = Table(title=store, title_justify="left", show_edge=False)
     table.add_column("state")
     table.add_column("URLs", justify="right")
+    # Parts of done, as the fetch summary names them; only for a store ever refreshed.
+    last_refresh = zip(
+        ("unchanged", "changed", "failed to refresh"),
+        (refreshed.confirmed, refreshed.changed, refreshed.failed),
+        strict=True,
+    )
     for name in ("done", "failed", "invalid", "pending", "total"):
         table.add_row(name, str(fields[name]))
         if name == "done" and counts.process_failed:  # as the fetch summary shows it
             table.add_row(f"  {PROCESS_FAILED}", str(counts.process_failed))
-    labels = ("unchanged", "changed", "failed to refresh")
-    for label, count in zip(
-        labels, (refreshed.confirmed, refreshed.changed, refreshed.failed), strict=True
-    ):
-        if count:  # as the fetch summary names them; only for a store ever refreshed
-            table.add_row(f"  last refresh: {label}", str(count))
+        if name == "done":
+            for label, count in last_refresh:
+                if count:
+                    table.add_row(f"  last refresh: {label}", str(count))
     console = Console()
     console.print(table)
     console.print(f"{human_bytes(counts.bytes)} stored", highlight=False)
