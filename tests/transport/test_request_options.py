@@ -514,3 +514,12 @@ def test_per_request_headers_replace_same_named_ones_for_that_request_only() -> 
 def test_a_bad_per_request_header_is_refused_before_any_request() -> None:
     with HttpClient() as client, pytest.raises(ValueError, match="has no ':'"):
         client.submit("http://127.0.0.1:9/", headers=["no colon"])
+
+
+def test_per_request_headers_leave_no_trace_without_base_headers() -> None:
+    with FaultServer() as server, HttpClient(max_transfers=1) as client:
+        url = server.url("/headers")
+        conditional = client.submit(url, headers=['If-None-Match: "t"']).result(10)
+        plain = client.submit(url).result(10)  # the same handle, HTTPHEADER unset again
+    assert 'If-None-Match: "t"' in conditional.body.decode()
+    assert "If-None-Match" not in plain.body.decode()
