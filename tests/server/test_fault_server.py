@@ -456,3 +456,35 @@ def test_hops_change_host_at_every_hop(server: FaultServer) -> None:
     assert response.getheader("Location", "").startswith(f"http://c:{port}/hops?n=8&")
     response, body = _get(server, "/hops", {"Host": "test"})  # no port to send it back to
     assert (response.status, body) == (400, b"/hops needs a Host header with a port\n")
+
+
+def test_versioned_documents_answer_conditional_requests() -> None:
+    import urllib.error
+    import urllib.request
+
+    def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    with FaultServer() as server:
+        url = server.url("/versioned/k")
+        status, headers, body = get(url)
+        assert (status, headers["ETag"], body) == (200, '"k-v1"', b'<doc key="k" version="1"/>\n')
+        modified = headers["Last-Modified"]
+        assert get(url, **{"If-None-Match": 'W/"k-v1", "x"'})[0] == 304
+        assert get(url, **{"If-Modified-Since": modified})[0] == 304
+        # If-None-Match decides when present, even against a matching date.
+        assert get(url, **{"If-None-Match": '"old"', "If-Modified-Since": modified})[0] == 200
+        assert server.bump_version("k") == 2
+        assert get(url, **{"If-None-Match": '"k-v1"'})[:1] == (200,)
+        assert get(url, **{"If-Modified-Since": modified})[0] == 200
+        assert "ETag" not in get(url + "?validators=lm")[1]
+        assert "Last-Modified" not in get(url + "?validators=etag")[1]
+        assert get(url + "?validators=none", **{"If-None-Match": '"k-v2"'})[0] == 200
+        server.set_versioned_status("k", 503)
+        assert get(url)[0] == 503
+        assert server.versioned_conditions("k")[1] == ('W/"k-v1", "x"', "")

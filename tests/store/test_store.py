@@ -86,7 +86,7 @@ def test_schema_has_the_documented_columns_and_wal(store: Store) -> None:
     assert columns == [
         "seq", "url", "state", "http_status", "size", "sha256", "attempts", "error",
         "fetched_at", "content_type", "final_url", "processed", "process_error", "body_ref",
-        "response_head", "input",
+        "response_head", "input", "confirmed_at", "refresh_result", "refresh_error",
     ]  # fmt: skip
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with pytest.raises(sqlite3.IntegrityError):
@@ -164,6 +164,9 @@ def test_record_sets_every_field_and_export_shows_them(store: Store) -> None:
         "status_line": "HTTP/1.1 200 OK",
         "headers": {"content-type": "text/xml", "etag": '"v1"'},
         "input": None,
+        "confirmed_at": None,
+        "refresh_result": None,
+        "refresh_error": None,
     }
     assert bad["state"] == "failed"
     assert bad["status_line"] is None

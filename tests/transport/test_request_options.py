@@ -473,3 +473,31 @@ def test_the_cookie_store_is_safe_for_many_threads_and_transfers_at_once(
         last = [client.submit(server.url(f"/needs-cookie?name=t{n}&value=9")) for n in range(8)]
         assert [f.result(timeout=60).status for f in last] == [200] * 8
     assert statuses == [200] * 80
+
+
+def test_per_request_headers_replace_same_named_ones_for_that_request_only() -> None:
+    with (
+        FaultServer() as server,
+        HttpClient(TransportOptions(headers=("X-A: 1", "X-B: 2")), max_transfers=1) as client,
+    ):
+        url = server.url("/headers")
+        with_extra = client.submit(url, headers=["x-a: 9", 'If-None-Match: "t"']).result(10)
+        plain = client.submit(url).result(10)  # the same handle: the extra ones are gone
+        by_get = client.get(url, headers=["X-C: 3"])
+    assert with_extra.body.decode().splitlines()[-3:] == ["X-B: 2", "x-a: 9", 'If-None-Match: "t"']
+    assert plain.body.decode().splitlines()[-2:] == ["X-A: 1", "X-B: 2"]
+    assert by_get.body.decode().splitlines()[-3:] == ["X-A: 1", "X-B: 2", "X-C: 3"]
+
+
+def test_a_bad_per_request_header_is_refused_before_any_request() -> None:
+    with HttpClient() as client, pytest.raises(ValueError, match="has no ':'"):
+        client.submit("http://127.0.0.1:9/", headers=["no colon"])
+
+
+def test_per_request_headers_leave_no_trace_without_base_headers() -> None:
+    with FaultServer() as server, HttpClient(max_transfers=1) as client:
+        url = server.url("/headers")
+        conditional = client.submit(url, headers=['If-None-Match: "t"']).result(10)
+        plain = client.submit(url).result(10)  # the same handle, HTTPHEADER unset again
+    assert 'If-None-Match: "t"' in conditional.body.decode()
+    assert "If-None-Match" not in plain.body.decode()

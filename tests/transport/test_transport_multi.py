@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, wait
 
 import pytest
@@ -95,10 +96,10 @@ def test_an_unexpected_error_fails_only_its_own_request(
     if stage == "start":
         begin = Handle.begin
 
-        def failing_begin(handle: Handle, url: str | bytes) -> None:
+        def failing_begin(handle: Handle, url: str | bytes, headers: Sequence[str] = ()) -> None:
             if url == request_url(bad):
                 raise Injected(stage)
-            begin(handle, url)
+            begin(handle, url, headers)
 
         monkeypatch.setattr(Handle, "begin", failing_begin)
     else:

@@ -1,5 +1,5 @@
 """click parameter types of the command line: bounded finite numbers, byte sizes,
-request header lines, proxy URLs and cookie files."""
+durations, request header lines, proxy URLs and cookie files."""
 
 from __future__ import annotations
 
@@ -102,6 +102,67 @@ class ByteSize(_IntType):
         if size > self.maximum:
             self.fail(f"{value} is more than {self.maximum} bytes.", param, ctx)
         return size
+
+
+_DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+"""Duration units to seconds: seconds, minutes, hours, days, weeks (as systemd and Go
+write them; ``m`` is minutes, there being no months in a duration)."""
+
+_DURATION_PART: Final = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([smhdw])")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a duration such as ``"90"`` (seconds), ``"90s"``, ``"30m"``,
+    ``"12h"``, ``"7d"``, ``"2w"``, ``"1h30m"`` or ``"1.5d"``; units are case-insensitive,
+    blanks around the whole are ignored. None for anything else (a negative or missing
+    number, an unknown unit, a unit twice: ``"1h1h"``)."""
+    spelled = text.strip().lower()
+    if not spelled:
+        return None
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", spelled):
+        return float(spelled)
+    seconds = 0.0
+    position = 0
+    seen: set[str] = set()
+    for match in _DURATION_PART.finditer(spelled):
+        if match.start() != position or match.group(2) in seen:
+            return None
+        seen.add(match.group(2))
+        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    return seconds if position == len(spelled) else None
+
+
+if TYPE_CHECKING:
+    _FloatType = click.ParamType[float]
+else:  # see _IntType
+    _FloatType = click.ParamType
+
+
+class Duration(_FloatType):
+    """A duration (``30m``, ``12h``, ``7d``, ``1h30m``, or seconds; see
+    `parse_duration`) of at most ``maximum`` seconds; converts to seconds (a float).
+    Anything else is a usage error that shows examples."""
+
+    name = "duration"
+
+    def __init__(self, maximum: float) -> None:
+        self.maximum = maximum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        seconds = float(value) if isinstance(value, int | float) else parse_duration(str(value))
+        if seconds is None:
+            self.fail(
+                f"{str(value)!r} is not a duration (examples: 90s, 30m, 12h, 7d, 2w, 1h30m;"
+                " a bare number is seconds).",
+                param,
+                ctx,
+            )
+        if not seconds <= self.maximum:
+            self.fail(f"{value} is more than {self.maximum:g} seconds.", param, ctx)
+        return seconds
 
 
 if TYPE_CHECKING:

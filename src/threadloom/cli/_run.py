@@ -94,6 +94,7 @@ def run_fetch(
         "max time": "none" if (limit := options.attempt_time_limit) is None else f"{limit:g} s",
         "process": _processing(options),
         "max redirects": str(options.max_redirects),
+        "refresh": _refreshing(options),
         "user agent": options.user_agent or "none",
         # Names only: a header's value may be a token; a proxy's password is hidden.
         "headers": ", ".join(line.split(":")[0].rstrip(";") for line in options.headers) or "none",
@@ -129,6 +130,13 @@ def _processing(options: FetchOptions) -> str:
     if options.process is None:
         return "none"
     return f"{options.process} (redo all)" if options.reprocess else options.process
+
+
+def _refreshing(options: FetchOptions) -> str:
+    if not options.refresh:
+        return "off"
+    older = options.refresh_older_than
+    return "every done URL" if older is None else f"done URLs older than {older:g} s"
 
 
 def _leave_lingering_work(code: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from threadloom.cli._inputs import open_input
-from threadloom.cli._params import ByteSize, CookieFile, HeaderLine, OneLine, ProxyUrl
+from threadloom.cli._params import ByteSize, CookieFile, Duration, HeaderLine, OneLine, ProxyUrl
 from threadloom.cli._params import Number as _Number  # the name the options below use
 from threadloom.cli._run import run_fetch
 from threadloom.cli._stores import prepare_store_directory
@@ -233,6 +233,25 @@ _MAX_MAX_SIZE = 2**63 - 1
     metavar="NAME",
     help="The column (csv, tsv) or key (jsonl) that holds the URL. Default: url.",
 )
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="First fetch the store's done URLs again, conditionally (If-None-Match from the"
+    " stored ETag, If-Modified-Since from the stored Last-Modified; without them, the"
+    " body is compared by SHA-256): unchanged ones keep their body and are marked"
+    " confirmed, changed ones are replaced (and processed again with --process), and a"
+    " failed refresh keeps the stored body. URLs not done yet are fetched as usual."
+    " Default: off.",
+)
+@click.option(
+    "--refresh-older-than",
+    type=Duration(100 * 365 * _DAY),
+    default=None,
+    metavar="DURATION",
+    help="With --refresh (implied): only done URLs whose last fetch or confirmation is"
+    " older than DURATION (90s, 30m, 12h, 7d, 2w, 1h30m; a bare number is seconds)."
+    " Default: every done URL.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -262,6 +281,8 @@ def fetch(
     max_redirects: int,
     input_format: str | None,
     url_column: str | None,
+    refresh: bool,
+    refresh_older_than: float | None,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -304,6 +325,8 @@ def fetch(
         netrc=netrc,
         netrc_file=netrc_file,
         max_redirects=max_redirects,
+        refresh=refresh or refresh_older_than is not None,
+        refresh_older_than=refresh_older_than,
     )
     code = run_fetch(
         out,

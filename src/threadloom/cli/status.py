@@ -18,13 +18,16 @@ def status(store: str, as_json: bool) -> None:
     """Count the URLs of STORE by state (total, done, failed, invalid, pending) and bytes.
 
     Also counts the done URLs whose processing (--process) failed: process_failed
-    ("processing failed", as the fetch summary and report call them).
+    ("processing failed", as the fetch summary and report call them), and the done
+    URLs by the result of their last refresh (fetch --refresh): refresh_confirmed
+    (unchanged), refresh_changed (replaced) and refresh_failed (stored body kept).
 
     Safe to run while a fetch is writing to the same store.
     """
     opened = open_existing(store)
     try:
         counts = opened.counts()
+        refreshed = opened.refresh_counts()
     finally:
         opened.close()
     fields = {
@@ -35,6 +38,9 @@ def status(store: str, as_json: bool) -> None:
         "pending": counts.pending,
         "bytes": counts.bytes,
         "process_failed": counts.process_failed,
+        "refresh_confirmed": refreshed.confirmed,
+        "refresh_changed": refreshed.changed,
+        "refresh_failed": refreshed.failed,
     }
     if as_json:
         click.echo(json.dumps(fields))
@@ -46,10 +52,20 @@ def status(store: str, as_json: bool) -> None:
     table = Table(title=store, title_justify="left", show_edge=False)
     table.add_column("state")
     table.add_column("URLs", justify="right")
+    # Parts of done, as the fetch summary names them; only for a store ever refreshed.
+    last_refresh = zip(
+        ("unchanged", "changed", "failed to refresh"),
+        (refreshed.confirmed, refreshed.changed, refreshed.failed),
+        strict=True,
+    )
     for name in ("done", "failed", "invalid", "pending", "total"):
         table.add_row(name, str(fields[name]))
         if name == "done" and counts.process_failed:  # as the fetch summary shows it
             table.add_row(f"  {PROCESS_FAILED}", str(counts.process_failed))
+        if name == "done":
+            for label, count in last_refresh:
+                if count:
+                    table.add_row(f"  last refresh: {label}", str(count))
     console = Console()
     console.print(table)
     console.print(f"{human_bytes(counts.bytes)} stored", highlight=False)

@@ -9,7 +9,9 @@ The flow is seed 004's job done for real::
 
 With a processor, a pass over the URLs done by earlier runs comes first: those whose
 processing is missing or failed (every one with ``reprocess``) are processed from their
-stored bodies, not fetched again (``_stored.py``).
+stored bodies, not fetched again (``_stored.py``). With ``refresh``, a pass before that
+fetches the (stale) done URLs again, conditionally, through the same stages
+(``_refresh.py``).
 
 Every URL that leaves the fetch stage becomes exactly one recorded outcome: done with
 its body, or failed with a one-line reason. A URL still in flight when the run stops
@@ -20,28 +22,27 @@ resumes where this run stopped.
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit
 
 from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
 from threadloom.jobs._input import InputReader, PendingFollower
 from threadloom.jobs._process import (
     Processor,
-    ProcessOutcome,
     load_processor,
     process_stored_url,
 )
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
+from threadloom.jobs._refresh import RefreshPass, RefreshTally
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary
 from threadloom.jobs._trace import RunTrace
+from threadloom.jobs._work import Work, host_of, retryable, work_host, work_url
 from threadloom.store import (
     NOT_PROCESSED,
     AddItem,
@@ -59,12 +60,10 @@ from threadloom.transport import (
     MAX_SECONDS,
     HttpClient,
     HttpStatusError,
-    Response,
     TransportError,
     TransportOptions,
     check_cookie_file,
     response_head,
-    status_text,
 )
 
 DEFAULT_MAX_SIZE: Final = 100 * 1024 * 1024
@@ -110,6 +109,11 @@ class FetchOptions:
     what every request carries and how it travels, as the ``TransportOptions`` fields
     of those names say (``-H``, ``-A``, ``--proxy``, ``--noproxy``, ``--cookie``,
     ``--netrc``, ``--netrc-file``, ``--max-redirects``).
+    refresh: fetch the store's done URLs again first, conditionally (``ETag``,
+    ``Last-Modified`` of the stored head; see ``_refresh.py``): unchanged ones are
+    confirmed, changed ones replaced (and processed with a processor), a failure keeps
+    the stored document. refresh_older_than: seconds; only done URLs whose last fetch
+    or confirmation is older than that (None: all; needs ``refresh``).
     """
 
     jobs: int = 8
@@ -134,6 +138,8 @@ class FetchOptions:
     netrc: bool = False
     netrc_file: str | None = None
     max_redirects: int = 10
+    refresh: bool = False
+    refresh_older_than: float | None = None
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -160,6 +166,10 @@ class FetchOptions:
             raise ValueError(f"max-size must be at least 1 byte, got {self.max_size}")
         if self.max_redirects < 0:
             raise ValueError(f"max-redirects must be 0 or more, got {self.max_redirects}")
+        if self.refresh_older_than is not None and not (
+            self.refresh and 0 <= self.refresh_older_than < math.inf
+        ):
+            raise ValueError("refresh-older-than needs refresh and a finite number of seconds")
 
     @property
     def attempt_time_limit(self) -> float | None:
@@ -188,40 +198,6 @@ class FetchResult:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class _Work:
-    """One URL on its way through the stages; ``attempts`` counts this run's requests."""
-
-    record: UrlRecord
-    host: str
-    attempts: int = 0
-    response: Response | None = None
-    error: str | None = None
-    http_status: int | None = None
-    processed: ProcessOutcome | None = field(default=None)
-
-    def took(self, response: Response) -> _Work:
-        """Keep the response of a successful attempt (on the transport's thread).
-
-        A final 3xx is not a document: a redirect without a Location to follow, or a
-        304 to a request that asked no condition. It raises a non-retryable
-        `TransportError`, so the URL fails with that reason instead of being stored
-        done with a stub body.
-        """
-        self.http_status = response.status
-        if 300 <= response.status < 400:
-            what = status_text(response.status)
-            raise TransportError(
-                response.url,
-                f"{what}: no document"
-                if response.status == 304
-                else f"{what} without a Location to follow",
-                retryable=False,
-            )
-        self.response = response
-        return self
-
-
 class StoreUnavailable(Exception):
     """The store could not be opened (a bad path, a busy or corrupt store); one line."""
 
@@ -245,23 +221,6 @@ def _input_outcome(reader: InputReader | None) -> tuple[AddResult | None, str | 
     if reader.read_error is not None:
         return added, f"cannot read the input: {reader.read_error}"
     return added, None
-
-
-# scheme "://" authority: what urlsplit calls the netloc, in one match (urlsplit cost
-# several microseconds per URL, all of it holding the GIL).
-_AUTHORITY = re.compile(r"[^:/?#]*://([^/?#]*)")
-
-
-def _host_of(url: str) -> str:
-    """The per-host limit key: the URL's host and port, lower-cased (no user info)."""
-    match = _AUTHORITY.match(url)
-    netloc = match.group(1) if match is not None else urlsplit(url).netloc
-    return netloc.rpartition("@")[2].lower()
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Whether the transport says another attempt may help (timeouts, resets, 408/429/5xx)."""
-    return isinstance(exc, TransportError) and exc.retryable
 
 
 class FetchJob:
@@ -360,15 +319,19 @@ class FetchJob:
             )
             notes = tuple(filter(None, [self._processor_change(store)]))
             try:
+                # Stale documents first: a changed one is processed with its new body,
+                # and the stored pass below then finds it processed.
+                refreshed = self._refresh_pass(store, record_trace)
+                interrupted = refreshed.interrupted
                 stored = StoredOutcome()
-                if self._processor is not None:
+                if self._processor is not None and not interrupted:
                     # Earlier runs' done URLs first: their outcomes never wait behind the
                     # fetch, and URLs fetched below are processed once, as they arrive.
                     stored = StoredProcessing(
                         store, self._processor, redo=self._options.reprocess
                     ).run(progress=self._progress, on_start=record_trace)
-                processed = stored.processed
-                interrupted = stored.interrupted
+                processed = refreshed.processed + stored.processed
+                interrupted = interrupted or stored.interrupted
                 if not interrupted:
                     finished, fetched_processed, interrupted = self._fetch_pass(
                         store, reader, record_trace
@@ -383,7 +346,7 @@ class FetchJob:
             added, input_error = _input_outcome(reader)
             store.flush()
             summary = self._summary(
-                store, finished, processed, time.monotonic() - started, interrupted
+                store, finished, processed, time.monotonic() - started, interrupted, refreshed
             )
         finally:
             if reader is not None:
@@ -414,6 +377,22 @@ class FetchJob:
             f" add --reprocess to redo them with {spec}"
         )
 
+    def _refresh_pass(
+        self, store: Store, record_trace: Callable[[tuple[Pool, ...]], None]
+    ) -> RefreshTally:
+        """With ``refresh``, fetch the store's (stale) done URLs again, conditionally
+        (`RefreshPass`), through the stages a fetch uses; else do nothing."""
+        options = self._options
+        if not options.refresh:
+            return RefreshTally()
+        older_than = options.refresh_older_than
+        return RefreshPass(
+            store,
+            older_than=None if older_than is None else time.time() - older_than,
+            stages=self._stages(),
+            outcome=self._outcome,
+        ).run(progress=self._progress, on_start=record_trace)
+
     def _fetch_pass(
         self,
         store: Store,
@@ -425,7 +404,7 @@ class FetchJob:
         finished = processed = 0
         source = PendingFollower(store, self._options.retry_failed, reader)
         works = (
-            _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
+            Work(record, host_of(record.url)) if isinstance(record, UrlRecord) else record
             for record in source
         )
         with Pipeline(self._stages(), name="job").run(works) as run:
@@ -465,17 +444,17 @@ class FetchJob:
                 max_waiting=max(2048, options.jobs * 256),
                 ordered=False,
                 on_error=self._fetch_failed,
-                key=_work_host,
+                key=work_host,
                 key_limit=options.per_host,
                 key_rate=options.rate,
                 retry=Retry(
                     attempts=options.retries + 1,
                     backoff=options.backoff,
                     max_backoff=30.0,
-                    retry_on=_retryable,
+                    retry_on=retryable,
                     max_retry_after=options.max_retry_after,
                 ),
-                label=_work_url,
+                label=work_url,
                 name="fetch",
             )
         ]
@@ -486,20 +465,20 @@ class FetchJob:
                     workers=1,
                     queue_size=options.jobs * 4,
                     ordered=False,
-                    label=_work_url,
+                    label=work_url,
                     name="process",
                 )
             )
         return stages
 
-    def _fetch(self, work: _Work) -> Future[_Work]:
+    def _fetch(self, work: Work) -> Future[Work]:
         """The fetch stage: start one HTTP attempt on the client's transfer thread (the
         pool retries it per the Retry policy); the future resolves to ``work``."""
         assert self._client is not None  # set by run() before the stages start
         work.attempts += 1
-        return self._client.submit(work.record.url, then=work.took)
+        return self._client.submit(work.record.url, headers=work.headers, then=work.took)
 
-    def _fetch_failed(self, work: _Work, exc: BaseException) -> _Work:
+    def _fetch_failed(self, work: Work, exc: BaseException) -> Work:
         """The fetch stage's error policy: a failure after the last attempt is an outcome."""
         if isinstance(exc, TransportError):
             work.error = exc.reason
@@ -509,7 +488,7 @@ class FetchJob:
             work.error = f"{type(exc).__name__}: {exc}"
         return work
 
-    def _process(self, work: _Work) -> _Work:
+    def _process(self, work: Work) -> Work:
         """The process stage: runs the processor; its failure is confined to this URL."""
         if work.response is not None and self._processor is not None:
             assert self._store is not None  # set by run() before the stages start
@@ -518,7 +497,7 @@ class FetchJob:
             )
         return work
 
-    def _outcome(self, work: _Work) -> Outcome:
+    def _outcome(self, work: Work) -> Outcome:
         response = work.response
         if response is None:
             return Outcome(
@@ -547,7 +526,13 @@ class FetchJob:
         )
 
     def _summary(
-        self, store: Store, finished: int, processed: int, elapsed: float, interrupted: bool
+        self,
+        store: Store,
+        finished: int,
+        processed: int,
+        elapsed: float,
+        interrupted: bool,
+        refreshed: RefreshTally,
     ) -> RunSummary:
         counts = store.counts()
         process_reasons = store.process_error_reasons(limit=5) if counts.process_failed else []
@@ -561,19 +546,14 @@ class FetchJob:
             },
             bytes_total=counts.bytes,
             error_reasons=store.error_reasons(limit=5),
-            finished_this_run=finished,
+            finished_this_run=finished + refreshed.total,
             elapsed=elapsed,
             interrupted=interrupted,
             process_failed=counts.process_failed,
             process_reasons=process_reasons,
             processed_this_run=processed,
             processor=self._options.process,
+            refresh=(refreshed.confirmed, refreshed.changed, refreshed.failed)
+            if self._options.refresh
+            else None,
         )
-
-
-def _work_host(work: _Work) -> Hashable:
-    return work.host
-
-
-def _work_url(work: _Work) -> str:
-    return work.record.url

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 STATES = ("done", "failed", "invalid", "pending")
 """Every URL is in exactly one of these states."""
 
+REFRESH_RESULTS = ("unchanged", "changed", "failed to refresh")
+"""How a summary names the results of refreshing a done URL (`RunSummary.refresh`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
@@ -30,7 +33,10 @@ class RunSummary:
     the store's done URLs whose processing (``--process``) failed, ``process_reasons``
     the most frequent of those reasons. ``processor`` is the ``--process`` value of the
     run (None: no processing) and ``processed_this_run`` the URLs it processed, from
-    their stored bodies or as they were fetched.
+    their stored bodies or as they were fetched. ``refresh`` is None unless the run
+    refreshed done URLs (``--refresh``); then how many of them it confirmed unchanged,
+    found changed (replaced) and failed to refresh (their stored documents kept).
+    ``finished_this_run`` counts refreshed URLs too.
     """
 
     store: str
@@ -44,6 +50,7 @@ class RunSummary:
     process_reasons: Sequence[tuple[str, int]] = ()
     processed_this_run: int = 0
     processor: str | None = None
+    refresh: tuple[int, int, int] | None = None
 
     @property
     def total(self) -> int:
@@ -57,12 +64,13 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when every URL is done and processed without error, 130 when interrupted,
-        else 1."""
+        """0 when every URL is done and processed without error and no refresh failed,
+        130 when interrupted, else 1."""
         if self.interrupted:
             return 130
         all_done = self.counts.get("done", 0) == self.total
-        return 0 if all_done and self.process_failed == 0 else 1
+        refresh_failed = self.refresh is not None and self.refresh[2] > 0
+        return 0 if all_done and self.process_failed == 0 and not refresh_failed else 1
 
     @property
     def nothing_fetched(self) -> bool:
@@ -82,6 +90,14 @@ class RunSummary:
             line = (
                 f"{done} of {self.total} documents done in {self.elapsed:.2f} s"
                 f" ({self.docs_per_second:.1f} docs/s, {stored})"
+            )
+        if self.refresh is not None and not any(self.refresh):
+            line += "; nothing to refresh"
+        elif self.refresh is not None:
+            confirmed, changed, failed = self.refresh
+            line += (
+                f"; refreshed {confirmed + changed + failed}: {confirmed} unchanged,"
+                f" {changed} changed, {failed} failed to refresh"
             )
         if self.processor is not None:
             line += f"; processed {self.processed_this_run} ({self.processor})"
@@ -117,6 +133,13 @@ def render_summary(
             share = f"{100 * count / summary.total:.1f}%" if summary.total else "-"
             states.add_row(f"  {PROCESS_FAILED}", str(count), share)
     console.print(states)
+    if summary.refresh is not None:
+        refreshes = Table(title="refreshed this run", title_justify="left", show_edge=False)
+        refreshes.add_column("result")
+        refreshes.add_column("URLs", justify="right")
+        for label, count in zip(REFRESH_RESULTS, summary.refresh, strict=True):
+            refreshes.add_row(label, str(count))
+        console.print(refreshes)
     for heading, rows in (
         ("top error reasons", summary.error_reasons),
         ("top processing errors", summary.process_reasons),

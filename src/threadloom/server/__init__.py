@@ -18,6 +18,15 @@ gets ``400`` naming it; an unknown path gets ``404``):
 ``/flaky/{id}?fail=K&code=C[&retry_after=S]``
     The first ``K`` (default 1) requests for ``id`` get status ``C`` (default 503, must
     be 400-599, optional ``Retry-After``); later ones get 200. Counted per server.
+``/versioned/{key}[?validators=both|etag|lm|none&ms=N]``
+    A small XML document whose version (from 1) a test changes with
+    ``FaultServer.bump_version(key)``, sent with ``ETag: "{key}-v{n}"`` and a
+    ``Last-Modified`` of ``n`` days after 2024-01-01 (both by default; one, or none).
+    Conditional requests are honoured: a matching ``If-None-Match`` (weak comparison,
+    ``*``), or, without one, an ``If-Modified-Since`` not older than the document, gets
+    ``304 Not Modified`` with the validators and no body. ``set_versioned_status(key,
+    S)`` makes it answer ``S`` instead (a failure); ``versioned_conditions(key)`` lists
+    the conditions each request carried. ``ms``: answer after ``N`` milliseconds.
 ``/reset``
     Closes the connection without a response, with a TCP RST (SO_LINGER 0).
 ``/truncate?size=N&send=M``

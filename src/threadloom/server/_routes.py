@@ -24,6 +24,7 @@ from threadloom.server._documents import (
     filler,
 )
 from threadloom.server._exchange import BadRequest, Exchange, Reply, text_reply
+from threadloom.server._versioned import Versions
 
 _XML = "application/xml"
 _BINARY = "application/octet-stream"
@@ -35,6 +36,7 @@ _DOC_PATH = re.compile(r"/docs/(\d+)\.xml")
 _STATUS_PATH = re.compile(r"/status/(\d+)")
 _FLAKY_PATH = re.compile(r"/flaky/([^/]+)")
 _REDIRECT_PATH = re.compile(r"/redirect/(\d+)")
+_VERSIONED_PATH = re.compile(r"/versioned/([^/]+)")
 
 
 class Routes:
@@ -47,6 +49,7 @@ class Routes:
         self._flaky_lock = threading.Lock()
         self._flaky_seen: dict[str, int] = {}
         self.capacity = CapacityRoutes()
+        self.versions = Versions()
         self._streaming: dict[str, Callable[[Exchange], None]] = {
             "/reset": self._reset,
             "/truncate": self._truncate,
@@ -95,6 +98,8 @@ class Routes:
             return self._redirect_chain(int(match.group(1)), ex)
         if match := CAPACITY_PATH.fullmatch(path):
             return self.capacity.answer(int(match.group(1)), match.group(2), ex)
+        if match := _VERSIONED_PATH.fullmatch(path):
+            return self.versions.reply(match.group(1), ex)
         simple: dict[str, Callable[[Exchange], Reply]] = {
             "/redirect-loop": lambda _: _redirect(302, "/redirect-loop"),
             "/redirect-to": _redirect_to,

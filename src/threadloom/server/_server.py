@@ -270,6 +270,21 @@ class FaultServer:
         for conn_thread in httpd.close_connections():
             conn_thread.join(max(0.0, deadline - time.monotonic()))
 
+    def bump_version(self, key: str) -> int:
+        """Change the document ``/versioned/{key}`` (body, ETag, Last-Modified); return
+        its new version (the first is 1)."""
+        return self._server().routes.versions.bump(key)
+
+    def set_versioned_status(self, key: str, status: int | None) -> None:
+        """Answer ``/versioned/{key}`` with ``status`` (400-599) from now on, or serve
+        the document again (None)."""
+        self._server().routes.versions.set_status(key, status)
+
+    def versioned_conditions(self, key: str) -> list[tuple[str, str]]:
+        """The ``(If-None-Match, If-Modified-Since)`` values of each request for
+        ``/versioned/{key}`` so far ("" for a header the request did not send)."""
+        return self._server().routes.versions.conditions(key)
+
     def statistics(self) -> ServerStatistics:
         """A snapshot of the request counters (see ``ServerStatistics``)."""
         return self._server().stats.snapshot()

@@ -13,6 +13,7 @@ from threadloom.store._jsonl import JsonlStore
 from threadloom.store._names import file_name_for
 from threadloom.store._open import open_store, store_files, store_kind, store_owns
 from threadloom.store._places import ensure_parent_directory, parent_directory
+from threadloom.store._refresh import RefreshCounts, Refreshed, RefreshRecord, RefreshResult
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._types import (
     NOT_PROCESSED,
@@ -45,6 +46,10 @@ __all__ = [
     "MissingDirectoryError",
     "NotAStoreError",
     "Outcome",
+    "RefreshCounts",
+    "RefreshRecord",
+    "RefreshResult",
+    "Refreshed",
     "Skip",
     "SqliteStore",
     "State",

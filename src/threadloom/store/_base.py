@@ -9,38 +9,51 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import itertools
 import json
 import logging
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import ClassVar, Final, cast
+from typing import ClassVar, cast
 
 from threadloom.store._adding import AddItem, add_items, has_input
 from threadloom.store._db import (
     EXPORT_COLUMNS,
-    Row,
-    check_meta,
+    check_kind,
     connect,
     ensure_schema,
     export_dict,
     has_column,
+    paged,
     transaction,
     upsert_rows,
 )
 from threadloom.store._processed import (
     ProcessedUpdate,
+    count_to_process,
     processed_update,
     save_processor,
     stored_processor,
-    to_process_condition,
+    to_process_sql,
     update_processed,
 )
+from threadloom.store._refresh import (
+    REFRESH_COLUMNS,
+    RefreshCounts,
+    Refreshed,
+    RefreshRecord,
+    RefreshUpdate,
+    apply_refresh,
+    count_to_refresh,
+    refresh_counts,
+    refresh_update,
+    to_refresh_sql,
+)
+from threadloom.store._rows import Item, outcome_item
+from threadloom.store._tallies import error_reasons, process_error_reasons, state_counts
 from threadloom.store._types import (
     NOT_PROCESSED,
     AddResult,
@@ -60,13 +73,9 @@ from threadloom.store._writer import (
 
 logger = logging.getLogger(__name__)
 
-# What the writer queue carries: the row to upsert and, for stores that keep bodies
-# themselves rather than as files, the body.
-Item = tuple[Row, bytes | None]
-# ... or a new processing outcome of a done URL (record_processed).
-_Queued = Item | ProcessedUpdate
-
-_RECORDABLE: Final = frozenset({State.DONE, State.FAILED})
+# What the writer queue carries: an outcome's Item, a new processing outcome of a done
+# URL (record_processed) or a refresh result (record_refresh).
+_Queued = Item | ProcessedUpdate | RefreshUpdate
 
 
 class Store:
@@ -109,16 +118,18 @@ class Store:
             # keeps the hot part of the unique index in memory (a bound, not an allocation).
             self._conn = connect(index_path, create=create and not readonly, cache_mib=32)
             if readonly:
-                _check_kind(self._conn, self.kind)
+                check_kind(self._conn, self.kind)
             else:
                 ensure_schema(self._conn, self.kind)
                 self._recover(self._conn)
             self._reader = connect(index_path, create=False)
             head = "response_head" if has_column(self._reader, "urls", "response_head") else "NULL"
             inputs = "input" if has_column(self._reader, "urls", "input") else "NULL"
-            self._export_columns = EXPORT_COLUMNS.format(head=head, input=inputs)
             self._head_column = head
             self._input_column = inputs
+            self._has_refresh = has_column(self._reader, "urls", "confirmed_at")
+            refresh = ", ".join(REFRESH_COLUMNS) if self._has_refresh else "NULL, NULL, NULL"
+            self._export_columns = EXPORT_COLUMNS.format(head=head, input=inputs, refresh=refresh)
             # Set before any columns are committed by add_urls (`_saw_input`); a
             # read-only store may see another process add some, so it always looks.
             self._has_input = has_input(self._reader)
@@ -225,11 +236,7 @@ class Store:
         paged as `pending` is; bodies are not read (`read_body` reads one). Results are
         not tagged with their processor: one without error is yielded only with ``redo``.
         """
-        sql = (
-            "SELECT seq, url, http_status, content_type, final_url FROM urls"
-            f" WHERE {to_process_condition(redo)} AND seq > ? ORDER BY seq LIMIT ?"
-        )
-        for row in self._paged(sql, page_size, after=after):
+        for row in self._paged(to_process_sql(redo), page_size, after=after):
             seq, url, status, content_type, final_url = cast(
                 tuple[int, str, int | None, str | None, str | None], row
             )
@@ -238,10 +245,7 @@ class Store:
     def count_to_process(self, *, redo: bool = False) -> int:
         """How many URLs `to_process` would yield now with the same ``redo`` (committed)."""
         with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT count(*) FROM urls WHERE {to_process_condition(redo)}"
-            ).fetchone()
-        return int(row[0])
+            return count_to_process(conn, redo)
 
     def record_processed(
         self,
@@ -258,6 +262,42 @@ class Store:
         """
         update = processed_update(url, processed, process_error)
         self._writer_or_raise().put(update, timeout)
+
+    def to_refresh(
+        self, *, older_than: float | None = None, after: int = 0, page_size: int = 1000
+    ) -> Iterator[RefreshRecord]:
+        """Yield the done URLs past ``after`` to refresh, in input order, paged as
+        `pending` is: every one, or with ``older_than`` (a unix time) those whose last
+        fetch or confirmation (``max(fetched_at, confirmed_at)``) is older. A failed
+        refresh confirms nothing, so its URL stays stale. Bodies are not read."""
+        sql, parameters = to_refresh_sql(self._head_column, older_than, self._has_refresh)
+        for row in self._paged(sql, page_size, after=after, parameters=parameters):
+            seq, url, head, sha256 = cast(tuple[int, str, str | None, str | None], row)
+            yield RefreshRecord(seq, url, None if head is None else head.encode("latin-1"), sha256)
+
+    def count_to_refresh(self, *, older_than: float | None = None) -> int:
+        """How many URLs `to_refresh` would yield now with the same ``older_than``."""
+        with self._reading() as conn:
+            return count_to_refresh(conn, older_than if self._has_refresh else None)
+
+    def record_refresh(self, refreshed: Refreshed, timeout: float | None = None) -> Refreshed:
+        """Queue the result of refreshing a done URL, committed like `record` (same
+        ``timeout`` and errors); returns it as it will be stored (see
+        `SqliteStore.record_refresh`). Confirmed: ``confirmed_at`` set, nothing else
+        changes but the attempts. Changed: ``refreshed.outcome`` replaces the URL's row
+        and body in the same transaction as the refresh columns (a directory store
+        writes the new body under a second name and removes the old file after the
+        commit, so a crash leaves the old document or the new one whole). Failed: the
+        URL keeps its body, head and processing; ``refresh_error`` is set. A URL not
+        done at commit time is left as it is."""
+        update = refresh_update(refreshed, self._keep_new_body)
+        self._writer_or_raise().put(update, timeout)
+        return refreshed
+
+    def refresh_counts(self) -> RefreshCounts:
+        """The committed done URLs by the result of their last refresh (`RefreshCounts`)."""
+        with self._reading() as conn:
+            return refresh_counts(conn, self._has_refresh)
 
     @property
     def processor(self) -> str | None:
@@ -310,27 +350,8 @@ class Store:
     def counts(self) -> StoreCounts:
         """Committed totals by state, the bytes of all done bodies, and how many done
         URLs failed processing (one pass over the table)."""
-        by_state = dict.fromkeys(State, 0)
-        total_bytes = process_failed = 0
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT state, count(*), coalesce(sum(size), 0), count(process_error)"
-                " FROM urls GROUP BY state"
-            ).fetchall()
-        for state, count, size, with_process_error in rows:
-            by_state[State(state)] = count
-            if state == State.DONE:
-                total_bytes = size
-                process_failed = with_process_error
-        return StoreCounts(
-            total=sum(by_state.values()),
-            done=by_state[State.DONE],
-            failed=by_state[State.FAILED],
-            invalid=by_state[State.INVALID],
-            pending=by_state[State.PENDING],
-            bytes=total_bytes,
-            process_failed=process_failed,
-        )
+            return state_counts(conn)
 
     def count_pending(self, include_failed: bool = True, *, after: int = 0) -> int:
         """How many URLs `pending` would yield now with the same arguments (committed)."""
@@ -344,24 +365,13 @@ class Store:
         """The ``limit`` most frequent reasons of failed and invalid URLs, with counts,
         most frequent first (ties by reason text)."""
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT error, count(*) AS n FROM urls WHERE state IN ('failed', 'invalid')"
-                " GROUP BY error ORDER BY n DESC, error LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [(reason if reason is not None else "(no reason)", n) for reason, n in rows]
+            return error_reasons(conn, limit)
 
     def process_error_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
         """The ``limit`` most frequent ``process_error`` reasons of done URLs, with counts,
         most frequent first (ties by reason text); `counts` has their total."""
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT process_error, count(*) AS n FROM urls"
-                " WHERE state = 'done' AND process_error IS NOT NULL"
-                " GROUP BY process_error ORDER BY n DESC, process_error LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [(str(reason), int(n)) for reason, n in rows]
+            return process_error_reasons(conn, limit)
 
     def export(self, *, page_size: int = 1000) -> Iterator[dict[str, object]]:
         """Yield one dict per URL in input order, streamed in pages.
@@ -372,10 +382,12 @@ class Store:
         ``processed`` (the decoded JSON value), ``process_error``, ``status_line`` (the
         final response's, e.g. ``"HTTP/1.1 200 OK"``) and ``headers`` (its fields in
         order, names lower-cased, a value as a str, or a list of str for a field sent
-        more than once; see `parse_head`), and ``input`` (the other columns of the URL's
-        input row as an object, see `add_urls`). Missing values are None (the head of a
-        URL recorded by a threadloom before version 2 of the schema too, and the input of
-        a URL added as a plain line).
+        more than once; see `parse_head`), ``input`` (the other columns of the URL's
+        input row as an object, see `add_urls`), and what its last refresh found
+        (``--refresh``; `Refreshed`): ``confirmed_at`` (ISO-8601 UTC), ``refresh_result``
+        (``confirmed``, ``changed``, ``failed``), ``refresh_error``. Missing values are
+        None (the head of a URL recorded by a threadloom before version 2 of the schema
+        too, and the input of a URL added as a plain line).
         """
         sql = f"SELECT {self._export_columns} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
         for row in self._paged(sql, page_size):
@@ -459,6 +471,22 @@ class Store:
         columns; a kind that also keeps them elsewhere extends this)."""
         update_processed(conn, updates)
 
+    def _keep_new_body(self, url: str, body: bytes) -> tuple[str | None, str | None]:
+        """As `_keep_body`, for a refreshed URL's new body; also returns the reference the
+        new one supersedes (removed after the commit). Default: `_keep_body`, None."""
+        return self._keep_body(url, body), None
+
+    def _write_refreshed(self, conn: sqlite3.Connection, updates: list[RefreshUpdate]) -> None:
+        """Write refresh results inside the writer's open transaction: changed documents
+        as `_write_batch` writes outcomes, then the refresh columns."""
+        items = [update.item for update in updates if update.item is not None]
+        if items:
+            self._write_batch(conn, items)
+        apply_refresh(conn, updates)
+
+    def _committed(self, batch: list[_Queued]) -> None:
+        """Called by the writer after ``batch`` is committed. Default: nothing."""
+
     def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
         raise NotImplementedError
 
@@ -468,76 +496,35 @@ class Store:
     # -- internals ---------------------------------------------------------------------
 
     def _prepare(self, outcome: Outcome) -> Item:
-        state = State(outcome.state)
-        if state not in _RECORDABLE:
-            raise ValueError(f"an outcome is done or failed, not {state.value!r}")
-        if not isinstance(outcome.url, str) or not outcome.url:
-            raise TypeError(f"Outcome.url must be a non-empty str, not {outcome.url!r}")
-        processed = None if outcome.processed is NOT_PROCESSED else json.dumps(outcome.processed)
-        fetched_at = time.time() if outcome.fetched_at is None else float(outcome.fetched_at)
-        size = sha256 = body_ref = None
-        body = None
-        head = outcome.response_head if state is State.DONE else None
-        if state is State.DONE:
-            if outcome.body is None:
-                raise ValueError(f"a done outcome needs a body (may be b''): {outcome.url}")
-            body = bytes(outcome.body)
-            size = len(body)
-            sha256 = hashlib.sha256(body).hexdigest()
-            body_ref = self._keep_body(outcome.url, body)
-            if body_ref is not None:
-                body = None
-        elif not outcome.error:
-            raise ValueError(f"a failed outcome needs an error reason: {outcome.url}")
-        row: Row = (
-            outcome.url,
-            state.value,
-            outcome.http_status,
-            size,
-            sha256,
-            outcome.attempts,
-            outcome.error,
-            fetched_at,
-            outcome.content_type,
-            outcome.final_url,
-            processed,
-            outcome.process_error,
-            # As text: latin-1 maps every byte to one character, so it is lossless and
-            # costs a copy (0.1 us for a 250-byte head; zlib would cost 10 us a row).
-            None if head is None else head.decode("latin-1"),
-            body_ref,
-        )
-        return row, body
+        return outcome_item(outcome, self._keep_body)
 
     def _commit(self, batch: list[_Queued]) -> None:
         """The writer's commit: one transaction for the whole batch (writer thread only);
-        runs of outcomes and of processing updates are written in their queued order."""
+        runs of outcomes, processing updates and refresh results are written in their
+        queued order."""
         conn = self._conn
         if conn is None:
             raise StoreClosedError(f"{self._location} is closed")
         with transaction(conn):
-            for is_update, run in itertools.groupby(batch, _is_update):
-                if is_update:
+            for kind, run in itertools.groupby(batch, type):
+                if kind is ProcessedUpdate:
                     self._write_processed(conn, cast(list[ProcessedUpdate], list(run)))
+                elif kind is RefreshUpdate:
+                    self._write_refreshed(conn, cast(list[RefreshUpdate], list(run)))
                 else:
                     self._write_batch(conn, cast(list[Item], list(run)))
+        self._committed(batch)
 
-    def _paged(self, sql: str, page_size: int, *, after: int = 0) -> Iterator[tuple[object, ...]]:
-        """Rows of ``sql`` (``seq > ? ... ORDER BY seq LIMIT ?``, seq first) past ``after``,
-        page by page on a connection of its own so no read transaction outlives one page."""
-        conn = connect(self._index_path, create=False)
-        try:
-            last = after
-            while True:
-                rows: list[tuple[object, ...]] = conn.execute(sql, (last, page_size)).fetchall()
-                if not rows:
-                    return
-                yield from rows
-                seq = rows[-1][0]
-                assert isinstance(seq, int)
-                last = seq
-        finally:
-            conn.close()
+    def _paged(
+        self,
+        sql: str,
+        page_size: int,
+        *,
+        after: int = 0,
+        parameters: tuple[object, ...] = (),
+    ) -> Iterator[tuple[object, ...]]:
+        """`paged` on the store's index."""
+        return paged(self._index_path, sql, page_size, after=after, parameters=parameters)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -563,23 +550,11 @@ class Store:
         self._release_kind()
 
 
-def _is_update(item: _Queued) -> bool:
-    return isinstance(item, ProcessedUpdate)
-
-
 def _todo(include_failed: bool) -> str:
     """The WHERE condition of URLs still to fetch."""
     # "+state" keeps SQLite on the rowid order: one forward scan over all pages, instead
     # of re-sorting both states' index ranges for every page.
     return "+state IN ('pending', 'failed')" if include_failed else "state = 'pending'"
-
-
-def _check_kind(conn: sqlite3.Connection, kind: str) -> None:
-    try:
-        found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.OperationalError as exc:
-        raise ValueError(f"not a threadloom store ({exc})") from exc
-    check_meta(found, kind)
 
 
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()

@@ -16,9 +16,11 @@ from typing import Final
 from threadloom.store._heads import parse_head
 from threadloom.store._types import NotAStoreError, StoreError
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """1: the first schema. 2: ``urls.response_head`` (the final response's status line and
 headers). 3: ``urls.input`` (the other columns of a URL's input row, as compact JSON).
+4: ``urls.confirmed_at``, ``urls.refresh_result`` and ``urls.refresh_error`` (what the
+last ``fetch --refresh`` found, see `_refresh.py`).
 A store of an older version is migrated when opened for writing (`MIGRATIONS`)
 and read as it is when opened read-only; a threadloom older than a store refuses it,
 since its writes would leave a row's head out of step with its body."""
@@ -49,7 +51,10 @@ CREATE TABLE IF NOT EXISTS urls (
     process_error TEXT,
     body_ref      TEXT,
     response_head TEXT,
-    input         TEXT
+    input         TEXT,
+    confirmed_at  REAL,
+    refresh_result TEXT,
+    refresh_error TEXT
 );
 CREATE INDEX IF NOT EXISTS urls_by_state ON urls (state, seq);
 CREATE TABLE IF NOT EXISTS bodies (
@@ -175,6 +180,34 @@ def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite
     return conn
 
 
+def paged(
+    path: Path,
+    sql: str,
+    page_size: int,
+    *,
+    after: int = 0,
+    parameters: tuple[object, ...] = (),
+) -> Iterator[tuple[object, ...]]:
+    """Rows of ``sql`` (``parameters``, then ``seq > ? ... ORDER BY seq LIMIT ?``, seq
+    first) on the database at ``path`` past ``after``, page by page on a connection of
+    its own, so no read transaction outlives one page."""
+    conn = connect(path, create=False)
+    try:
+        last = after
+        while True:
+            rows: list[tuple[object, ...]] = conn.execute(
+                sql, (*parameters, last, page_size)
+            ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            seq = rows[-1][0]
+            assert isinstance(seq, int)
+            last = seq
+    finally:
+        conn.close()
+
+
 def _on_read_only_file_system(path: Path) -> bool:
     statvfs = getattr(os, "statvfs", None)  # POSIX only
     if statvfs is None:
@@ -281,6 +314,11 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     2: ("ALTER TABLE urls ADD COLUMN response_head TEXT",),
     3: ("ALTER TABLE urls ADD COLUMN input TEXT",),
+    4: (
+        "ALTER TABLE urls ADD COLUMN confirmed_at REAL",
+        "ALTER TABLE urls ADD COLUMN refresh_result TEXT",
+        "ALTER TABLE urls ADD COLUMN refresh_error TEXT",
+    ),
 }
 """The statements that bring a store from the version before each key to that version.
 Adding a nullable column is a change of the schema text only in SQLite (no row is
@@ -303,6 +341,16 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     """Whether ``table`` has ``column`` (a read-only open of an older store may not)."""
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def check_kind(conn: sqlite3.Connection, kind: str) -> None:
+    """Raise `ValueError` unless ``conn``'s database is a store of ``kind`` that this
+    threadloom can read (a read-only open: nothing is created or migrated)."""
+    try:
+        found = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError as exc:
+        raise ValueError(f"not a threadloom store ({exc})") from exc
+    check_meta(found, kind)
 
 
 def check_meta(found: dict[str, str], kind: str) -> None:
@@ -335,11 +383,12 @@ def from_iso_utc(text: str) -> float:
 
 EXPORT_COLUMNS: Final = (
     "seq, url, state, http_status, size, sha256, attempts, error, fetched_at,"
-    " content_type, final_url, processed, process_error, {head}, {input}"
+    " content_type, final_url, processed, process_error, {head}, {input}, {refresh}"
 )
 """The columns `export_dict` reads, in its order (seq first, for paging); ``{head}`` is
-``response_head`` and ``{input}`` is ``input``, or NULL for either in an older store
-opened read-only (see `SCHEMA_VERSION`)."""
+``response_head``, ``{input}`` is ``input`` and ``{refresh}`` ``confirmed_at,
+refresh_result, refresh_error``, or NULLs in an older store opened read-only (see
+`SCHEMA_VERSION`)."""
 
 
 def export_dict(row: tuple[object, ...]) -> dict[str, object]:
@@ -360,11 +409,15 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         process_error,
         response_head,
         input_columns,
+        confirmed_at,
+        refresh_result,
+        refresh_error,
     ) = row
     assert fetched_at is None or isinstance(fetched_at, float)
     assert processed is None or isinstance(processed, str)
     assert response_head is None or isinstance(response_head, str)
     assert input_columns is None or isinstance(input_columns, str)
+    assert confirmed_at is None or isinstance(confirmed_at, float)
     status_line, headers = (None, None) if response_head is None else parse_head(response_head)
     return {
         "url": url,
@@ -382,4 +435,7 @@ def export_dict(row: tuple[object, ...]) -> dict[str, object]:
         "status_line": status_line,
         "headers": headers,
         "input": None if input_columns is None else json.loads(input_columns),
+        "confirmed_at": iso_utc(confirmed_at),
+        "refresh_result": refresh_result,
+        "refresh_error": refresh_error,
     }

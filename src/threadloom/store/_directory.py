@@ -7,14 +7,16 @@ import itertools
 import os
 import secrets
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar, Final
 
 from threadloom.store._base import Store
 from threadloom.store._db import open_error
 from threadloom.store._lock import ProcessLock
-from threadloom.store._names import file_name_for
+from threadloom.store._names import MAX_NAME_BYTES, file_name_for
 from threadloom.store._places import ensure_parent_directory
+from threadloom.store._refresh import RefreshUpdate
 from threadloom.store._types import NotAStoreError, StoreError, StoreWriteError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
@@ -125,6 +127,36 @@ class DirectoryStore(Store):
                 " outcomes not committed stay pending and are fetched again on resume"
             ) from exc
 
+    def _keep_new_body(self, url: str, body: bytes) -> tuple[str, str | None]:
+        """Write a refreshed URL's new body under the name its row does not use now
+        (`alternate_name`), so the file of the committed row stays whole until the new
+        row is committed; return that name and the old one, which `_committed` removes
+        once the new row is committed. A crash in between leaves one extra file, which
+        the URL's next refresh writes over. Errors as `_keep_body`."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT body_ref FROM urls WHERE url = ?", (url,)).fetchone()
+        current = None if row is None or row[0] is None else str(row[0])
+        name = file_name_for(url)
+        if current == name:
+            name = alternate_name(name)
+        try:
+            return self._write_file(name, body), current
+        except OSError as exc:
+            raise StoreWriteError(
+                f"cannot write a body file in {self._directory}: {exc.strerror or exc};"
+                " the stored body is kept"
+            ) from exc
+
+    def _committed(self, batch: Sequence[object]) -> None:
+        """Remove the files that refreshed rows, now committed, no longer name."""
+        for item in batch:
+            if not isinstance(item, RefreshUpdate) or item.item is None:
+                continue
+            old = item.superseded
+            if old and old != item.item[0][-1] and _plain_name(old):
+                with contextlib.suppress(OSError):
+                    os.unlink(self._prefix + old)
+
     def _write_file(self, name: str, body: bytes) -> str:
         # Four system calls a file (open, write, close, rename), each a moment without
         # the GIL for this thread: a Python file object would add three more (fstat,
@@ -181,6 +213,25 @@ class DirectoryStore(Store):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def alternate_name(name: str) -> str:
+    """The second name of a body file (`file_name_for`'s name with ``~1`` after its
+    hash, the readable part cut by two characters if the name would pass
+    `MAX_NAME_BYTES`): a refreshed body goes under the name its row does not use."""
+    stem, dot, extension = (
+        name.rpartition(".") if "." in name.rpartition("~")[2] else (name, "", "")
+    )
+    readable, tilde, digest = stem.rpartition("~")
+    alternate = f"{readable}{tilde}{digest}~1{dot}{extension}"
+    if len(alternate) > MAX_NAME_BYTES:
+        alternate = f"{readable[:-2]}{tilde}{digest}~1{dot}{extension}"
+    return alternate
+
+
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` is one component, safe to remove from the directory."""
+    return os.sep not in name and not (os.altsep and os.altsep in name) and name not in {".", ".."}
 
 
 def _check_ours(directory: Path) -> None:

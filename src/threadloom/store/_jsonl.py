@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar, Final
 
 from threadloom.store._adding import inputs_of, restore_inputs
-from threadloom.store._base import Item, Store
+from threadloom.store._base import Store
 from threadloom.store._db import (
     COLUMNS,
     Row,
@@ -24,6 +24,7 @@ from threadloom.store._db import (
 from threadloom.store._lock import ProcessLock
 from threadloom.store._places import ensure_parent_directory
 from threadloom.store._processed import ProcessedUpdate, update_processed
+from threadloom.store._rows import Item
 from threadloom.store._types import NotAStoreError, State, StoreError
 from threadloom.store._urls import MAX_URL_LENGTH
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings

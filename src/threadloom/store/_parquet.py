@@ -47,8 +47,9 @@ def write_parquet(
     return the number of rows.
 
     Columns, typed: ``url``, ``state``, ``error``, ``content_type``, ``final_url``,
-    ``sha256``, ``process_error``, ``status_line`` (string); ``http_status``,
-    ``size``, ``attempts`` (int64); ``fetched_at`` (timestamp, ms, UTC);
+    ``sha256``, ``process_error``, ``status_line``, ``refresh_result``,
+    ``refresh_error`` (string); ``http_status``, ``size``, ``attempts`` (int64);
+    ``fetched_at``, ``confirmed_at`` (timestamp, ms, UTC);
     ``processed``, ``headers`` and ``input`` (JSON text: the values `Store.export`
     gives, whose shape varies by row; ``input`` holds the other columns of the URL's
     input row); ``body`` (binary, done URLs only). Missing values are null.
@@ -77,6 +78,9 @@ def write_parquet(
             ("status_line", pa.string()),
             ("headers", pa.string()),
             ("input", pa.string()),
+            ("confirmed_at", pa.timestamp("ms", tz="UTC")),
+            ("refresh_result", pa.string()),
+            ("refresh_error", pa.string()),
             ("body", pa.binary()),
         ]
     )
@@ -107,7 +111,7 @@ def write_parquet(
                 elif name in {"processed", "headers", "input"}:
                     value = row[name]
                     columns[name].append(None if value is None else json.dumps(value))
-                elif name == "fetched_at":
+                elif name in {"fetched_at", "confirmed_at"}:
                     columns[name].append(_timestamp(row[name]))
                 else:
                     columns[name].append(row[name])

@@ -29,6 +29,20 @@ def to_process_condition(redo: bool) -> str:
     return _EVERY_DONE if redo else _TO_PROCESS
 
 
+def to_process_sql(redo: bool) -> str:
+    """The paged query of `Store.to_process` (``seq > ? ... LIMIT ?``)."""
+    return (
+        "SELECT seq, url, http_status, content_type, final_url FROM urls"
+        f" WHERE {to_process_condition(redo)} AND seq > ? ORDER BY seq LIMIT ?"
+    )
+
+
+def count_to_process(conn: sqlite3.Connection, redo: bool) -> int:
+    """`Store.count_to_process` on ``conn``."""
+    sql = f"SELECT count(*) FROM urls WHERE {to_process_condition(redo)}"
+    return int(conn.execute(sql).fetchone()[0])
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessedUpdate:
     """What the writer queue carries for `Store.record_processed`: a URL and its new

@@ -9,10 +9,12 @@ import sqlite3
 from pathlib import Path
 from typing import ClassVar, Final
 
-from threadloom.store._base import Item, Store
+from threadloom.store._base import Store
 from threadloom.store._db import open_error, rows_per_statement
 from threadloom.store._lock import ProcessLock
 from threadloom.store._places import ensure_parent_directory
+from threadloom.store._refresh import Refreshed, RefreshResult
+from threadloom.store._rows import Item
 from threadloom.store._types import Outcome, State, StoreClosedError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
@@ -97,6 +99,24 @@ class SqliteStore(Store):
                     f" store allows ({limit:,}); use a directory store (-o DIR/)",
                 )
         return super().record(outcome, timeout)
+
+    def record_refresh(self, refreshed: Refreshed, timeout: float | None = None) -> Refreshed:
+        """`Store.record_refresh`, except that a changed document whose body is larger
+        than `max_body_size` is a failed refresh (the stored document is kept), for
+        the reason `record` gives."""
+        outcome = refreshed.outcome
+        if outcome is not None and outcome.body is not None and not self.closed:
+            limit = self.max_body_size
+            if len(outcome.body) > limit:
+                refreshed = Refreshed(
+                    refreshed.url,
+                    RefreshResult.FAILED,
+                    attempts=refreshed.attempts,
+                    at=refreshed.at,
+                    error=f"body of {len(outcome.body):,} bytes is larger than the SQLite"
+                    f" store allows ({limit:,}); use a directory store (-o DIR/)",
+                )
+        return super().record_refresh(refreshed, timeout)
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         super()._write_batch(conn, batch)

@@ -4,7 +4,7 @@ or many transfers driven by one thread through ``submit``."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
@@ -15,7 +15,7 @@ from threadloom.transport._exchange import build_response, request_url
 from threadloom.transport._handle import Handle, cookie_share
 from threadloom.transport._mapping import map_curl_error
 from threadloom.transport._multi import MultiDriver
-from threadloom.transport._options import TransportOptions
+from threadloom.transport._options import TransportOptions, check_header
 from threadloom.transport._response import Response
 
 _T = TypeVar("_T")
@@ -61,8 +61,14 @@ class HttpClient:
         with self._lock:
             return len(self._handles)
 
-    def get(self, url: str, *, raise_for_status: bool = True) -> Response:
+    def get(
+        self, url: str, *, raise_for_status: bool = True, headers: Sequence[str] = ()
+    ) -> Response:
         """GET ``url`` and return the complete ``Response``.
+
+        ``headers``: ``"Name: value"`` lines sent with this request only (a conditional
+        request's ``If-None-Match``), besides ``options.headers``, replacing one of
+        those of the same name; each is checked as ``check_header`` checks (ValueError).
 
         Follows up to ``options.max_redirects`` redirects, to http/https only; the body
         is decoded and complete (a body shorter than its ``Content-Length`` is always a
@@ -78,8 +84,9 @@ class HttpClient:
             RuntimeError: the client is closed.
         """
         target = request_url(url)
+        extra = _checked(headers)
         handle = self._handle()
-        handle.begin(target)
+        handle.begin(target, extra)
         try:
             handle.curl.perform()
         except pycurl.error as exc:
@@ -91,11 +98,18 @@ class HttpClient:
             handle.end()
 
     @overload
-    def submit(self, url: str, *, raise_for_status: bool = True) -> Future[Response]: ...
+    def submit(
+        self, url: str, *, raise_for_status: bool = True, headers: Sequence[str] = ()
+    ) -> Future[Response]: ...
 
     @overload
     def submit(
-        self, url: str, *, raise_for_status: bool = True, then: Callable[[Response], _T]
+        self,
+        url: str,
+        *,
+        raise_for_status: bool = True,
+        headers: Sequence[str] = (),
+        then: Callable[[Response], _T],
     ) -> Future[_T]: ...
 
     def submit(
@@ -103,6 +117,7 @@ class HttpClient:
         url: str,
         *,
         raise_for_status: bool = True,
+        headers: Sequence[str] = (),
         then: Callable[[Response], Any] | None = None,
     ) -> Future[Any]:
         """Start a GET of ``url`` on the client's transfer thread; return its ``Future``.
@@ -118,8 +133,10 @@ class HttpClient:
         that thread and must be quick. At most ``max_transfers`` (a constructor
         argument) run at once; the rest wait in submission order. Cancelling a future
         works until its transfer starts. Connections are kept alive between transfers.
-        Raises RuntimeError if the client is closed.
+        ``headers`` are sent with this request only, as for :meth:`get` (ValueError for
+        a bad one, raised here). Raises RuntimeError if the client is closed.
         """
+        extra = _checked(headers)
         driver = self._driver
         if driver is None:
             with self._lock:
@@ -130,7 +147,7 @@ class HttpClient:
                     driver = self._driver = MultiDriver(
                         self.options, max_transfers=self._max_transfers, share=self._share
                     )
-        return driver.submit(url, raise_for_status=raise_for_status, then=then)
+        return driver.submit(url, raise_for_status=raise_for_status, headers=extra, then=then)
 
     def _handle(self) -> Handle:
         handle: Handle | None = getattr(self._local, "handle", None)
@@ -175,3 +192,8 @@ class HttpClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _checked(headers: Sequence[str]) -> tuple[str, ...]:
+    """``headers`` as a tuple, each line checked by ``check_header`` (ValueError)."""
+    return tuple(check_header(line) for line in headers) if headers else ()

@@ -11,6 +11,7 @@ import io
 import math
 import os
 import time
+from collections.abc import Sequence
 
 import pycurl
 
@@ -132,10 +133,17 @@ def _has_cookie_lines(path: str) -> bool:
     return False
 
 
+def _header_name(line: str) -> str:
+    """The lower-cased field name of a header line (``Name: value``, ``Name:``, ``Name;``)."""
+    return line.partition(":")[0].removesuffix(";").strip().lower()
+
+
 class Handle:
     """A configured ``pycurl.Curl`` plus the buffers of its current request."""
 
     __slots__ = (
+        "_base_headers",
+        "_extra_headers",
         "_last_bytes",
         "_last_change",
         "_monotonic",
@@ -173,6 +181,10 @@ class Handle:
         self._last_change = 0.0
         self._window_start = 0.0
         self._window_bytes = 0
+        # The request headers every request sends (-H), and whether the last request
+        # sent others too (then the next one without them must set these back).
+        self._base_headers = [line.encode() for line in options.headers]
+        self._extra_headers = False
 
         # Signals cannot be used for timeouts in a multi-threaded program.
         curl.setopt(pycurl.NOSIGNAL, 1)
@@ -212,9 +224,24 @@ class Handle:
             curl.setopt(pycurl.CAINFO, os.fsencode(options.ca_bundle))
         _request_options(curl, options, share)
 
-    def begin(self, url: str | bytes) -> None:
-        """Prepare a request for ``url``: fresh buffers and stall counters."""
+    def begin(self, url: str | bytes, headers: Sequence[str] = ()) -> None:
+        """Prepare a request for ``url``: fresh buffers and stall counters, and
+        ``headers`` (``"Name: value"`` lines, checked by the caller) sent with this
+        request only, besides ``options.headers``; one of these of the same name (case
+        aside) is replaced for this request. A request without ``headers`` costs no
+        option change unless the one before had some."""
         curl = self.curl
+        if headers:
+            names = {_header_name(line) for line in headers}
+            kept = [line for line in self.options.headers if _header_name(line) not in names]
+            curl.setopt(pycurl.HTTPHEADER, [line.encode() for line in (*kept, *headers)])
+            self._extra_headers = True
+        elif self._extra_headers:
+            if self._base_headers:
+                curl.setopt(pycurl.HTTPHEADER, self._base_headers)
+            else:
+                curl.unsetopt(pycurl.HTTPHEADER)
+            self._extra_headers = False
         self.body = body = io.BytesIO()
         lines: list[bytes] = []
         self.header_lines = lines

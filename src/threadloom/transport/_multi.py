@@ -74,6 +74,7 @@ class _Request:
     raise_for_status: bool
     future: Future[Any]
     then: Callable[[Response], Any] | None
+    headers: tuple[str, ...] = ()
 
 
 class MultiDriver:
@@ -129,11 +130,13 @@ class MultiDriver:
         url: str,
         *,
         raise_for_status: bool = True,
+        headers: tuple[str, ...] = (),
         then: Callable[[Response], Any] | None = None,
     ) -> Future[Any]:
         """Start a GET of ``url``; the future resolves as ``HttpClient.get`` would return,
         or, with ``then``, to ``then(response)`` (called on the driver thread; what it
-        raises fails the future).
+        raises fails the future). ``headers``: checked header lines for this request
+        only (see `Handle.begin`).
 
         A URL that is not http(s) fails the future at once with ``InvalidUrl`` (no I/O).
         Cancelling the future works until the transfer starts. Raises RuntimeError once
@@ -155,7 +158,7 @@ class MultiDriver:
         with self._lock:
             if self._closed:
                 raise RuntimeError("HttpClient is closed")
-            self._incoming.append(_Request(url, target, raise_for_status, future, then))
+            self._incoming.append(_Request(url, target, raise_for_status, future, then, headers))
             wake = not on_driver and not self._wake_pending
             if wake:
                 self._wake_pending = True
@@ -299,7 +302,7 @@ class MultiDriver:
             else Handle(self.options, watch_progress=False, share=self._share)
         )
         try:
-            handle.begin(request.target)
+            handle.begin(request.target, request.headers)
             self._multi.add_handle(handle.curl)
         except BaseException:
             handle.close()  # half set up: not worth trusting with another request
