@@ -216,6 +216,16 @@ _MAX_MAX_SIZE = 2**63 - 1
     help="Most redirects followed for one URL (to http and https only); more ends the"
     " URL failed, saying so. 0: none followed.",
 )
+@click.option(
+    "--robots",
+    is_flag=True,
+    help="Obey robots.txt for the User-Agent in use (its leading name: mybot of"
+    " 'mybot/1.0 (...)'): read once per host per run with the same headers, proxy and"
+    " limits; a disallowed URL ends failed, 'disallowed by robots.txt', never fetched;"
+    " Crawl-delay spaces the host's requests (with --rate, the slower wins). No"
+    " robots.txt (4xx): all allowed; 5xx or unreachable after --retries: the host's"
+    " URLs all disallowed for the run. Default: off (robots.txt never requested).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -243,6 +253,7 @@ def fetch(
     netrc: bool,
     netrc_file: str | None,
     max_redirects: int,
+    robots: bool,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -281,6 +292,7 @@ def fetch(
         netrc=netrc,
         netrc_file=netrc_file,
         max_redirects=max_redirects,
+        robots=robots,
     )
     code = run_fetch(
         out,

@@ -34,6 +34,7 @@ from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
 from threadloom.jobs._input import InputReader, PendingFollower
 from threadloom.jobs._process import Processor, ProcessOutcome, load_processor, run_processor
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
+from threadloom.jobs._robots import RobotsGate, user_agent_in_use
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary
 from threadloom.jobs._trace import RunTrace
@@ -104,6 +105,10 @@ class FetchOptions:
     what every request carries and how it travels, as the ``TransportOptions`` fields
     of those names say (``-H``, ``-A``, ``--proxy``, ``--noproxy``, ``--cookie``,
     ``--netrc``, ``--netrc-file``, ``--max-redirects``).
+    robots: obey each origin's robots.txt, read once per run, for the User-Agent in
+    use; a disallowed URL fails with the reason "disallowed by robots.txt", never
+    fetched; Crawl-delay lowers the host's ``rate`` (the stricter wins). See
+    ``_robots.py`` for what each robots.txt outcome means.
     """
 
     jobs: int = 8
@@ -128,6 +133,7 @@ class FetchOptions:
     netrc: bool = False
     netrc_file: str | None = None
     max_redirects: int = 10
+    robots: bool = False
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -409,7 +415,16 @@ class FetchJob:
             _Work(record, _host_of(record.url)) if isinstance(record, UrlRecord) else record
             for record in source
         )
-        with Pipeline(self._stages(), name="job").run(works) as run:
+        stages = self._stages()
+        gate = None
+        if self._options.robots:
+            assert self._client is not None
+            options = self._options
+            gate = RobotsGate(self._client, user_agent_in_use(options.user_agent, options.headers))
+            stages.insert(0, gate.stage(stages[0], _work_url))
+        with Pipeline(stages, name="job").run(works) as run:
+            if gate is not None:
+                gate.attach(timers=run.pools[0], fetch_pool=run.pools[1])
             record_trace(run.pools)
             try:
                 with ProgressReporter(source.expected, mode=self._progress) as bar:
@@ -477,6 +492,10 @@ class FetchJob:
         """The fetch stage: start one HTTP attempt on the client's transfer thread (the
         pool retries it per the Retry policy); the future resolves to ``work``."""
         assert self._client is not None  # set by run() before the stages start
+        if work.error is not None:  # refused by robots.txt (_robots.py): never requested
+            done: Future[_Work] = Future()
+            done.set_result(work)
+            return done
         work.attempts += 1
         return self._client.submit(work.record.url, then=work.took)
 
@@ -550,7 +569,9 @@ class FetchJob:
 
 
 def _work_host(work: _Work) -> Hashable:
-    return work.host
+    # None for a URL refused by robots.txt: it passes the fetch stage without waiting
+    # for the host's slot or rate.
+    return work.host if work.error is None else None
 
 
 def _work_url(work: _Work) -> str:
