@@ -32,7 +32,9 @@ Google's crawler reads it):
 Groups are matched against the product token of the User-Agent in use (``-A``, or an
 ``-H 'User-Agent: ...'`` that replaces it): its leading name, ``mybot`` of ``mybot/1.0
 (+https://example.org/bot)``, as RFC 9309 2.2.1 and Google's parser do; a User-Agent
-without one (``-A ''``) matches the ``*`` group only.
+without one (``-A ''``) matches the ``*`` group only. Protego picks the group, case
+insensitively: the longest group name the token starts with (so ``User-agent: mybot``
+also applies to ``mybotany``, where RFC 9309 would compare whole names), else ``*``.
 """
 
 from __future__ import annotations
@@ -235,7 +237,11 @@ class RobotsGate:
         request.add_done_callback(lambda done: self._hand_over(origin, done))
 
     def _hand_over(self, origin: _Origin, done: Future[Response]) -> None:
-        # On the transfer thread: parsing (up to 512 KiB) would hold up every transfer.
+        # On the transfer thread, as the transfer ends: when it really started (a busy
+        # transfer thread may start it well after submit), for the host's first interval.
+        if done.exception() is None:
+            origin.started = max(origin.started, time.monotonic() - done.result().elapsed)
+        # Parsing (up to 512 KiB) here would hold up every transfer: the robots pool does.
         assert self._timers is not None
         # RuntimeError: the pool is shut down, the run is ending, its items are cancelled.
         with contextlib.suppress(RuntimeError):
