@@ -254,7 +254,9 @@ class RobotsGate:
             rules = self._rules(origin, done)
         except TransportError as exc:
             if self._retry.should_retry(exc, origin.attempts):
-                self._timers.after(self._retry.delay(exc, origin.attempts), self._attempt, origin)
+                delay = self._retry.delay(exc, origin.attempts)
+                with contextlib.suppress(RuntimeError):  # shut down: the run is ending
+                    self._timers.after(delay, self._attempt, origin)
                 return
             rules = RobotsRules(refusal=f"{DISALLOWED} (unreachable: {exc.reason})")
         self._publish(origin, rules)
@@ -298,6 +300,7 @@ class RobotsGate:
                 self._fetch_pool.set_key_rate(origin.key, rate)
         wait = 0.0 if rate is None else origin.started + 1 / rate - time.monotonic()
         if wait > 0:
-            self._timers.after(wait, origin.rules.set_result, rules)
+            with contextlib.suppress(RuntimeError):  # shut down: the run is ending
+                self._timers.after(wait, origin.rules.set_result, rules)
         else:
             origin.rules.set_result(rules)
