@@ -48,10 +48,8 @@ import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
-
-from protego import Protego
 
 from threadloom.core import LeanFuture, Pool, Retry, Stage
 from threadloom.transport import (
@@ -61,6 +59,9 @@ from threadloom.transport import (
     Response,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    from protego import Protego
 
 _log = logging.getLogger("threadloom.jobs")
 
@@ -125,6 +126,9 @@ class RobotsRules:
 
 def parse_robots(body: bytes, token: str) -> RobotsRules:
     """Rules from a robots.txt body (the first :data:`PARSE_LIMIT` bytes of it)."""
+    # Imported here: a run without --robots does not pay for it (~5 ms of start-up).
+    from protego import Protego  # noqa: PLC0415
+
     if len(body) > PARSE_LIMIT:
         cut = body.rfind(b"\n", 0, PARSE_LIMIT)
         body = body[: cut + 1 if cut >= 0 else PARSE_LIMIT]
