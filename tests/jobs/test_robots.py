@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from click.testing import CliRunner
 
 from threadloom.cli import main
@@ -27,7 +29,7 @@ from threadloom.jobs._robots import (
     product_token,
     user_agent_in_use,
 )
-from threadloom.server import FaultServer, LoggedRequest
+from threadloom.server import FaultServer, ForwardProxy, LoggedRequest
 from threadloom.transport import DEFAULT_USER_AGENT
 
 _UNREACHABLE = f"{DISALLOWED} (unreachable: "
@@ -143,6 +145,42 @@ def test_the_group_of_the_user_agent_in_use_is_obeyed(
     # robots.txt is asked for as the documents are: same User-Agent, same -H headers.
     assert robots[0].header("User-Agent") == sent
     assert robots[0].header("X-Crawl") == "batch 7"
+
+
+def test_robots_txt_goes_through_the_proxy_the_documents_go_through(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    server.serve("/robots.txt", "User-agent: *\nDisallow: /docs/1.xml\n")
+    urls = docs(server, 0, 1)
+    with ForwardProxy() as proxy:
+        run_fetch(tmp_path, urls, "--robots", "--proxy", proxy.url)
+        relayed = proxy.relayed
+    assert relayed == [server.url("/robots.txt"), urls[0]]
+    assert rows(tmp_path)[urls[1]]["error"] == DISALLOWED
+
+
+def test_robots_txt_over_https_uses_the_runs_tls_settings(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with FaultServer(documents=3, tls=context, log_requests=True) as https:
+        https.serve("/robots.txt", "User-agent: *\nDisallow: /docs/1.xml\n")
+        urls = docs(https, 0, 1, 2)
+        run_fetch(tmp_path, urls, "--robots", "--ca-bundle", str(ca_file))
+        outcome = rows(tmp_path)
+        assert outcome[urls[1]]["error"] == DISALLOWED
+        assert outcome[urls[0]]["state"] == outcome[urls[2]]["state"] == "done"
+        # Without the CA the certificate fails verification: robots.txt is unreachable
+        # at once (no retry would help), so the host is refused, unrequested.
+        run_fetch(tmp_path, urls, "--robots", store="no-ca.db")
+        refused = rows(tmp_path, "no-ca.db")
+        assert all(str(row["error"]).startswith(_UNREACHABLE) for row in refused.values())
+        assert [entry.path for entry in https.request_log()].count("/docs/1.xml") == 0
 
 
 def test_product_token_and_user_agent_in_use() -> None:
