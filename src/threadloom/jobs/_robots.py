@@ -13,7 +13,8 @@ Google's crawler reads it):
   connection pool (the host's first document reuses the connection). A resumed run
   reads it again: rules are never kept in the store.
 - Under the host's limits: the stage takes one URL per host at a time (``key_limit``
-  1), so while a host's robots.txt is fetched no other request goes to that host, and
+  1), so while a host's robots.txt is fetched no URL of that host is let through (an
+  http and an https robots.txt of one host are fetched one after the other), and
   the host's first document starts no sooner than one request interval (``--rate``
   or Crawl-delay, the stricter) after the robots.txt request started.
 - 2xx: the first :data:`PARSE_LIMIT` bytes are parsed (RFC 9309 asks for at least 500
