@@ -22,15 +22,18 @@ import trustme
 from click.testing import CliRunner
 
 from threadloom.cli import main
+from threadloom.core import Pool, Retry, Stage
 from threadloom.jobs._robots import (
     DISALLOWED,
     PARSE_LIMIT,
+    RobotsDisallowed,
+    RobotsGate,
     parse_robots,
     product_token,
     user_agent_in_use,
 )
 from threadloom.server import FaultServer, ForwardProxy, LoggedRequest
-from threadloom.transport import DEFAULT_USER_AGENT
+from threadloom.transport import DEFAULT_USER_AGENT, HttpClient
 
 _UNREACHABLE = f"{DISALLOWED} (unreachable: "
 
@@ -389,3 +392,21 @@ def test_ctrl_c_stops_a_run_waiting_for_robots_txt_or_a_crawl_delay(
     assert stopped_after < 3.0
     status = json.loads(CliRunner().invoke(main, ["status", "--json", str(store)]).output)
     assert status["pending"] == 3, "the URLs still waiting stay to do"
+
+
+def test_a_client_closed_under_a_robots_fetch_refuses_instead_of_leaving_urls_waiting(
+    server: FaultServer,
+) -> None:
+    # robots.txt stalls; the run ends (its client closes) while it is in flight.
+    server.serve("/robots.txt", status=302, headers=[("Location", "/stall")])
+    client = HttpClient()
+    gate = RobotsGate(client, "mybot/1.0")
+    stage = gate.stage(Stage(str, key=lambda url: url, retry=Retry(attempts=3)), url=str)
+    with Pool(1) as timers, Pool(1) as fetch_pool:
+        gate.attach(timers=timers, fetch_pool=fetch_pool)
+        decided = stage.fn(server.document_url(0))
+        assert server.wait_for(lambda stats: "/stall" in stats.by_path, timeout=30)
+        client.close()
+        error = decided.exception(timeout=30)
+    assert isinstance(error, RobotsDisallowed)
+    assert error.reason.startswith(_UNREACHABLE)

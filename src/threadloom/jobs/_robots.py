@@ -264,6 +264,10 @@ class RobotsGate:
                     self._timers.after(delay, self._attempt, origin)
                 return
             rules = RobotsRules(refusal=f"{DISALLOWED} (unreachable: {exc.reason})")
+        except Exception as exc:
+            # The client closed or cancelled the request (the run is ending): the host's
+            # URLs must not wait for rules that never come.
+            rules = RobotsRules(refusal=f"{DISALLOWED} (unreachable: {exc!r})")
         self._publish(origin, rules)
 
     def _rules(self, origin: _Origin, done: Future[Response]) -> RobotsRules:
