@@ -10,7 +10,7 @@ import sys
 import threadloom.cli.fetch
 import threadloom.cli.status
 heavy = ["rich", "defusedxml", "email.utils", "xml.etree.ElementTree",
-         "threadloom.jobs._report", "threadloom.jobs._bar", "threadloom.sync"]
+         "threadloom.jobs._report", "threadloom.jobs._bar", "threadloom.sync", "protego"]
 print(sorted(name for name in heavy if name in sys.modules))
 import threadloom.jobs as jobs
 assert "write_report" in dir(jobs)

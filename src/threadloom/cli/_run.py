@@ -95,6 +95,7 @@ def run_fetch(
         "process": _processing(options),
         "max redirects": str(options.max_redirects),
         "refresh": _refreshing(options),
+        "robots.txt": "obeyed" if options.robots else "not read",
         "user agent": options.user_agent or "none",
         # Names only: a header's value may be a token; a proxy's password is hidden.
         "headers": ", ".join(line.split(":")[0].rstrip(";") for line in options.headers) or "none",

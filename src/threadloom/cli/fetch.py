@@ -252,6 +252,16 @@ _MAX_MAX_SIZE = 2**63 - 1
     " older than DURATION (90s, 30m, 12h, 7d, 2w, 1h30m; a bare number is seconds)."
     " Default: every done URL.",
 )
+@click.option(
+    "--robots",
+    is_flag=True,
+    help="Obey robots.txt for the User-Agent in use (its leading name: mybot of"
+    " 'mybot/1.0 (...)'): read once per host per run with the same headers, proxy and"
+    " limits; a disallowed URL ends failed, 'disallowed by robots.txt', never fetched;"
+    " Crawl-delay spaces the host's requests (with --rate, the slower wins). No"
+    " robots.txt (4xx): all allowed; 5xx or unreachable after --retries: the host's"
+    " URLs all disallowed for the run. Default: off (robots.txt never requested).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -283,6 +293,7 @@ def fetch(
     url_column: str | None,
     refresh: bool,
     refresh_older_than: float | None,
+    robots: bool,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -327,6 +338,7 @@ def fetch(
         max_redirects=max_redirects,
         refresh=refresh or refresh_older_than is not None,
         refresh_older_than=refresh_older_than,
+        robots=robots,
     )
     code = run_fetch(
         out,

@@ -10,6 +10,8 @@ from threadloom._problems import PROCESS_FAILED
 from threadloom._units import human_bytes
 from threadloom.cli._stores import open_existing
 
+_REASONS = 10  # the most frequent failure reasons listed
+
 
 @click.command()
 @click.argument("store")
@@ -18,9 +20,11 @@ def status(store: str, as_json: bool) -> None:
     """Count the URLs of STORE by state (total, done, failed, invalid, pending) and bytes.
 
     Also counts the done URLs whose processing (--process) failed: process_failed
-    ("processing failed", as the fetch summary and report call them), and the done
-    URLs by the result of their last refresh (fetch --refresh): refresh_confirmed
-    (unchanged), refresh_changed (replaced) and refresh_failed (stored body kept).
+    ("processing failed", as the fetch summary and report call them), the done URLs by
+    the result of their last refresh (fetch --refresh): refresh_confirmed (unchanged),
+    refresh_changed (replaced) and refresh_failed (stored body kept), and lists the
+    most frequent reasons of failed and invalid URLs (in JSON, error_reasons: [reason,
+    URLs] pairs), e.g. "disallowed by robots.txt".
 
     Safe to run while a fetch is writing to the same store.
     """
@@ -28,6 +32,7 @@ def status(store: str, as_json: bool) -> None:
     try:
         counts = opened.counts()
         refreshed = opened.refresh_counts()
+        reasons = opened.error_reasons(limit=_REASONS) if counts.failed or counts.invalid else []
     finally:
         opened.close()
     fields = {
@@ -43,7 +48,7 @@ def status(store: str, as_json: bool) -> None:
         "refresh_failed": refreshed.failed,
     }
     if as_json:
-        click.echo(json.dumps(fields))
+        click.echo(json.dumps({**fields, "error_reasons": reasons}))
         return
     # rich costs ~25 ms of start-up; --json, which scripts poll, does without it.
     from rich.console import Console  # noqa: PLC0415
@@ -68,4 +73,13 @@ def status(store: str, as_json: bool) -> None:
                     table.add_row(f"  last refresh: {label}", str(count))
     console = Console()
     console.print(table)
+    if reasons:  # as the fetch summary shows them
+        from rich.markup import escape  # noqa: PLC0415
+
+        top = Table(title="top error reasons", title_justify="left", show_edge=False)
+        top.add_column("URLs", justify="right")
+        top.add_column("reason")
+        for reason, count in reasons:
+            top.add_row(str(count), escape(reason))
+        console.print(top)
     console.print(f"{human_bytes(counts.bytes)} stored", highlight=False)

@@ -394,6 +394,7 @@ class Pool(Executor):
         self._outstanding = 0
         self._keys: dict[Hashable, _KeyState] = {}
         self._key_limits: dict[Hashable, int] = {}
+        self._key_rates: dict[Hashable, float] = {}  # set_key_rate's, kept for the pool's life
         self._retrying: dict[int, _Task] = {}
         # returns_future attempts whose inner future has not resolved yet, by task id.
         self._awaiting: dict[int, _Task] = {}
@@ -633,9 +634,10 @@ class Pool(Executor):
             state = self._keys.get(key)
             if state is None:
                 limit = self._key_limit_locked(key, task.key_limit)
-                if limit is None and task.key_rate is None:
+                rate = self._key_rates.get(key, task.key_rate) if self._key_rates else task.key_rate
+                if limit is None and rate is None:
                     return True
-                state = self._keys[key] = _KeyState(limit, task.key_limit, task.key_rate)
+                state = self._keys[key] = _KeyState(limit, task.key_limit, rate)
             if state.has_waiting() or state.active >= state.limit:
                 return not self._park_locked(task, state)
             if state.interval:
@@ -857,6 +859,38 @@ class Pool(Executor):
                 return
             effective = self._key_limit_locked(key, state.requested)
             state.limit = sys.maxsize if effective is None else effective
+            self._pump_key_locked(key, state)
+        if self._released:
+            self._start_released()
+
+    def set_key_rate(self, key: Hashable, rate: float) -> None:
+        """Start at most ``rate`` tasks of ``key`` per second from now on, replacing the
+        ``key_rate`` its tasks were submitted with (a crawler learns a host's
+        Crawl-delay only once it has read that host's robots.txt).
+
+        Kept for the pool's life: keys come and go, and a key that comes back uses this
+        rate. For a key whose state is kept (tasks running or waiting, or a start
+        within its last interval), the next start is 1/``rate`` after the last one: a
+        slower rate holds waiting tasks back longer, a faster one releases them sooner.
+        A key without state, or whose tasks had no rate, may start its next task at
+        once.
+        """
+        if not rate > 0:  # "not >": nan too
+            raise ValueError(f"key rate must be > 0 tasks/s, got {rate}")
+        interval = 1.0 / rate
+        with self._lock:
+            self._key_rates[key] = rate
+            state = self._keys.get(key)
+            if state is None:
+                return
+            if state.interval:
+                # next_start was the last start + the old interval.
+                state.next_start += interval - state.interval
+            state.interval = interval
+            if state.tick is not None:
+                # Armed for the old next start: re-armed for the new one by the pump.
+                state.tick.cancel()
+                state.tick = None
             self._pump_key_locked(key, state)
         if self._released:
             self._start_released()

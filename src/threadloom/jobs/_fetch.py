@@ -39,6 +39,7 @@ from threadloom.jobs._process import (
 )
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._refresh import RefreshPass, RefreshTally
+from threadloom.jobs._robots import RobotsGate, user_agent_in_use
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary
 from threadloom.jobs._trace import RunTrace
@@ -114,6 +115,10 @@ class FetchOptions:
     confirmed, changed ones replaced (and processed with a processor), a failure keeps
     the stored document. refresh_older_than: seconds; only done URLs whose last fetch
     or confirmation is older than that (None: all; needs ``refresh``).
+    robots: obey each origin's robots.txt, read once per run, for the User-Agent in
+    use; a disallowed URL fails with the reason "disallowed by robots.txt", never
+    fetched; Crawl-delay lowers the host's ``rate`` (the stricter wins). See
+    ``_robots.py`` for what each robots.txt outcome means.
     """
 
     jobs: int = 8
@@ -140,6 +145,7 @@ class FetchOptions:
     max_redirects: int = 10
     refresh: bool = False
     refresh_older_than: float | None = None
+    robots: bool = False
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -407,7 +413,16 @@ class FetchJob:
             Work(record, host_of(record.url)) if isinstance(record, UrlRecord) else record
             for record in source
         )
-        with Pipeline(self._stages(), name="job").run(works) as run:
+        stages = self._stages()
+        gate = None
+        if self._options.robots:
+            assert self._client is not None
+            options = self._options
+            gate = RobotsGate(self._client, user_agent_in_use(options.user_agent, options.headers))
+            stages.insert(0, gate.stage(stages[0], work_url))
+        with Pipeline(stages, name="job").run(works) as run:
+            if gate is not None:
+                gate.attach(timers=run.pools[0], fetch_pool=run.pools[1])
             record_trace(run.pools)
             try:
                 with ProgressReporter(source.expected, mode=self._progress) as bar:
@@ -475,6 +490,10 @@ class FetchJob:
         """The fetch stage: start one HTTP attempt on the client's transfer thread (the
         pool retries it per the Retry policy); the future resolves to ``work``."""
         assert self._client is not None  # set by run() before the stages start
+        if work.error is not None:  # refused by robots.txt (_robots.py): never requested
+            done: Future[Work] = Future()
+            done.set_result(work)
+            return done
         work.attempts += 1
         return self._client.submit(work.record.url, headers=work.headers, then=work.took)
 

@@ -67,8 +67,9 @@ def retryable(exc: BaseException) -> bool:
 
 
 def work_host(work: Work) -> Hashable:
-    """A stage's ``key``: the work's host."""
-    return work.host
+    """A stage's ``key``: the work's host, or None for a URL refused by robots.txt (it
+    passes the fetch stage without waiting for the host's slot or rate)."""
+    return work.host if work.error is None else None
 
 
 def work_url(work: Work) -> str:

@@ -95,6 +95,13 @@ gets ``400`` naming it; an unknown path gets ``404``):
     with ``Retry-After: S`` (default 1) at once. Counted per ``name``
     (``FaultServer.capacity``: the in-flight count each request found, the 503s sent).
 
+``/robots.txt``
+    A 404 (no route) unless a test sets one: ``FaultServer.serve(path, body, ...)``
+    answers an exact path with a fixed reply (a robots.txt, a redirect, a 503), before
+    the routes above, for ever or for the next N requests. ``log_requests=True`` keeps
+    every request (``request_log()``: time, Host, target, headers), so a test can assert
+    that a URL was never requested, or when each request came.
+
 ``ForwardProxy`` and ``Socks5Proxy`` are minimal proxies on 127.0.0.1 that relay
 requests to any origin and count what they relayed (tests of ``--proxy``).
 
@@ -113,7 +120,7 @@ from threadloom.server._documents import (
     filler,
 )
 from threadloom.server._proxy import ForwardProxy, Socks5Proxy
-from threadloom.server._server import FaultServer
+from threadloom.server._server import FaultServer, LoggedRequest
 from threadloom.server._stats import ServerStatistics
 
 __all__ = [
@@ -124,6 +131,7 @@ __all__ = [
     "CapacityRoutes",
     "FaultServer",
     "ForwardProxy",
+    "LoggedRequest",
     "ServerStatistics",
     "Socks5Proxy",
     "document",

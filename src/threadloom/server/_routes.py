@@ -12,7 +12,9 @@ import gzip
 import hashlib
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from threadloom.server._capacity import CAPACITY_PATH, CapacityRoutes
@@ -39,6 +41,14 @@ _REDIRECT_PATH = re.compile(r"/redirect/(\d+)")
 _VERSIONED_PATH = re.compile(r"/versioned/([^/]+)")
 
 
+@dataclass(slots=True)
+class _Served:
+    """A reply given by ``FaultServer.serve``: ``left`` more times (None: for ever)."""
+
+    reply: Reply
+    left: int | None
+
+
 class Routes:
     """Route dispatch plus the state routes share (flaky counters, documents)."""
 
@@ -50,6 +60,9 @@ class Routes:
         self._flaky_seen: dict[str, int] = {}
         self.capacity = CapacityRoutes()
         self.versions = Versions()
+        # serve(): per exact path, the replies to give in turn.
+        self._static_lock = threading.Lock()
+        self._static: dict[str, deque[_Served]] = {}
         self._streaming: dict[str, Callable[[Exchange], None]] = {
             "/reset": self._reset,
             "/truncate": self._truncate,
@@ -60,6 +73,26 @@ class Routes:
             "/continue-stall": self._continue_stall,
         }
 
+    def serve(self, path: str, reply: Reply, times: int | None) -> None:
+        """Answer ``path`` with ``reply`` (see ``FaultServer.serve``)."""
+        with self._static_lock:
+            replies = self._static.setdefault(path, deque())
+            if replies and replies[-1].left is None:
+                replies.pop()  # a reply for ever is replaced, not queued behind
+            replies.append(_Served(reply, times))
+
+    def _static_reply(self, path: str) -> Reply | None:
+        with self._static_lock:
+            replies = self._static.get(path)
+            if not replies:
+                return None
+            served = replies[0]
+            if served.left is not None:
+                served.left -= 1
+                if served.left <= 0:
+                    replies.popleft()
+            return served.reply
+
     def handle(self, ex: Exchange) -> None:
         """Answer one exchange; invalid parameters get a 400 naming the parameter."""
         try:
@@ -69,6 +102,10 @@ class Routes:
 
     def _dispatch(self, ex: Exchange) -> None:
         path = ex.path
+        static = self._static_reply(path) if self._static else None
+        if static is not None:
+            ex.send(static)
+            return
         if path.startswith("/gzip/"):
             inner = self._in_memory(path[len("/gzip") :], ex)
             if inner is None:

@@ -11,14 +11,16 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
 from threadloom.server._capacity import CapacityRoutes
-from threadloom.server._exchange import Exchange
+from threadloom.server._exchange import Exchange, Reply
 from threadloom.server._routes import Routes
 from threadloom.server._stats import ServerStatistics, StatisticsCollector
 
@@ -37,6 +39,10 @@ class _Handler(BaseHTTPRequestHandler):
         server = cast(_HTTPServer, self.server)
         split = urlsplit(self.path)
         host = self.headers.get("Host", "")
+        if server.log is not None:
+            server.log.append(
+                LoggedRequest(time.monotonic(), host, self.path, tuple(self.headers.items()))
+            )
         server.stats.request_started(split.path, host)
         exchange = Exchange(
             path=split.path,
@@ -77,10 +83,13 @@ class _HTTPServer(HTTPServer):
         family: socket.AddressFamily,
         routes: Routes,
         tls: ssl.SSLContext | None,
+        log_requests: bool,
     ) -> None:
         self.address_family = family
         self.routes = routes
         self.tls = tls
+        # deque.append is atomic: connection threads log without a lock.
+        self.log: deque[LoggedRequest] | None = deque() if log_requests else None
         self.stats = StatisticsCollector()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -178,6 +187,28 @@ class _HTTPServer(HTTPServer):
         return threads
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    """One request as the server read it (``FaultServer(log_requests=True)``): when
+    (``time.monotonic()`` in the server's process, taken once the head was read), the
+    ``Host`` header, the request target (path and query, as sent) and every header."""
+
+    time: float
+    host: str
+    target: str
+    headers: tuple[tuple[str, str], ...]
+
+    @property
+    def path(self) -> str:
+        """The target without its query."""
+        return urlsplit(self.target).path
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+
 class FaultServer:
     """The project's fault-injecting HTTP/1.1 server (routes: see ``threadloom.server``).
 
@@ -186,8 +217,10 @@ class FaultServer:
     ``/docs/{n}.xml`` exist; ``seed`` fixes their content and latency; ``latency``
     scales the per-document heavy-tailed delay (0 disables it). ``tls``: a server-side
     ``ssl.SSLContext`` (with its certificate loaded) to serve HTTPS instead of HTTP;
-    every route works the same over it, and ``base_url`` starts with ``https://``. Use
-    as a context manager, or call ``start()`` and ``stop()``.
+    every route works the same over it, and ``base_url`` starts with ``https://``.
+    ``log_requests``: keep every request (:meth:`request_log`), so tests can check
+    what was asked, in which order and when; off by default, since a long benchmark
+    would keep them all. Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
     def __init__(
@@ -199,6 +232,7 @@ class FaultServer:
         seed: int = 0,
         latency: float = 0.0,
         tls: ssl.SSLContext | None = None,
+        log_requests: bool = False,
     ) -> None:
         if documents < 0:
             raise ValueError(f"documents must be >= 0, got {documents}")
@@ -210,6 +244,8 @@ class FaultServer:
         self.seed = seed
         self.latency = latency
         self.tls = tls
+        self.log_requests = log_requests
+        self._routes = Routes(documents=documents, seed=seed, latency=latency)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -242,8 +278,9 @@ class FaultServer:
         if self._httpd is not None:
             raise RuntimeError("FaultServer is already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        routes = Routes(documents=self.documents, seed=self.seed, latency=self.latency)
-        self._httpd = _HTTPServer((self.host, self._requested_port), family, routes, self.tls)
+        self._httpd = _HTTPServer(
+            (self.host, self._requested_port), family, self._routes, self.tls, self.log_requests
+        )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -284,6 +321,46 @@ class FaultServer:
         """The ``(If-None-Match, If-Modified-Since)`` values of each request for
         ``/versioned/{key}`` so far ("" for a header the request did not send)."""
         return self._server().routes.versions.conditions(key)
+
+    def serve(
+        self,
+        path: str,
+        body: str | bytes = b"",
+        *,
+        status: int = 200,
+        headers: Iterable[tuple[str, str]] = (),
+        content_type: str = "text/plain; charset=utf-8",
+        times: int | None = None,
+    ) -> None:
+        """Answer requests for exactly ``path`` (any query) with this reply, before any
+        built-in route: a ``/robots.txt`` (without one it is a 404, as any unknown
+        path), a redirect (``status=301, headers=[("Location", "/elsewhere")]``), an
+        error. ``body`` as str is sent as UTF-8.
+
+        Replies for one path are given in the order they were set: one with
+        ``times=N`` answers N requests, then the next one set for the path answers (or
+        the built-in route, if none is); one without ``times`` answers every request
+        until another ``serve`` call for the path replaces it. So a robots.txt that
+        fails once and then answers is ``serve(p, status=503, times=1)`` followed by
+        ``serve(p, "User-agent: *...")``. May be called before ``start()`` or while
+        serving (the next request sees it).
+        """
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        if not 200 <= status <= 599:
+            raise ValueError(f"status must be in 200..599, got {status}")
+        if times is not None and times < 1:
+            raise ValueError(f"times must be None or >= 1, got {times}")
+        data = body.encode() if isinstance(body, str) else body
+        self._routes.serve(path, Reply(status, data, tuple(headers), content_type), times)
+
+    def request_log(self) -> list[LoggedRequest]:
+        """Every request read so far, in arrival order (needs ``log_requests=True``;
+        RuntimeError otherwise)."""
+        log = self._server().log
+        if log is None:
+            raise RuntimeError("FaultServer was started without log_requests=True")
+        return list(log)
 
     def statistics(self) -> ServerStatistics:
         """A snapshot of the request counters (see ``ServerStatistics``)."""
