@@ -19,7 +19,17 @@ from ._future import TaskFuture, settled_outcome
 from ._ledger import PoolLedger, WhenFull
 from ._mapping import MapRun
 from ._retry import Retry
-from ._task import Task
+from ._task import (
+    AWAITING,
+    FINISHING,
+    PARKED,
+    QUEUED,
+    RETRY_WAIT,
+    RUNNING,
+    SETTLED,
+    Outcome,
+    Task,
+)
 from ._threads import WorkerState, worker_local
 from ._waiting import wait_slice
 
@@ -132,7 +142,7 @@ class PoolEngine(PoolLedger):
                 task.future._on_cancel = None
                 return True
             self._gate.park(task)
-            task.parked = task.on_wait is not None
+            self._move_locked(task, PARKED)
             return False
 
     def _drop_parked(self, task: Task) -> None:
@@ -147,9 +157,7 @@ class PoolEngine(PoolLedger):
             if successors is None:
                 return
             task.future._on_cancel = None  # released to a worker: that one skips it
-            self._unbound_locked(task)
-            self._counts.cancelled += 1
-            self._settle_locked(task)
+            self._move_locked(task, SETTLED, Outcome.CANCELLED)
             self._start_successors_locked(successors)
         # What a worker dequeuing it would have done: tell wait()/as_completed().
         task.future.set_running_or_notify_cancel()
@@ -206,21 +214,21 @@ class PoolEngine(PoolLedger):
             _log.critical("pool %r: starting task %r failed", self.name, task.label, exc_info=exc)
         resolved = task.future._fail(exc)
         with self._lock:
-            self._unbound_locked(task)
-            self._awaiting.pop(task.future.task_id, None)
-            if task.keyed:
-                self._release_key_locked(task)
-            if resolved:
-                self._counts.failed += 1
-                # Settled here only if this call resolved it: otherwise whoever did
-                # settles it (a second settle would miscount the pool's idle state).
-                self._settle_locked(task)
+            if task.phase is SETTLED:
+                return  # whoever resolved it first settled it too
+            if task.phase is PARKED:
+                # Interrupted right after parking: the key must skip it, not start it.
+                task.future._on_cancel = None
+                successors = self._gate.drop(task)
+                if successors:
+                    self._start_successors_locked(successors)
+            self._move_locked(task, SETTLED, Outcome.FAILED if resolved else None)
 
     # ---- running -----------------------------------------------------------------------
 
     def _run_task(self, task: Task, ws: WorkerState | None) -> None:
-        if task.parked:
-            task.parked = False
+        if task.owes_wait_end:
+            task.owes_wait_end = False
             self._tell_wait(task, -1)
         if task.key is not None and not task.keyed and not self._admit(task):
             # Parked behind its key; a finishing task of the key releases it.
@@ -228,9 +236,6 @@ class PoolEngine(PoolLedger):
                 self._tell_wait(task, 1)
             return
         future = task.future
-        if task.bounded:
-            with self._lock:
-                self._unbound_locked(task)
         if self._cancel_all:
             # Taken off a queue (or the released deque) just before shutdown drained it:
             # cancelled like the ones the drain found, never started (a retry included:
@@ -248,6 +253,11 @@ class PoolEngine(PoolLedger):
         if not started:
             self._skip(task)
             return
+        if task.bounded:
+            with self._lock:
+                self._move_locked(task, RUNNING)  # gives back its queue place
+        else:
+            task.phase = RUNNING  # lock-free: nothing to account (see _move_locked)
         future.attempts = attempt = future.attempts + 1
         listeners = self._events.listeners
         if listeners:
@@ -299,6 +309,7 @@ class PoolEngine(PoolLedger):
                     self._events.task("finish", task, attempt)
                 # Count first, then look at _shutdown: _stop() sets _shutdown first and
                 # then counts, so one of the two always sees the other (see _idle_locked).
+                task.phase = SETTLED  # lock-free: counted in ws.settled
                 ws.settled += 1
                 if self._shutdown:
                     with self._lock:
@@ -320,25 +331,17 @@ class PoolEngine(PoolLedger):
         """Settle an attempt that ended with ``result`` or ``error`` (off the fast path).
 
         ``thread`` names the worker that started the attempt when it ends elsewhere (an
-        inner future resolved on another thread); such an attempt is also removed from
-        ``_awaiting`` under the same lock hold that releases its key.
+        inner future resolved on another thread, from phase AWAITING).
         """
         future = task.future
         listeners = self._events.listeners
-        awaited = thread is not None
         if error is None:
             resolved = future._succeed(result)
             del result
             if listeners:
                 self._events.task("finish", task, attempt, thread=thread)
             with self._lock:
-                if awaited:
-                    del self._awaiting[future.task_id]
-                if task.keyed:
-                    self._release_key_locked(task)
-                if resolved:
-                    self._counts.succeeded += 1
-                self._settle_locked(task)
+                self._move_locked(task, SETTLED, Outcome.SUCCEEDED if resolved else None)
             if self._released:
                 self._start_released()
             return
@@ -356,21 +359,18 @@ class PoolEngine(PoolLedger):
                 _log.exception("pool %r: the retry policy of task %r raised", self.name, task.label)
                 delay = None
         with self._lock:
-            if awaited:
-                del self._awaiting[future.task_id]
-            if task.keyed:
-                self._release_key_locked(task)
             if (
                 delay is not None
                 and not self._closed
                 and future._begin_retry_wait(lambda reason: self._abandon_retry(task, reason))
             ):
-                self._counts.retried += 1
-                self._retrying[future.task_id] = task
+                self._move_locked(task, RETRY_WAIT)
                 task.retry_entry = self._scheduler.call_later(delay, lambda: self._redispatch(task))
-                task.parked = task.on_wait is not None
                 retrying = True
             else:
+                # Its key's slot is free before its failure is delivered (the future's
+                # callbacks may submit to the same key).
+                self._move_locked(task, FINISHING)
                 retrying = False
         if self._released:
             self._start_released()
@@ -383,9 +383,7 @@ class PoolEngine(PoolLedger):
         resolved = future._fail(error)
         del error
         with self._lock:
-            if resolved:
-                self._counts.failed += 1
-            self._settle_locked(task)
+            self._move_locked(task, SETTLED, Outcome.FAILED if resolved else None)
 
     def _await_inner(
         self, task: Task, inner: Future[Any], attempt: int, ws: WorkerState | None
@@ -395,7 +393,7 @@ class PoolEngine(PoolLedger):
         task.thread = threading.current_thread().name if ws is None else ws.name
         with self._lock:
             task.inner = inner
-            self._awaiting[task.future.task_id] = task
+            self._move_locked(task, AWAITING)
         # If inner is already done this runs the settling here, on the worker, at once.
         inner.add_done_callback(lambda f: self._inner_done(task, f, attempt))
 
@@ -424,11 +422,7 @@ class PoolEngine(PoolLedger):
         """A dequeued attempt whose future is already settled (cancelled or timed out)."""
         cancelled = task.future.cancelled()
         with self._lock:
-            if task.keyed:
-                self._release_key_locked(task)
-            if cancelled:
-                self._counts.cancelled += 1
-            self._settle_locked(task)
+            self._move_locked(task, SETTLED, Outcome.CANCELLED if cancelled else None)
         if self._released:
             self._start_released()
         if cancelled and self._events.listeners:
@@ -442,7 +436,7 @@ class PoolEngine(PoolLedger):
             # A cancelling shutdown may have emptied _retrying meanwhile; the task is
             # this thread's all the same (it ended the wait): the worker that takes it
             # cancels it then.
-            self._retrying.pop(task.future.task_id, None)
+            self._move_locked(task, QUEUED)
             self._dispatch_locked(task, front=True)
 
     def _abandon_retry(self, task: Task, reason: str) -> None:
@@ -450,10 +444,9 @@ class PoolEngine(PoolLedger):
         with self._lock:
             entry = task.retry_entry
             task.retry_entry = None
-            self._retrying.pop(task.future.task_id, None)
-            if reason != "deadline":
-                self._counts.cancelled += 1
-            self._settle_locked(task)
+            # A deadline counted its outcome when it failed the future.
+            outcome = None if reason == "deadline" else Outcome.CANCELLED
+            self._move_locked(task, SETTLED, outcome)
         if entry is not None:
             entry.cancel()
         if reason != "deadline" and self._events.listeners:
@@ -468,8 +461,9 @@ class PoolEngine(PoolLedger):
             return
         future.token.set("deadline")
         with self._lock:
-            self._counts.timed_out += 1
-            self._counts.failed += 1
+            # The task itself settles when its holder lets it go (the attempt running
+            # now ends, a worker skips it, or the retry wait ends just below).
+            self._count_locked(Outcome.TIMED_OUT)
         if settle is not None:
             settle("deadline")
         if self._events.listeners:

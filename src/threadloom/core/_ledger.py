@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal
 
-from . import _exit
+from . import _exit, _task
 from ._accounting import Counters, Emitter
 from ._errors import BrokenPool
 from ._exit import exiting
@@ -27,7 +27,20 @@ from ._keys import KeyGate
 from ._mapping import MapRun
 from ._retry import Retry
 from ._scheduler import Scheduler
-from ._task import Task
+from ._task import (
+    AWAITING,
+    FINISHING,
+    MOVES,
+    PARKED,
+    QUEUED,
+    RETRY_WAIT,
+    RUNNING,
+    SETTLED,
+    IllegalMove,
+    Outcome,
+    Phase,
+    Task,
+)
 from ._threads import Draining, WorkerState
 from ._timers import Timer
 from ._waiting import wait_slice
@@ -138,28 +151,17 @@ class PoolLedger:
         self._queue.put(WAKE)
         self._adjust_thread_count_locked()
 
-    def _release_key_locked(self, task: Task) -> None:
-        successors = self._gate.release(task)
-        if successors:
-            self._start_successors_locked(successors)
-
     def _start_successors_locked(self, successors: Sequence[Task]) -> None:
         """Start tasks their key let go (each holds its slot already)."""
         for successor in successors:
             successor.future._on_cancel = None  # no longer parked
+            self._move_locked(successor, QUEUED)
             if successor.inline:
                 # Started by this thread once it lets go of the lock (_start_released).
                 self._released.append(successor)
             else:
                 # It already waited its turn: it goes ahead of the run queue.
                 self._push_ready_locked(successor)
-
-    def _unbound_locked(self, task: Task) -> None:
-        """The task no longer waits to start: free its place under ``max_queued``."""
-        if task.bounded:
-            task.bounded = False
-            self._queued -= 1
-            self._not_full.notify()
 
     def _adjust_thread_count_locked(self) -> None:
         if self._all_started:
@@ -186,13 +188,90 @@ class PoolLedger:
             self._threads.add(thread)
             self._workers.append(state)
 
-    def _settle_locked(self, task: Task) -> None:
-        self._counts.outstanding -= 1
-        if task.deadline_entry is not None:
-            task.deadline_entry.cancel()
-            task.deadline_entry = None
-        if self._shutdown and self._counts.idle(self._workers):
-            self._close_locked()
+    def _move_locked(self, task: Task, to: Phase, outcome: Outcome | None = None) -> bool:
+        """Move ``task`` to phase ``to`` and keep the books of that step, once.
+
+        The one place a task changes phase under the lock (two lock-free steps, taken by
+        the thread that owns the task and carrying no shared books, set ``task.phase``
+        directly: a task without a place under ``max_queued`` starting to run, and the
+        fast path's success, counted in its worker's ``settled``). Returns False, and
+        does nothing, for a step ``MOVES`` does not allow (raises :class:`IllegalMove`
+        when ``_task.STRICT`` is on, as in the tests). The books of a step:
+
+        - queue place (``max_queued``): given back when the task starts or settles;
+        - key slot: given back when the attempt ends (to RETRY_WAIT, FINISHING or
+          SETTLED); the tasks the key lets go then are started;
+        - ``_awaiting`` / ``_retrying``: the task is in the one that names its phase;
+        - on_wait: a move to PARKED or RETRY_WAIT owes the task's hook a -1;
+        - counters: ``retried`` on a move to RETRY_WAIT, ``outcome`` (if any: a
+          deadline or a cancel() may have counted it already) on a move to SETTLED;
+        - settling: the outstanding count, the deadline timer, and the pool's close
+          once shut down and idle.
+        """
+        frm = task.phase
+        if not MOVES[frm] & to:
+            return self._illegal_move(task, frm, to)
+        task.phase = to
+        if task.bounded and (to is RUNNING or to is SETTLED):
+            task.bounded = False
+            self._queued -= 1
+            self._not_full.notify()
+        if frm is AWAITING:
+            del self._awaiting[task.future.task_id]
+        elif frm is RETRY_WAIT:
+            # A cancelling shutdown may have emptied _retrying already.
+            self._retrying.pop(task.future.task_id, None)
+        if to is SETTLED:
+            if task.keyed:
+                self._release_slot_locked(task)
+            counts = self._counts
+            if outcome is not None:
+                self._count_locked(outcome)
+            counts.outstanding -= 1
+            if task.deadline_entry is not None:
+                task.deadline_entry.cancel()
+                task.deadline_entry = None
+            if self._shutdown and counts.idle(self._workers):
+                self._close_locked()
+        elif to is AWAITING:
+            self._awaiting[task.future.task_id] = task
+        elif to is RETRY_WAIT:
+            self._retrying[task.future.task_id] = task
+            self._counts.retried += 1
+            task.owes_wait_end = task.on_wait is not None
+            if task.keyed:
+                self._release_slot_locked(task)
+        elif to is PARKED:
+            task.owes_wait_end = task.on_wait is not None
+        elif to is FINISHING and task.keyed:
+            self._release_slot_locked(task)
+        return True
+
+    def _release_slot_locked(self, task: Task) -> None:
+        successors = self._gate.release(task)
+        if successors:
+            self._start_successors_locked(successors)
+
+    def _count_locked(self, outcome: Outcome) -> None:
+        counts = self._counts
+        if outcome is Outcome.SUCCEEDED:
+            counts.succeeded += 1
+        elif outcome is Outcome.CANCELLED:
+            counts.cancelled += 1
+        else:
+            counts.failed += 1
+            if outcome is Outcome.TIMED_OUT:
+                counts.timed_out += 1
+
+    def _illegal_move(self, task: Task, frm: Phase, to: Phase) -> bool:
+        message = (
+            f"pool {self.name!r}: task {task.label!r} cannot move from {frm.name} to "
+            f"{to.name} (a bug in threadloom: please report it)"
+        )
+        if _task.STRICT:
+            raise IllegalMove(message)
+        _log.critical(message)
+        return False
 
     def _interrupt(self) -> None:
         """Ctrl-C in a thread waiting on the pool: cancel everything, ask tasks to stop."""
@@ -234,28 +313,24 @@ class PoolLedger:
         for inner in inners:
             inner.cancel()
         for task in cancelled:
-            if task.future._force_cancel():
-                with self._lock:
-                    self._counts.cancelled += 1
-                if self._events.listeners:
-                    self._events.task("cancelled", task, task.future.attempts)
+            forced = task.future._force_cancel()  # False if a deadline settled it first
             with self._lock:
-                self._settle_locked(task)
+                self._move_locked(task, SETTLED, Outcome.CANCELLED if forced else None)
+            if forced and self._events.listeners:
+                self._events.task("cancelled", task, task.future.attempts)
             if task.retry_entry is not None:
                 task.retry_entry.cancel()
 
     def _drain_locked(self) -> list[Task]:
-        """Remove every task waiting to start or waiting for a retry."""
+        """Remove every task waiting to start or waiting for a retry; the caller settles
+        each (``_move_locked``, which gives back their queue places and key slots)."""
         others: list[Item] = []
         drained: list[Task] = self._gate.drain()
         for task in drained:
             task.future._on_cancel = None  # cancelled by the caller, as drained
         for ready in (self._ready, self._released):
             while ready:
-                task = ready.popleft()
-                drained.append(task)
-                if task.keyed:
-                    self._release_key_locked(task)
+                drained.append(ready.popleft())
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -263,8 +338,6 @@ class PoolLedger:
                 break
             if type(item) is Task:
                 drained.append(item)
-                if item.keyed:
-                    self._release_key_locked(item)
             elif item is not WAKE:
                 others.append(item)  # map pullers and wake-ups stay
         for item in others:
@@ -275,8 +348,6 @@ class PoolLedger:
             if task.future._end_retry_wait():
                 drained.append(task)
         self._retrying.clear()
-        for task in drained:
-            self._unbound_locked(task)
         return drained
 
     def _close_locked(self) -> None:
@@ -311,11 +382,9 @@ class PoolLedger:
         for run in maps:
             run.stop("broken", BrokenPool(error))
         for task in drained:
-            if task.future._fail(BrokenPool(error)):
-                with self._lock:
-                    self._counts.failed += 1
+            failed = task.future._fail(BrokenPool(error))
             with self._lock:
-                self._settle_locked(task)
+                self._move_locked(task, SETTLED, Outcome.FAILED if failed else None)
 
     def _key_tick(self, key: Hashable) -> None:
         with self._lock:

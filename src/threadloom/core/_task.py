@@ -1,7 +1,28 @@
-"""The task record: one submitted call, its options, and where it is in its life."""
+r"""The task record: one submitted call, its options, and where it is in its life.
+
+A task's life, as the pool sees it (``Task.phase``; the future's own state is what the
+user sees, and a deadline or ``cancel()`` can settle the future while the pool still
+holds the task)::
+
+    submit --> QUEUED --(key full or over its rate)--> PARKED --(slot free)--> QUEUED
+                 |  \--(a thread takes it)--> RUNNING --(fn returned a Future)--> AWAITING
+                 |                              |  |  \                         |  |  |
+                 |        RETRY_WAIT <--(failed, retry due)--------------------/  |  |
+                 |          | (delay over) --> QUEUED                            |  |
+                 |          |                 FINISHING <--(failed, no retry)--/--/  |
+                 v          v                   v        (outcome being delivered)   |
+               SETTLED <----+-------------------+------------------------------------/
+
+SETTLED is reached from every other phase (cancel, deadline, shutdown, Ctrl-C, a broken
+pool, success): the pool is done with the task and counts it once. The pool's
+``_move_locked`` is the one method that changes a phase and keeps the books of the step;
+``MOVES`` lists the legal steps.
+"""
 
 from __future__ import annotations
 
+import enum
+import os
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Any, Protocol
@@ -11,7 +32,86 @@ from ._retry import Retry
 from ._scheduler import _Entry
 from ._threads import WorkerState
 
-__all__ = ["Task", "TaskHost"]
+__all__ = [
+    "AWAITING",
+    "FINISHING",
+    "MOVES",
+    "PARKED",
+    "QUEUED",
+    "RETRY_WAIT",
+    "RUNNING",
+    "SETTLED",
+    "IllegalMove",
+    "Outcome",
+    "Phase",
+    "Task",
+    "TaskHost",
+]
+
+
+class Phase(enum.IntEnum):
+    """Where a task is in the pool (values are bits, so that legal moves are a mask)."""
+
+    QUEUED = 1
+    """Accepted, waiting for a thread: in the run queue, on the ready deque (a key let it
+    go, or its retry delay is over), on the released deque (start_inline), or with the
+    thread that is about to run it. It may hold its key's slot already."""
+    PARKED = 2
+    """Behind its key (limit reached, or over its rate), in the key's FIFO."""
+    RUNNING = 4
+    """An attempt runs ``fn`` on a thread."""
+    AWAITING = 8
+    """``returns_future``: ``fn`` returned; the attempt runs until its inner future does."""
+    RETRY_WAIT = 16
+    """An attempt failed and a retry is scheduled; no thread holds the task."""
+    FINISHING = 32
+    """The last attempt failed: its key slot is back, the failure is being delivered."""
+    SETTLED = 64
+    """The pool is done with the task (counted once, deadline timer cancelled)."""
+
+
+# The members as module constants: ``Phase.QUEUED`` costs an enum lookup (~0.1 us on
+# Python 3.11) on paths that run several times per task.
+QUEUED = Phase.QUEUED
+PARKED = Phase.PARKED
+RUNNING = Phase.RUNNING
+AWAITING = Phase.AWAITING
+RETRY_WAIT = Phase.RETRY_WAIT
+FINISHING = Phase.FINISHING
+SETTLED = Phase.SETTLED
+
+
+class Outcome(enum.Enum):
+    """What a move to SETTLED (or a deadline) adds to the pool's counters."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"  # counted as failed too
+
+
+# Phase -> mask of the phases it may move to.
+MOVES: dict[int, int] = {
+    QUEUED: PARKED | RUNNING | SETTLED,
+    PARKED: QUEUED | SETTLED,
+    RUNNING: AWAITING | RETRY_WAIT | FINISHING | SETTLED,
+    AWAITING: RETRY_WAIT | FINISHING | SETTLED,
+    RETRY_WAIT: QUEUED | SETTLED,
+    FINISHING: SETTLED,
+    SETTLED: 0,
+}
+
+
+class IllegalMove(AssertionError):
+    """A bug in the pool: a task was asked to take a step its phase does not allow.
+
+    Raised only where strict checking is on (the test suite turns it on); in production
+    the step is refused and logged, so that nothing is counted twice."""
+
+
+# True: an illegal move raises IllegalMove (tests/conftest.py turns it on, and so does
+# THREADLOOM_STRICT_PHASES=1 in the environment, for the subprocesses tests start).
+STRICT = os.environ.get("THREADLOOM_STRICT_PHASES") == "1"
 
 
 class TaskHost(Protocol):
@@ -40,7 +140,8 @@ class Task:
         "keyed",
         "kwargs",
         "on_wait",
-        "parked",
+        "owes_wait_end",
+        "phase",
         "pool",
         "retry",
         "retry_entry",
@@ -57,6 +158,7 @@ class Task:
         kwargs: dict[str, Any],
     ) -> None:
         self.pool = pool
+        self.phase = QUEUED
         self.future = future
         self.fn = fn
         self.args = args
@@ -72,10 +174,10 @@ class Task:
         self.returns_future = False
         self.inline = False  # start_inline: started by the thread that makes it runnable
         # on_wait: told +1 when the task starts waiting without being runnable (behind its
-        # key, or for a retry) and -1 when a worker picks it up again; parked marks that
-        # the -1 is owed.
+        # key, or for a retry) and -1 when a worker picks it up again; owes_wait_end marks
+        # that the -1 is owed (set by the move to PARKED or RETRY_WAIT).
         self.on_wait: Callable[[int], None] | None = None
-        self.parked = False
+        self.owes_wait_end = False
         # dropped: cancelled while in its key's waiting deque, and settled then; left in
         # the deque (removing it would cost a linear search) for the key to skip.
         self.dropped = False
