@@ -52,7 +52,7 @@ def _python_exit() -> None:
         exiting.now = True
         pools = list(_live_pools)
     # An uncaught Ctrl-C is on its way out: do not start queued work, ask running tasks
-    # to stop (they finish when they next check cancelled()).
+    # to stop (they finish when they next check cancel_requested()).
     last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
     interrupted = isinstance(last, KeyboardInterrupt)
     for pool in pools:

@@ -254,7 +254,7 @@ class TaskFuture(LeanFuture[_T]):
 
     ``cancel()`` follows the standard contract (True only if the task had not started)
     with two additions: it also sets the task's token, so a running task that checks
-    :func:`cancelled` can stop early (``cancel()`` still returns False for it); and a
+    :func:`cancel_requested` can stop early (``cancel()`` still returns False for it); and a
     task waiting between attempts for a retry counts as not started, so it is cancelled.
 
     Reading a failure through ``result()`` or ``exception()`` marks it as read for

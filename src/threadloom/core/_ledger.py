@@ -42,7 +42,7 @@ from ._task import (
     Task,
 )
 from ._threads import Draining, WorkerState
-from ._timers import Timer
+from ._timers import TimerHandle
 from ._waiting import wait_slice
 from ._worker import WAKE, Item, worker
 
@@ -111,7 +111,7 @@ class PoolLedger:
         self._retrying: dict[int, Task] = {}
         # returns_future attempts whose inner future has not resolved yet, by task id.
         self._awaiting: dict[int, Task] = {}
-        self._timers: set[Timer] = set()
+        self._timers: set[TimerHandle] = set()
         self._maps: set[MapRun[Any]] = set()
 
         def wake_workers(_: object, q: queue.SimpleQueue[Item] = self._queue) -> None:

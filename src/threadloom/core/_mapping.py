@@ -150,7 +150,7 @@ class MapRun(Generic[_T]):
 
         The input is read under ``_input_lock`` only (one reader at a time keeps items
         numbered in input order), never under ``_lock``: an input can wait for as long
-        as it likes (a quiet socket, a generator waiting for ``cancelled()``) while the
+        as it likes (a quiet socket, a generator waiting for ``cancel_requested()``) while the
         consumer still takes results and Ctrl-C or ``stop()`` still cancels the run.
         With the map state locked, the consumer's interrupt waited for that lock behind
         the reading worker, and the input waited for a cancel that never came.

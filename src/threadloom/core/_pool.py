@@ -24,7 +24,7 @@ from ._ledger import WhenFull
 from ._mapping import MapRun
 from ._retry import Retry
 from ._threads import worker_local
-from ._timers import Timer
+from ._timers import TimerHandle
 
 __all__ = ["Pool", "WhenFull"]
 
@@ -152,7 +152,7 @@ class Pool(PoolEngine, Executor):
         deadline: seconds from now. When it passes before the task is resolved, the
             future fails with :class:`TimeoutError` and the task's token is set. The
             thread running the attempt cannot be stopped: it goes on until the task checks
-            :func:`cancelled` or returns, and its result is discarded; until then it keeps
+            :func:`cancel_requested` or returns, and its result is discarded; until then it keeps
             its worker (and its key's slot). No retry starts after the deadline.
         key_rate: at most this many tasks of the key start per second (evenly spaced,
             1/key_rate apart); tasks over the rate wait like tasks of a full key, and the
@@ -285,13 +285,14 @@ class Pool(PoolEngine, Executor):
 
     # ---- timers --------------------------------------------------------------------------
 
-    def after(self, delay: float, fn: Callable[..., object], *args: object) -> Timer:
-        """Run ``fn(*args)`` once on a worker, ``delay`` seconds from now. See :class:`Timer`."""
+    def after(self, delay: float, fn: Callable[..., object], *args: object) -> TimerHandle:
+        """Run ``fn(*args)`` once on a worker, ``delay`` seconds from now; see
+        :class:`TimerHandle`."""
         return self._timer(delay, None, fn, args)
 
-    def every(self, interval: float, fn: Callable[..., object], *args: object) -> Timer:
+    def every(self, interval: float, fn: Callable[..., object], *args: object) -> TimerHandle:
         """Run ``fn(*args)`` on a worker every ``interval`` seconds (first run after one
-        interval) until cancelled or shutdown. See :class:`Timer` for overlap and errors."""
+        interval) until cancelled or shutdown. See :class:`TimerHandle` for overlap and errors."""
         if interval <= 0:
             raise ValueError(f"interval must be > 0 seconds, got {interval}")
         return self._timer(interval, interval, fn, args)
@@ -302,7 +303,7 @@ class Pool(PoolEngine, Executor):
         interval: float | None,
         fn: Callable[..., object],
         args: tuple[object, ...],
-    ) -> Timer:
+    ) -> TimerHandle:
         if delay < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay}")
 
@@ -319,7 +320,7 @@ class Pool(PoolEngine, Executor):
                 internal=True,
             )
 
-        timer = Timer(self._scheduler, submit, delay, interval)
+        timer = TimerHandle(self._scheduler, submit, delay, interval)
         with self._lock:
             self._check_open_locked()
             self._timers.add(timer)
@@ -364,7 +365,7 @@ class Pool(PoolEngine, Executor):
         Input is read as results are consumed, at most ``buffersize`` items ahead
         (default ``max(256, 8 * max_workers)``), so an endless generator runs in constant
         memory. The input iterator is advanced by worker threads, one at a time, without
-        blocking this iterator (``cancelled()`` is true there once the map stops); an
+        blocking this iterator (``cancel_requested()`` is true there once the map stops); an
         exception it raises is re-raised by this iterator after the results before it.
         """
         return self._start_map(
