@@ -1,20 +1,26 @@
-r"""The task record: one submitted call, its options, and where it is in its life.
+"""The task record: one submitted call, its options, and where it is in its life.
 
 A task's life, as the pool sees it (``Task.phase``; the future's own state is what the
 user sees, and a deadline or ``cancel()`` can settle the future while the pool still
 holds the task)::
 
-    submit --> QUEUED --(key full or over its rate)--> PARKED --(slot free)--> QUEUED
-                 |  \--(a thread takes it)--> RUNNING --(fn returned a Future)--> AWAITING
-                 |                              |  |  \                         |  |  |
-                 |        RETRY_WAIT <--(failed, retry due)--------------------/  |  |
-                 |          | (delay over) --> QUEUED                            |  |
-                 |          |                 FINISHING <--(failed, no retry)--/--/  |
-                 v          v                   v        (outcome being delivered)   |
-               SETTLED <----+-------------------+------------------------------------/
+                       key full or over its rate          its key frees a slot
+    submit --> QUEUED ---------------------------> PARKED ---------------------> QUEUED
+                 | a thread takes it
+                 v
+              RUNNING --- fn returned a Future ---> AWAITING
+                 |                                     |
+                 +-- failed, a retry is due -----------+--> RETRY_WAIT -- delay over --> QUEUED
+                 +-- failed, no retry left ------------+--> FINISHING -- delivered --> SETTLED
+                 +-- succeeded ------------------------+--> SETTLED
 
-SETTLED is reached from every other phase (cancel, deadline, shutdown, Ctrl-C, a broken
-pool, success): the pool is done with the task and counts it once. The pool's
+    cancel() settles a PARKED or RETRY_WAIT task at once, a QUEUED one when a thread
+    takes it and finds its future done; a deadline settles a RETRY_WAIT task at once, a
+    QUEUED or PARKED one when it would have started; shutdown(cancel_futures=True),
+    Ctrl-C and a broken pool drain every QUEUED, PARKED and RETRY_WAIT task and settle
+    it; a RUNNING or AWAITING task settles when its attempt ends (its token is set).
+
+SETTLED is the end: the pool is done with the task and has counted it, once. The pool's
 ``_move_locked`` is the one method that changes a phase and keeps the books of the step;
 ``MOVES`` lists the legal steps.
 """
