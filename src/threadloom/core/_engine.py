@@ -21,13 +21,16 @@ from ._mapping import MapRun
 from ._retry import Retry
 from ._task import (
     AWAITING,
+    CANCELLED,
+    FAILED,
     FINISHING,
     PARKED,
     QUEUED,
     RETRY_WAIT,
     RUNNING,
     SETTLED,
-    Outcome,
+    SUCCEEDED,
+    TIMED_OUT,
     Task,
 )
 from ._threads import WorkerState, worker_local
@@ -157,7 +160,7 @@ class PoolEngine(PoolLedger):
             if successors is None:
                 return
             task.future._on_cancel = None  # released to a worker: that one skips it
-            self._move_locked(task, SETTLED, Outcome.CANCELLED)
+            self._move_locked(task, SETTLED, CANCELLED)
             self._start_successors_locked(successors)
         # What a worker dequeuing it would have done: tell wait()/as_completed().
         task.future.set_running_or_notify_cancel()
@@ -222,7 +225,7 @@ class PoolEngine(PoolLedger):
                 successors = self._gate.drop(task)
                 if successors:
                     self._start_successors_locked(successors)
-            self._move_locked(task, SETTLED, Outcome.FAILED if resolved else None)
+            self._move_locked(task, SETTLED, FAILED if resolved else None)
 
     # ---- running -----------------------------------------------------------------------
 
@@ -341,7 +344,7 @@ class PoolEngine(PoolLedger):
             if listeners:
                 self._events.task("finish", task, attempt, thread=thread)
             with self._lock:
-                self._move_locked(task, SETTLED, Outcome.SUCCEEDED if resolved else None)
+                self._move_locked(task, SETTLED, SUCCEEDED if resolved else None)
             if self._released:
                 self._start_released()
             return
@@ -383,7 +386,7 @@ class PoolEngine(PoolLedger):
         resolved = future._fail(error)
         del error
         with self._lock:
-            self._move_locked(task, SETTLED, Outcome.FAILED if resolved else None)
+            self._move_locked(task, SETTLED, FAILED if resolved else None)
 
     def _await_inner(
         self, task: Task, inner: Future[Any], attempt: int, ws: WorkerState | None
@@ -422,7 +425,7 @@ class PoolEngine(PoolLedger):
         """A dequeued attempt whose future is already settled (cancelled or timed out)."""
         cancelled = task.future.cancelled()
         with self._lock:
-            self._move_locked(task, SETTLED, Outcome.CANCELLED if cancelled else None)
+            self._move_locked(task, SETTLED, CANCELLED if cancelled else None)
         if self._released:
             self._start_released()
         if cancelled and self._events.listeners:
@@ -445,7 +448,7 @@ class PoolEngine(PoolLedger):
             entry = task.retry_entry
             task.retry_entry = None
             # A deadline counted its outcome when it failed the future.
-            outcome = None if reason == "deadline" else Outcome.CANCELLED
+            outcome = None if reason == "deadline" else CANCELLED
             self._move_locked(task, SETTLED, outcome)
         if entry is not None:
             entry.cancel()
@@ -463,7 +466,7 @@ class PoolEngine(PoolLedger):
         with self._lock:
             # The task itself settles when its holder lets it go (the attempt running
             # now ends, a worker skips it, or the retry wait ends just below).
-            self._count_locked(Outcome.TIMED_OUT)
+            self._count_locked(TIMED_OUT)
         if settle is not None:
             settle("deadline")
         if self._events.listeners:

@@ -29,6 +29,8 @@ from ._retry import Retry
 from ._scheduler import Scheduler
 from ._task import (
     AWAITING,
+    CANCELLED,
+    FAILED,
     FINISHING,
     MOVES,
     PARKED,
@@ -36,6 +38,8 @@ from ._task import (
     RETRY_WAIT,
     RUNNING,
     SETTLED,
+    SUCCEEDED,
+    TIMED_OUT,
     IllegalMove,
     Outcome,
     Phase,
@@ -225,7 +229,9 @@ class PoolLedger:
             if task.keyed:
                 self._release_slot_locked(task)
             counts = self._counts
-            if outcome is not None:
+            if outcome is SUCCEEDED:
+                counts.succeeded += 1
+            elif outcome is not None:
                 self._count_locked(outcome)
             counts.outstanding -= 1
             if task.deadline_entry is not None:
@@ -254,13 +260,13 @@ class PoolLedger:
 
     def _count_locked(self, outcome: Outcome) -> None:
         counts = self._counts
-        if outcome is Outcome.SUCCEEDED:
+        if outcome is SUCCEEDED:
             counts.succeeded += 1
-        elif outcome is Outcome.CANCELLED:
+        elif outcome is CANCELLED:
             counts.cancelled += 1
         else:
             counts.failed += 1
-            if outcome is Outcome.TIMED_OUT:
+            if outcome is TIMED_OUT:
                 counts.timed_out += 1
 
     def _illegal_move(self, task: Task, frm: Phase, to: Phase) -> bool:
@@ -315,7 +321,7 @@ class PoolLedger:
         for task in cancelled:
             forced = task.future._force_cancel()  # False if a deadline settled it first
             with self._lock:
-                self._move_locked(task, SETTLED, Outcome.CANCELLED if forced else None)
+                self._move_locked(task, SETTLED, CANCELLED if forced else None)
             if forced and self._events.listeners:
                 self._events.task("cancelled", task, task.future.attempts)
             if task.retry_entry is not None:
@@ -384,7 +390,7 @@ class PoolLedger:
         for task in drained:
             failed = task.future._fail(BrokenPool(error))
             with self._lock:
-                self._move_locked(task, SETTLED, Outcome.FAILED if failed else None)
+                self._move_locked(task, SETTLED, FAILED if failed else None)
 
     def _key_tick(self, key: Hashable) -> None:
         with self._lock:

@@ -40,6 +40,8 @@ from ._threads import WorkerState
 
 __all__ = [
     "AWAITING",
+    "CANCELLED",
+    "FAILED",
     "FINISHING",
     "MOVES",
     "PARKED",
@@ -47,6 +49,8 @@ __all__ = [
     "RETRY_WAIT",
     "RUNNING",
     "SETTLED",
+    "SUCCEEDED",
+    "TIMED_OUT",
     "IllegalMove",
     "Outcome",
     "Phase",
@@ -95,6 +99,11 @@ class Outcome(enum.Enum):
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"  # counted as failed too
 
+
+SUCCEEDED = Outcome.SUCCEEDED
+FAILED = Outcome.FAILED
+CANCELLED = Outcome.CANCELLED
+TIMED_OUT = Outcome.TIMED_OUT
 
 # Phase -> mask of the phases it may move to.
 MOVES: dict[int, int] = {
