@@ -305,7 +305,7 @@ def test_a_cancelled_parked_task_frees_nothing_it_did_not_hold() -> None:
     # One hand-written sequence the machine also explores, kept as a plain example.
     pool = Pool(1)
     inner: Future[int] = Future()
-    first: TaskFuture[int] = pool.submit_task(
+    first: TaskFuture[Any] = pool.submit_task(
         lambda: inner, key="k", key_limit=1, returns_future=True
     )
     second = pool.submit_task(int, key="k", key_limit=1)
