@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import pytest
 
+from threadloom.core import _task
 from threadloom.server import ForwardProxy
+
+# A task taking a step its phase does not allow is a bug: raise, do not just log it (here
+# and in the subprocesses tests start).
+os.environ["THREADLOOM_STRICT_PHASES"] = "1"
+_task.STRICT = True
 
 
 def pytest_configure(config: pytest.Config) -> None:

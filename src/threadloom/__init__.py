@@ -13,13 +13,10 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 from threadloom.core import (
-    IDLE,
     BrokenPool,
     CancelToken,
+    CoreError,
     ErrorPolicy,
-    EventKind,
-    LeanFuture,
-    Listener,
     Pipeline,
     PipelineRun,
     Pool,
@@ -33,13 +30,11 @@ from threadloom.core import (
     TaskCancelled,
     TaskEvent,
     TaskFuture,
-    Timer,
+    TimerHandle,
     TraceRecorder,
-    TrackBy,
-    WhenFull,
+    cancel_requested,
     cancelled,
     current_token,
-    span_tracks,
 )
 
 if TYPE_CHECKING:
@@ -100,20 +95,17 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown n
 
 
 __all__ = [
-    "IDLE",
     "Barrier",
     "BoundedSemaphore",
     "BrokenBarrierError",
     "BrokenPool",
     "CancelToken",
     "Condition",
+    "CoreError",
     "DeadlockError",
     "ErrorPolicy",
     "Event",
-    "EventKind",
     "Guarded",
-    "LeanFuture",
-    "Listener",
     "Lock",
     "LockOrderError",
     "LockOrderWarning",
@@ -132,16 +124,14 @@ __all__ = [
     "TaskCancelled",
     "TaskEvent",
     "TaskFuture",
-    "Timer",
+    "TimerHandle",
     "TraceRecorder",
-    "TrackBy",
     "UnguardedAccessError",
-    "WhenFull",
     "__version__",
+    "cancel_requested",
     "cancelled",
     "current_token",
     "guarded_by",
     "held",
-    "span_tracks",
     "watch",
 ]

@@ -75,7 +75,7 @@ def test_key_state_is_removed_when_keys_go_idle() -> None:
         futures = [pool.submit_task(int, key=("host", i)) for i in range(20_000)]
         wait(futures)
         assert pool.statistics().keys == 0
-        assert pool._keys == {}
+        assert pool._gate._keys == {}
 
 
 def test_retry_until_success_records_attempts() -> None:
@@ -229,7 +229,7 @@ def test_key_rate_spaces_starts_without_holding_workers() -> None:
     assert all(gap >= 0.02 * 0.9 for gap in gaps), gaps
     # After shutdown the key's state stays (tasks still queued would honour its rate),
     # but no tick keeps the scheduler thread alive for it.
-    assert all(state.tick is None for state in pool._keys.values())
+    assert all(state.tick is None for state in pool._gate._keys.values())
     assert pool._scheduler._thread is None
     with pytest.raises(ValueError):
         Pool(max_workers=1).submit_task(int, key="k", key_rate=0)

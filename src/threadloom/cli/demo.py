@@ -1,4 +1,5 @@
-"""``threadloom demo``: seed 004's job, live: 500 XML documents, 4 at a time, into SQLite."""
+"""``threadloom demo``: the threading tutorials' job, live: 500 XML documents downloaded
+4 at a time into SQLite."""
 
 from __future__ import annotations
 

@@ -1,27 +1,37 @@
 """threadloom.core: a drop-in ThreadPoolExecutor with back-pressure, per-key limits,
 retries, timers, deadlines, cooperative cancellation, statistics, traces and pipelines.
 
-Standard library only.
+Standard library only. ``__all__`` is the public API, all of it re-exported by
+``threadloom``. A few more names are importable from here for threadloom's other
+packages and for typing, and are not part of that API: ``LeanFuture`` (the transport's
+request futures), ``IDLE`` (what a Pipeline input yields while it waits), ``span_tracks``
+(the fetch job's trace), the type aliases ``EventKind``, ``Listener``, ``WhenFull`` and
+``TrackBy``, and ``Timer``, the earlier name of :class:`TimerHandle`.
 """
 
-from ._cancel import CancelToken, TaskCancelled, cancelled, current_token
-from ._errors import BrokenPool, PoolFull
-from ._events import EventKind, Listener, PoolStatistics, TaskEvent
-from ._future import LeanFuture, TaskFuture
-from ._pipeline import IDLE, ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistics
-from ._pool import Pool, WhenFull
+from ._cancel import CancelToken, TaskCancelled, cancel_requested, cancelled, current_token
+from ._errors import BrokenPool, CoreError, PoolFull
+from ._events import EventKind as EventKind
+from ._events import Listener as Listener
+from ._events import PoolStatistics, TaskEvent
+from ._future import LeanFuture as LeanFuture
+from ._future import TaskFuture
+from ._pipeline import IDLE as IDLE
+from ._pipeline import ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistics
+from ._pool import Pool
+from ._pool import WhenFull as WhenFull
 from ._retry import Retry, RetryLater
-from ._timers import Timer
-from ._trace import Span, TraceRecorder, TrackBy, span_tracks
+from ._timers import Timer as Timer
+from ._timers import TimerHandle
+from ._trace import Span, TraceRecorder
+from ._trace import TrackBy as TrackBy
+from ._trace import span_tracks as span_tracks
 
 __all__ = [
-    "IDLE",
     "BrokenPool",
     "CancelToken",
+    "CoreError",
     "ErrorPolicy",
-    "EventKind",
-    "LeanFuture",
-    "Listener",
     "Pipeline",
     "PipelineRun",
     "Pool",
@@ -35,11 +45,9 @@ __all__ = [
     "TaskCancelled",
     "TaskEvent",
     "TaskFuture",
-    "Timer",
+    "TimerHandle",
     "TraceRecorder",
-    "TrackBy",
-    "WhenFull",
-    "cancelled",
+    "cancel_requested",
+    "cancelled",  # the documented earlier name of cancel_requested
     "current_token",
-    "span_tracks",
 ]

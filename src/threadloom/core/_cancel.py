@@ -3,7 +3,7 @@
 A running Python thread cannot be stopped from outside, so cancellation is a request:
 the pool sets the task's token (on deadline, on ``Future.cancel()``, on
 ``shutdown(cancel_futures=True)``, on Ctrl-C) and the task decides when to stop by
-checking :func:`cancelled` or waiting on :meth:`CancelToken.wait` instead of sleeping.
+checking :func:`cancel_requested` or waiting on :meth:`CancelToken.wait` instead of sleeping.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 import time
 
+from ._errors import CoreError
 from ._waiting import wait_slice
 
-__all__ = ["CancelToken", "TaskCancelled", "cancelled", "current_token"]
+__all__ = ["CancelToken", "TaskCancelled", "cancel_requested", "cancelled", "current_token"]
 
 # Guards the lazy creation of a token's Event against a concurrent set(); one lock for
 # all tokens because both operations are rare and tiny, and a lock per token would make
@@ -21,7 +22,7 @@ __all__ = ["CancelToken", "TaskCancelled", "cancelled", "current_token"]
 _token_lock = threading.Lock()
 
 
-class TaskCancelled(Exception):
+class TaskCancelled(CoreError):
     """Raised by :meth:`CancelToken.raise_if_set` inside a task whose token is set.
 
     ``reason`` says who asked: ``"deadline"``, ``"cancel"``, ``"shutdown"`` or
@@ -117,12 +118,18 @@ def current_token() -> CancelToken:
     return _NEVER if token is None else token
 
 
-def cancelled() -> bool:
+def cancel_requested() -> bool:
     """True if the pool task running in this thread has been asked to stop.
 
     It becomes true on the task's deadline, on ``future.cancel()`` while it runs, on
     ``shutdown(cancel_futures=True)`` and on Ctrl-C in a thread waiting on the pool.
-    Always False outside a task.
+    Always False outside a task. (Not ``Future.cancelled()``: the task's future is not
+    cancelled by then, since it was running; its token was set.)
     """
     token = _current.token
     return token is not None and token._reason is not None
+
+
+# The name this function had first, documented in earlier releases: it read like
+# ``Future.cancelled()``, which answers another question. Kept so that code using it runs.
+cancelled = cancel_requested

@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["EventKind", "Listener", "PoolStatistics", "TaskEvent"]
+__all__ = ["EventKind", "Listener", "PoolStatistics", "TaskEvent", "describe"]
 
 EventKind = Literal["start", "finish", "retry", "cancelled", "timeout"]
 
@@ -76,3 +76,8 @@ class PoolStatistics:
     def done(self) -> int:
         """Tasks settled one way or another: succeeded + failed + cancelled."""
         return self.succeeded + self.failed + self.cancelled
+
+
+def describe(exc: BaseException) -> str:
+    """``"ExceptionType: message"``: how events, traces and logs name an exception."""
+    return f"{type(exc).__name__}: {exc}"

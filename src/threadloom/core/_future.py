@@ -8,10 +8,19 @@ import time
 from _thread import RLock, allocate_lock
 from collections.abc import Callable, Hashable
 from concurrent.futures import CancelledError, Future, InvalidStateError
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
 from typing import Any, TypeVar
 
 from ._cancel import CancelToken
+from ._stdlib_future import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    CANCELLED_STATES,
+    FINISHED,
+    PENDING,
+    RUNNING,
+    SETTLED_STATES,
+    raw_outcome,
+)
 from ._waiting import wait_slice
 
 __all__ = ["LeanFuture", "TaskFuture", "settled_outcome"]
@@ -21,8 +30,8 @@ _LOGGER = logging.getLogger("concurrent.futures")
 
 _T = TypeVar("_T")
 
-_SETTLED = (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED)
-_CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
+_SETTLED = SETTLED_STATES
+_CANCELLED = CANCELLED_STATES
 
 
 class LeanFuture(Future[_T]):
@@ -40,7 +49,8 @@ class LeanFuture(Future[_T]):
     ``_condition`` stays the name of that lock because ``wait()`` and
     ``as_completed()`` take it by that name; it offers acquire/release and ``with``, not
     ``wait``/``notify`` (nothing in the standard library calls those on a future's lock
-    from outside the future).
+    from outside the future). Every name of the standard Future's insides that this
+    relies on is listed, and pinned by a test, in :mod:`._stdlib_future`.
     """
 
     # How to wake each thread asleep in result()/exception(); None while nobody waits.
@@ -244,7 +254,7 @@ class TaskFuture(LeanFuture[_T]):
 
     ``cancel()`` follows the standard contract (True only if the task had not started)
     with two additions: it also sets the task's token, so a running task that checks
-    :func:`cancelled` can stop early (``cancel()`` still returns False for it); and a
+    :func:`cancel_requested` can stop early (``cancel()`` still returns False for it); and a
     task waiting between attempts for a retry counts as not started, so it is cancelled.
 
     Reading a failure through ``result()`` or ``exception()`` marks it as read for
@@ -400,11 +410,7 @@ def settled_outcome(future: Future[Any]) -> tuple[bool, BaseException | None, An
     would (this runs once per task on the pool's and pipeline's hot paths). A
     :class:`TaskFuture`'s exception counts as read, as ``exception()`` would make it.
     """
-    if future._state in _CANCELLED:
-        return True, None, None
-    exc = future._exception
-    if exc is not None:
-        if isinstance(future, TaskFuture):
-            future._mark_read()
-        return False, exc, None
-    return False, None, future._result
+    outcome = raw_outcome(future)
+    if outcome[1] is not None and isinstance(future, TaskFuture):
+        future._mark_read()
+    return outcome

@@ -17,20 +17,51 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FuturesTimeoutError
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from ._accounting import Emitter
 from ._cancel import CancelToken, _current
+from ._events import describe
+from ._threads import WorkerState
 from ._waiting import wait_slice
 
-if TYPE_CHECKING:
-    from ._pool import Pool, _WorkerState
-
-__all__: list[str] = []
+__all__ = ["MapHost", "MapRun"]
 
 _T = TypeVar("_T")
 
 _TARGET_CHUNK_SECONDS = 0.002  # long enough to amortise a claim, short enough to balance
 _MAX_CHUNK = 512
+
+
+class MapHost(Protocol):
+    """What a map needs of its pool: all of it, in one place."""
+
+    _max_workers: int  # how many pullers can be useful at once
+    _events: Emitter  # events of map items (start/finish per item when listened to)
+    _ids: itertools.count[int]  # task ids, shared with the pool's tasks
+
+    def _map_spawn(self, run: MapRun[Any], count: int, /) -> int:
+        """Queue ``count`` pullers of ``run``; returns how many were queued."""
+        ...
+
+    def _map_account(
+        self,
+        run: MapRun[Any],
+        /,
+        *,
+        read: int = 0,
+        ok: int = 0,
+        failed: int = 0,
+        cancelled: int = 0,
+        puller_done: bool = False,
+        finished: bool = False,
+    ) -> None:
+        """Count items read and settled, a puller that ended, a map that finished."""
+        ...
+
+    def _interrupt(self) -> None:
+        """Ctrl-C in the consumer: cancel the pool's work."""
+        ...
 
 
 class _Failure:
@@ -47,7 +78,7 @@ class MapRun(Generic[_T]):
 
     def __init__(
         self,
-        pool: Pool,
+        pool: MapHost,
         fn: Callable[..., _T],
         source: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]],
         *,
@@ -119,7 +150,7 @@ class MapRun(Generic[_T]):
 
         The input is read under ``_input_lock`` only (one reader at a time keeps items
         numbered in input order), never under ``_lock``: an input can wait for as long
-        as it likes (a quiet socket, a generator waiting for ``cancelled()``) while the
+        as it likes (a quiet socket, a generator waiting for ``cancel_requested()``) while the
         consumer still takes results and Ctrl-C or ``stop()`` still cancels the run.
         With the map state locked, the consumer's interrupt waited for that lock behind
         the reading worker, and the input waited for a cancel that never came.
@@ -152,7 +183,7 @@ class MapRun(Generic[_T]):
                     self._exhausted = True
             return start, batch
 
-    def run(self, ws: _WorkerState) -> None:
+    def run(self, ws: WorkerState) -> None:
         """Claim and run chunks until input, room or the map runs out; never block."""
         pool = self.pool
         previous = _current.token
@@ -202,10 +233,11 @@ class MapRun(Generic[_T]):
             _current.token = previous
 
     def _run_batch(
-        self, batch: list[tuple[Any, ...]], ws: _WorkerState
+        self, batch: list[tuple[Any, ...]], ws: WorkerState
     ) -> tuple[list[Any], int, int, float]:
         fn = self._fn
         pool = self.pool
+        events = pool._events
         results: list[Any] = []
         ok = failed = 0
         ws.mapping = True
@@ -214,11 +246,11 @@ class MapRun(Generic[_T]):
             for args in batch:
                 if self._stopped is not None:
                     break
-                listeners = pool._listeners
+                listeners = events.listeners
                 task_id = 0
                 if listeners:
                     task_id = next(pool._ids)
-                    pool._emit_raw(
+                    events.raw(
                         "start",
                         task_id=task_id,
                         key=None,
@@ -233,9 +265,9 @@ class MapRun(Generic[_T]):
                 except BaseException as exc:
                     results.append(_Failure(exc))
                     failed += 1
-                    error = f"{type(exc).__name__}: {exc}"
+                    error = describe(exc)
                 if listeners:
-                    pool._emit_raw(
+                    events.raw(
                         "finish",
                         task_id=task_id,
                         key=None,

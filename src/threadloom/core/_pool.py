@@ -1,296 +1,38 @@
 """Pool: a ThreadPoolExecutor drop-in with back-pressure, per-key limits, retries,
-deadlines, timers, cooperative cancellation, statistics and events."""
+deadlines, timers, cooperative cancellation, statistics and events.
+
+This module is the public face: arguments, their checks and their documentation. The
+machinery is below it: :mod:`._engine` (a task's moves), :mod:`._ledger` (state, books,
+shutdown), :mod:`._keys` (per-key admission), :mod:`._worker` (the worker loop),
+:mod:`._accounting` (counters, statistics, events), :mod:`._task` (the task record) and
+:mod:`._exit` (interpreter exit).
+"""
 
 from __future__ import annotations
 
 import itertools
-import logging
 import os
-import queue
-import sys
-import threading
-import time
-import weakref
-from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from concurrent.futures import CancelledError, Executor, Future
-from concurrent.futures import TimeoutError as FuturesTimeoutError
-from functools import partial
+from concurrent.futures import Executor
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
-from ._cancel import CancelToken, _current
-from ._errors import BrokenPool, PoolFull
-from ._events import EventKind, Listener, PoolStatistics, TaskEvent
-from ._future import TaskFuture, settled_outcome
+from ._engine import PoolEngine
+from ._events import Listener, PoolStatistics
+from ._future import TaskFuture
+from ._ledger import WhenFull
 from ._mapping import MapRun
 from ._retry import Retry
-from ._scheduler import Scheduler, _Entry
-from ._timers import Timer
-from ._waiting import wait_slice
+from ._threads import worker_local
+from ._timers import TimerHandle
 
 __all__ = ["Pool", "WhenFull"]
-
-_log = logging.getLogger("threadloom.core")
-# Where ThreadPoolExecutor logs a failing initializer: tools and tests watch this logger.
-_futures_log = logging.getLogger("concurrent.futures")
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
-WhenFull = Literal["block", "raise", "caller_runs"]
 
-# ---- interpreter exit ---------------------------------------------------------------------
-# Like ThreadPoolExecutor: a hook that runs before the interpreter joins non-daemon
-# threads lets idle workers go and lets queued work finish, instead of hanging on workers
-# blocked in queue.get(). threading._register_atexit (not atexit) because atexit handlers
-# run only after non-daemon threads were joined (bpo-39812).
-_live_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
-_global_shutdown = False
-_global_lock = threading.Lock()
-
-
-def _python_exit() -> None:
-    global _global_shutdown
-    with _global_lock:
-        _global_shutdown = True
-        pools = list(_live_pools)
-    # An uncaught Ctrl-C is on its way out: do not start queued work, ask running tasks
-    # to stop (they finish when they next check cancelled()).
-    last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
-    interrupted = isinstance(last, KeyboardInterrupt)
-    for pool in pools:
-        pool._stop(cancel_futures=interrupted, reason="interrupt" if interrupted else "shutdown")
-    for pool in pools:
-        pool._join()
-
-
-threading._register_atexit(_python_exit)  # type: ignore[attr-defined]
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_global_lock.acquire,
-        after_in_child=_global_lock._at_fork_reinit,  # type: ignore[attr-defined]
-        after_in_parent=_global_lock.release,
-    )
-
-
-class _WorkerLocal(threading.local):
-    pool: Pool | None = None
-
-
-class _Draining(threading.local):
-    """Per pool and thread: whether this thread is inside that pool's _start_released."""
-
-    active = False
-
-
-_worker_local = _WorkerLocal()
-
-
-class _WorkerState:
-    """Per-worker counters, written only by their own thread (no lock needed)."""
-
-    __slots__ = ("busy", "current", "mapping", "name", "settled")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.busy = 0.0
-        # Tasks that succeeded on the fast path (no key, no deadline): counted here,
-        # without the pool lock, so that workers and submitters do not contend for it.
-        self.settled = 0
-        self.current: TaskFuture[Any] | None = None
-        self.mapping = False  # running a chunk of a map
-
-
-class _Task:
-    # Rarely used fields are class-level defaults: an instance stores only what differs.
-    __slots__ = (
-        "args",
-        "bounded",
-        "deadline_entry",
-        "dropped",
-        "fn",
-        "future",
-        "inline",
-        "inner",
-        "key",
-        "key_limit",
-        "key_rate",
-        "keyed",
-        "kwargs",
-        "on_wait",
-        "parked",
-        "pool",
-        "retry",
-        "retry_entry",
-        "returns_future",
-        "thread",
-    )
-
-    def __init__(
-        self,
-        pool: Pool,
-        future: TaskFuture[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        self.pool = pool
-        self.future = future
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.key: Hashable | None = None
-        self.retry: Retry | None = None
-        self.key_limit: int | None = None
-        self.key_rate: float | None = None
-        self.keyed = False
-        self.bounded = False
-        self.deadline_entry: _Entry | None = None
-        self.retry_entry: _Entry | None = None
-        self.returns_future = False
-        self.inline = False  # start_inline: started by the thread that makes it runnable
-        # on_wait: told +1 when the task starts waiting without being runnable (behind its
-        # key, or for a retry) and -1 when a worker picks it up again; parked marks that
-        # the -1 is owed.
-        self.on_wait: Callable[[int], None] | None = None
-        self.parked = False
-        # dropped: cancelled while in its key's waiting deque, and settled then; left in
-        # the deque (removing it would cost a linear search) for the key to skip.
-        self.dropped = False
-        # returns_future: the running attempt's inner future and the worker that started it
-        self.inner: Future[Any] | None = None
-        self.thread = ""
-
-    @property
-    def label(self) -> str:
-        """The task's name in events, traces and error messages: its ``label``, else
-        ``fn.__name__``, else ``task-{task_id}`` (a partial or a callable object)."""
-        future = self.future
-        name: object = getattr(self.fn, "__name__", None)
-        if future.label:
-            return future.label
-        return name if isinstance(name, str) and name else f"task-{future.task_id}"
-
-
-class _KeyState:
-    __slots__ = (
-        "active",
-        "dropped",
-        "interval",
-        "limit",
-        "next_start",
-        "requested",
-        "tick",
-        "waiting",
-    )
-
-    def __init__(self, limit: int | None, requested: int | None, rate: float | None) -> None:
-        self.limit = sys.maxsize if limit is None else limit
-        # The key_limit of the submit call that brought the key into use: what the key's
-        # limit falls back to when set_key_limit(key, None) drops an explicit one.
-        self.requested = requested
-        # Rate limit: at most one start per `interval` seconds for the key.
-        self.interval = 0.0 if rate is None else 1.0 / rate
-        self.next_start = 0.0
-        self.tick: _Entry | None = None  # scheduler entry that re-checks the key
-        self.active = 0
-        self.waiting: deque[_Task] = deque()
-        self.dropped = 0  # tasks in `waiting` that were cancelled there (_Task.dropped)
-
-    def has_waiting(self) -> bool:
-        """True if a task still to start waits behind the key."""
-        return len(self.waiting) > self.dropped
-
-
-class _Wake:
-    """Queued to wake a worker for a task placed on the pool's ready deque."""
-
-    __slots__ = ()
-
-
-_WAKE = _Wake()
-
-_Item = _Task | MapRun[Any] | _Wake | None
-
-
-def _worker(
-    pool_ref: weakref.ref[Pool],
-    work: queue.SimpleQueue[_Item],
-    ready: deque[_Task],
-    state: _WorkerState,
-    initializer: Callable[..., object] | None,
-    initargs: tuple[Any, ...],
-) -> None:
-    if initializer is not None:
-        try:
-            initializer(*initargs)
-        except BaseException as exc:
-            # As ThreadPoolExecutor, word for word: the traceback, once, on its logger.
-            # Ours gets one line naming the pool and what follows (no second traceback).
-            _futures_log.critical("Exception in initializer:", exc_info=True)
-            pool = pool_ref()
-            _log.error(
-                "%s: initializer failed in %s (%s): the pool is broken; its queued and "
-                "mapped work fails with BrokenPool",
-                "pool" if pool is None else pool.name,
-                threading.current_thread().name,
-                _describe(exc),
-            )
-            del exc
-            if pool is not None:
-                pool._initializer_failed()
-            return
-    _worker_local.pool = pool_ref()
-    item: _Item
-    try:
-        while True:
-            if ready:
-                # Tasks that already waited (behind a full key, or for a retry) go first.
-                try:
-                    item = ready.popleft()
-                except IndexError:  # another worker took it
-                    continue
-            else:
-                try:
-                    item = work.get_nowait()
-                except queue.Empty:
-                    # Going idle: hold no strong reference, so a pool nobody uses can be
-                    # collected (its weakref callback then wakes us with None).
-                    _worker_local.pool = None
-                    pool = pool_ref()
-                    if pool is not None and not pool._all_started:
-                        pool._idle.release()
-                    del pool
-                    item = work.get()
-            if item is _WAKE:
-                continue
-            if item is None:
-                pool = pool_ref()
-                if _global_shutdown or pool is None or pool._closed:
-                    work.put(None)  # pass the wake-up on to the next worker
-                    return
-                del pool
-                continue
-            if type(item) is _Task:
-                _worker_local.pool = item.pool
-                item.pool._run_task(item, state)
-            else:
-                run = cast(MapRun[Any], item)
-                _worker_local.pool = run.pool
-                run.run(state)
-                del run
-            del item
-    except BaseException:
-        _log.critical("Exception in worker", exc_info=True)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-class Pool(Executor):
+class Pool(PoolEngine, Executor):
     """A thread pool that is a drop-in :class:`concurrent.futures.ThreadPoolExecutor`.
 
     ``max_workers``, ``thread_name_prefix``, ``initializer`` and ``initargs`` mean what they
@@ -350,69 +92,20 @@ class Pool(Executor):
             )
         if key_limit is not None and key_limit < 1:
             raise ValueError(f"key_limit must be None or >= 1, got {key_limit}")
-        self._max_workers = max_workers
-        self._prefix = thread_name_prefix or f"Pool-{self._counter()}"
-        self.name = name or self._prefix
-        """The pool's name (for logs and traces)."""
-        self._initializer = initializer
-        self._initargs = initargs
-        self._max_queued = max_queued
-        self._when_full: WhenFull = when_full
-        self._key_limit = key_limit
-        self._retry = retry
-        self._raise_unread = raise_unread
-
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        # Tasks released from a key's queue or back from a retry wait: they were
-        # submitted before what is in the run queue now, so workers take them first.
-        self._ready: deque[_Task] = deque()
-        # start_inline tasks a key released under the lock, for the releasing thread to
-        # start once it has let go of the lock (_start_released).
-        self._released: deque[_Task] = deque()
-        self._draining = _Draining()
-        self._idle = threading.Semaphore(0)
-        self._threads: set[threading.Thread] = set()
-        self._all_started = False  # max_workers threads exist: skip the idle bookkeeping
-        self._workers: list[_WorkerState] = []
-        self._lock = threading.Lock()
-        self._not_full = threading.Condition(self._lock)
-        self._ids = itertools.count(1)
-        self._scheduler = Scheduler(f"{self._prefix}_scheduler")
-        self._unread: dict[int, TaskFuture[object]] = {}
-        self._listeners: tuple[Listener, ...] = ()
-
-        # Everything below is guarded by self._lock.
-        self._shutdown = False
-        # shutdown(cancel_futures=True) or Ctrl-C: a task not started yet never starts,
-        # even one a thread took off a queue just before (see _run_task).
-        self._cancel_all = False
-        self._closed = False  # shut down and nothing left to run: workers may exit
-        self._broken: str | None = None
-        self._queued = 0  # bounded pools only: tasks counted against max_queued
-        # Accepted work (tasks, map items, map pullers) minus what was settled under the
-        # lock; the fast path's settlements are in the workers' `settled` counters.
-        self._outstanding = 0
-        self._keys: dict[Hashable, _KeyState] = {}
-        self._key_limits: dict[Hashable, int] = {}
-        self._key_rates: dict[Hashable, float] = {}  # set_key_rate's, kept for the pool's life
-        self._retrying: dict[int, _Task] = {}
-        # returns_future attempts whose inner future has not resolved yet, by task id.
-        self._awaiting: dict[int, _Task] = {}
-        self._timers: set[Timer] = set()
-        self._maps: set[MapRun[Any]] = set()
-        self._submitted = 0
-        self._succeeded = 0
-        self._failed = 0
-        self._cancelled = 0
-        self._timed_out = 0
-        self._retried = 0
-
-        def wake_workers(_: object, q: queue.SimpleQueue[_Item] = self._queue) -> None:
-            q.put(None)
-
-        self._ref = weakref.ref(self, wake_workers)
-        with _global_lock:
-            _live_pools.add(self)
+        prefix = thread_name_prefix or f"Pool-{self._counter()}"
+        PoolEngine.__init__(
+            self,
+            max_workers,
+            prefix,
+            name or prefix,
+            initializer,
+            initargs,
+            max_queued,
+            when_full,
+            key_limit,
+            retry,
+            raise_unread,
+        )
 
     # ---- submission ------------------------------------------------------------------
 
@@ -459,7 +152,7 @@ class Pool(Executor):
         deadline: seconds from now. When it passes before the task is resolved, the
             future fails with :class:`TimeoutError` and the task's token is set. The
             thread running the attempt cannot be stopped: it goes on until the task checks
-            :func:`cancelled` or returns, and its result is discarded; until then it keeps
+            :func:`cancel_requested` or returns, and its result is discarded; until then it keeps
             its worker (and its key's slot). No retry starts after the deadline.
         key_rate: at most this many tasks of the key start per second (evenly spaced,
             1/key_rate apart); tasks over the rate wait like tasks of a full key, and the
@@ -528,319 +221,6 @@ class Pool(Executor):
             on_wait=on_wait,
         )
 
-    def _submit(
-        self,
-        fn: Callable[..., _T],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        retry: Retry | None,
-        *,
-        key: Hashable | None = None,
-        deadline: float | None = None,
-        label: str | None = None,
-        key_limit: int | None = None,
-        key_rate: float | None = None,
-        internal: bool = False,
-        returns_future: bool = False,
-        start_inline: bool = False,
-        on_wait: Callable[[int], None] | None = None,
-    ) -> TaskFuture[_T]:
-        future: TaskFuture[_T] = TaskFuture()
-        future.task_id = next(self._ids)
-        future.token = CancelToken()
-        future._unread = self._unread
-        task = _Task(self, future, fn, args, kwargs)
-        if retry is not None:
-            task.retry = retry
-        if key is not None:
-            future.key = task.key = key
-            task.key_limit = key_limit
-            task.key_rate = key_rate
-        if label is not None:
-            future.label = label
-        if returns_future:
-            task.returns_future = True
-        if on_wait is not None:
-            task.on_wait = on_wait
-        if start_inline:
-            task.inline = True
-        run_inline = False
-        with self._lock:
-            self._check_open_locked()
-            if self._max_queued is not None and not internal:
-                if self._queued >= self._max_queued and _worker_local.pool is not self:
-                    mode = self._when_full
-                    if mode == "raise":
-                        raise PoolFull(
-                            f"pool {self.name!r} has {self._queued} tasks waiting to start "
-                            f"(max_queued={self._max_queued})"
-                        )
-                    if mode == "caller_runs" and key is None:
-                        run_inline = True
-                    else:
-                        while self._queued >= self._max_queued:
-                            self._not_full.wait(wait_slice(None))
-                            self._check_open_locked()
-                if not run_inline:
-                    self._queued += 1
-                    task.bounded = True
-            self._submitted += 1
-            self._outstanding += 1
-            if deadline is not None:
-                task.deadline_entry = self._scheduler.call_later(
-                    deadline, lambda: self._expire(task)
-                )
-            if task.inline:
-                run_inline = True  # _run_task admits it, or parks it behind its key
-            elif not run_inline:
-                self._dispatch_locked(task)
-        if run_inline:
-            # As on a worker: the deadline may already have failed the future (deadline=0,
-            # or this thread was descheduled), and then the task is settled, not run.
-            self._start_here(task)
-            if self._released:
-                self._start_released()
-        return future
-
-    def _check_open_locked(self) -> None:
-        if self._broken is not None:
-            raise BrokenPool(self._broken)
-        if self._shutdown:
-            raise RuntimeError("cannot schedule new futures after shutdown")
-        if _global_shutdown:
-            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-
-    def _dispatch_locked(self, task: _Task, *, front: bool = False) -> None:
-        """Queue an attempt: at the back of the run queue, or (``front``) on the ready
-        deque that workers serve first, for tasks that already waited their turn."""
-        if front:
-            self._push_ready_locked(task)
-            return
-        self._queue.put(task)
-        self._adjust_thread_count_locked()
-
-    def _admit(self, task: _Task) -> bool:
-        """Take a slot of the task's key, or park the task behind it (False).
-
-        Admission happens when a worker dequeues the task, not at submit: a slot is never
-        reserved by a task that is still queued behind others.
-        """
-        key = task.key
-        with self._lock:
-            if self._cancel_all:
-                # Shutdown drained the keys' queues already: parking now would strand the
-                # task. Let _run_task cancel it instead.
-                return True
-            state = self._keys.get(key)
-            if state is None:
-                limit = self._key_limit_locked(key, task.key_limit)
-                rate = self._key_rates.get(key, task.key_rate) if self._key_rates else task.key_rate
-                if limit is None and rate is None:
-                    return True
-                state = self._keys[key] = _KeyState(limit, task.key_limit, rate)
-            if state.has_waiting() or state.active >= state.limit:
-                return not self._park_locked(task, state)
-            if state.interval:
-                now = time.monotonic()
-                if now < state.next_start:
-                    if not self._park_locked(task, state):
-                        return True
-                    self._arm_key_locked(key, state)
-                    return False
-                state.next_start = now + state.interval
-            state.active += 1
-            task.keyed = True
-            return True
-
-    def _park_locked(self, task: _Task, state: _KeyState) -> bool:
-        """Park ``task`` behind its key; False (not parked) if it was cancelled already:
-        the caller lets it through, and the worker skips it."""
-        # The hook first, then the check: a cancel() that misses the hook has already
-        # made the check true.
-        task.future._on_cancel = partial(self._drop_parked, task)
-        if task.future.cancelled():
-            # Its cancel() may be calling the hook now, waiting for the pool lock:
-            # cleared under the lock, the hook finds nothing to do; the worker skips it.
-            task.future._on_cancel = None
-            return False
-        state.waiting.append(task)
-        task.parked = task.on_wait is not None
-        return True
-
-    def _drop_parked(self, task: _Task) -> None:
-        """Settle a task cancelled while parked behind its key now, not when its key
-        would have let it start: with a slow key_rate that may be hours away, and
-        shutdown(wait=True) would wait for it. It stays in the key's deque, marked, and
-        costs no start when the key reaches it."""
-        with self._lock:
-            state = self._keys.get(task.key)
-            if state is None or task.dropped or not task.future._on_cancel:
-                return
-            task.future._on_cancel = None  # released to a worker: that one skips it
-            task.dropped = True
-            state.dropped += 1
-            self._unbound_locked(task)
-            self._cancelled += 1
-            self._settle_locked(task)
-            self._pump_key_locked(task.key, state)
-        # What a worker dequeuing it would have done: tell wait()/as_completed().
-        task.future.set_running_or_notify_cancel()
-        if self._released:
-            self._start_released()
-        if self._listeners:
-            self._emit("cancelled", task, task.future.attempts)
-
-    def _push_ready_locked(self, task: _Task) -> None:
-        self._ready.append(task)
-        self._queue.put(_WAKE)
-        self._adjust_thread_count_locked()
-
-    def _release_key_locked(self, task: _Task) -> None:
-        task.keyed = False
-        key = task.key
-        state = self._keys[key]
-        state.active -= 1
-        self._pump_key_locked(key, state)
-
-    def _pump_key_locked(self, key: Hashable, state: _KeyState) -> None:
-        """Start waiting tasks of a key while its limit and rate allow; drop idle state."""
-        now = time.monotonic() if state.interval else 0.0
-        while state.waiting and state.active < state.limit:
-            if state.waiting[0].dropped:
-                state.waiting.popleft()
-                state.dropped -= 1
-                continue
-            if now < state.next_start:
-                self._arm_key_locked(key, state)
-                return
-            successor = state.waiting.popleft()
-            successor.future._on_cancel = None  # no longer parked
-            successor.keyed = True
-            state.active += 1
-            if state.interval:
-                state.next_start = now + state.interval
-            if successor.inline:
-                # Started by this thread once it lets go of the lock (_start_released).
-                self._released.append(successor)
-            else:
-                # It already waited its turn: it goes ahead of the run queue.
-                self._push_ready_locked(successor)
-        if state.active == 0 and not state.waiting:
-            if now < state.next_start:
-                # Forget the key once its rate allows. After shutdown only tasks already
-                # accepted can come (they still honour the rate: the state stays), and a
-                # tick would keep the scheduler thread, and the interpreter's exit,
-                # waiting for nothing.
-                if not self._shutdown:
-                    self._arm_key_locked(key, state)
-            else:
-                if state.tick is not None:
-                    state.tick.cancel()
-                del self._keys[key]  # keys come and go: keep no state for idle ones
-
-    def _arm_key_locked(self, key: Hashable, state: _KeyState) -> None:
-        if state.tick is None:
-            state.tick = self._scheduler.call_at(state.next_start, lambda: self._key_tick(key))
-
-    def _key_tick(self, key: Hashable) -> None:
-        with self._lock:
-            state = self._keys.get(key)
-            if state is not None:
-                state.tick = None
-                self._pump_key_locked(key, state)
-        if self._released:
-            self._start_released()
-
-    def _start_released(self) -> None:
-        """Start the inline tasks a key released while this thread held the lock.
-
-        Not re-entered by a thread for the same pool: a task started here may end at
-        once (its ``fn`` raised, its future was already done or cancelled) and free its
-        key's slot for the next parked task, which lands on the same deque; the loop
-        further up this thread's stack takes it, instead of a call one level deeper per
-        task (a key with thousands of parked tasks would exhaust the stack). Per pool,
-        because a task of this pool may release tasks of another pool on this thread
-        (a pipeline's next stage), which must be started all the same.
-        """
-        draining = self._draining
-        if draining.active:
-            return
-        draining.active = True
-        released = self._released
-        try:
-            while released:
-                try:
-                    task = released.popleft()
-                except IndexError:  # another thread took it
-                    return
-                self._start_here(task)
-        finally:
-            draining.active = False
-
-    def _start_here(self, task: _Task) -> None:
-        """Run ``task`` on this thread, outside any worker (inline or caller-run).
-
-        What escapes ``_run_task`` is not the task's failure (it settles those) but a
-        bug or Ctrl-C landing here: the task must still settle and give back its key's
-        slot, or the key stalls. A bug is logged and swallowed; Ctrl-C goes on up.
-        """
-        try:
-            self._run_task(task, None)
-        except BaseException as exc:
-            self._abort_start(task, exc)
-            if not isinstance(exc, Exception):
-                raise
-
-    def _unbound_locked(self, task: _Task) -> None:
-        """The task no longer waits to start: free its place under ``max_queued``."""
-        if task.bounded:
-            task.bounded = False
-            self._queued -= 1
-            self._not_full.notify()
-
-    def _abort_start(self, task: _Task, exc: BaseException) -> None:
-        """Fail a task whose start went wrong outside its ``fn`` (a bug, or Ctrl-C in
-        the starting thread) and undo what the start had taken: its place in the
-        queued count, its key's slot, its entry among awaited attempts."""
-        if isinstance(exc, Exception):
-            _log.critical("pool %r: starting task %r failed", self.name, task.label, exc_info=exc)
-        resolved = task.future._fail(exc)
-        with self._lock:
-            self._unbound_locked(task)
-            self._awaiting.pop(task.future.task_id, None)
-            if task.keyed:
-                self._release_key_locked(task)
-            if resolved:
-                self._failed += 1
-                # Settled here only if this call resolved it: otherwise whoever did
-                # settles it (a second settle would miscount the pool's idle state).
-                self._settle_locked(task)
-
-    def _adjust_thread_count_locked(self) -> None:
-        if self._all_started:
-            return  # every worker exists: the idle count no longer matters
-        if self._idle.acquire(timeout=0):
-            return
-        n = len(self._threads)
-        self._all_started = n + 1 >= self._max_workers
-        if n < self._max_workers:
-            state = _WorkerState(f"{self._prefix}_{n}")
-            thread = threading.Thread(
-                name=state.name,
-                target=_worker,
-                args=(
-                    self._ref,
-                    self._queue,
-                    self._ready,
-                    state,
-                    self._initializer,
-                    self._initargs,
-                ),
-            )
-            thread.start()
-            self._threads.add(thread)
-            self._workers.append(state)
-
     def set_key_limit(self, key: Hashable, limit: int | None) -> None:
         """Cap concurrently running tasks of ``key`` at ``limit`` (None: back to default).
 
@@ -850,16 +230,7 @@ class Pool(Executor):
         if limit is not None and limit < 1:
             raise ValueError(f"key limit must be None or >= 1, got {limit}")
         with self._lock:
-            if limit is None:
-                self._key_limits.pop(key, None)
-            else:
-                self._key_limits[key] = limit
-            state = self._keys.get(key)
-            if state is None:
-                return
-            effective = self._key_limit_locked(key, state.requested)
-            state.limit = sys.maxsize if effective is None else effective
-            self._pump_key_locked(key, state)
+            self._start_successors_locked(self._gate.set_limit(key, limit))
         if self._released:
             self._start_released()
 
@@ -873,303 +244,14 @@ class Pool(Executor):
         within its last interval), the next start is 1/``rate`` after the last one: a
         slower rate holds waiting tasks back longer, a faster one releases them sooner.
         A key without state, or whose tasks had no rate, may start its next task at
-        once.
+        once. Raises ValueError unless ``rate`` > 0.
         """
         if not rate > 0:  # "not >": nan too
             raise ValueError(f"key rate must be > 0 tasks/s, got {rate}")
-        interval = 1.0 / rate
         with self._lock:
-            self._key_rates[key] = rate
-            state = self._keys.get(key)
-            if state is None:
-                return
-            if state.interval:
-                # next_start was the last start + the old interval.
-                state.next_start += interval - state.interval
-            state.interval = interval
-            if state.tick is not None:
-                # Armed for the old next start: re-armed for the new one by the pump.
-                state.tick.cancel()
-                state.tick = None
-            self._pump_key_locked(key, state)
+            self._start_successors_locked(self._gate.set_rate(key, rate))
         if self._released:
             self._start_released()
-
-    def _key_limit_locked(self, key: Hashable, requested: int | None) -> int | None:
-        """The cap on running tasks of ``key`` (None: no cap): the ``set_key_limit`` one,
-        else ``requested`` (a submit call's ``key_limit``), else the pool's default."""
-        return self._key_limits.get(key) or requested or self._key_limit
-
-    # ---- running -----------------------------------------------------------------------
-
-    def _run_task(self, task: _Task, ws: _WorkerState | None) -> None:
-        if task.parked:
-            task.parked = False
-            self._tell_wait(task, -1)
-        if task.key is not None and not task.keyed and not self._admit(task):
-            # Parked behind its key; a finishing task of the key releases it.
-            if task.on_wait is not None:
-                self._tell_wait(task, 1)
-            return
-        future = task.future
-        if task.bounded:
-            with self._lock:
-                self._unbound_locked(task)
-        if self._cancel_all:
-            # Taken off a queue (or the released deque) just before shutdown drained it:
-            # cancelled like the ones the drain found, never started (a retry included:
-            # _force_cancel also cancels a task between attempts).
-            future._force_cancel()  # False if a deadline settled it first; _skip counts
-            self._skip(task)
-            return
-        if future.attempts == 0:
-            if task.deadline_entry is None:
-                started = future.set_running_or_notify_cancel()
-            else:
-                started = future._try_start()
-        else:
-            started = not future.done()
-        if not started:
-            self._skip(task)
-            return
-        future.attempts = attempt = future.attempts + 1
-        listeners = self._listeners
-        if listeners:
-            self._emit("start", task, attempt)
-        if ws is not None:
-            ws.current = future
-        previous = _current.token
-        _current.token = future.token
-        t0 = time.monotonic()
-        try:
-            result = task.fn(*task.args, **task.kwargs)
-        except BaseException as exc:
-            error: BaseException | None = exc
-        else:
-            error = None
-        finally:
-            _current.token = previous
-            if ws is not None:
-                ws.busy += time.monotonic() - t0
-                ws.current = None
-        if (
-            ws is None
-            and isinstance(error, KeyboardInterrupt)
-            and threading.current_thread() is threading.main_thread()
-        ):
-            # Ctrl-C landing in a task that runs on the main thread (start_inline, or
-            # caller_runs) is the program's interrupt, not the task's failure: kept as
-            # the failure, it was lost (a fetch run went on, that URL failed with
-            # "KeyboardInterrupt:"). _start_here settles the task and lets it go up.
-            raise error
-        if error is None:
-            if task.returns_future:
-                if isinstance(result, Future):
-                    self._await_inner(task, result, attempt, ws)
-                    return
-                error = TypeError(
-                    f"task {task.label!r} "
-                    "was submitted with returns_future=True, so its function must return a "
-                    f"concurrent.futures.Future; it returned {type(result).__name__}"
-                )
-                del result
-                self._end_attempt(task, attempt, None, error, retry=False)
-                return
-            if task.deadline_entry is None and not task.keyed and ws is not None:
-                # The fast path: nothing else can settle this future, no key to release.
-                future.set_result(result)
-                del result
-                if listeners:
-                    self._emit("finish", task, attempt)
-                # Count first, then look at _shutdown: _stop() sets _shutdown first and
-                # then counts, so one of the two always sees the other (see _idle_locked).
-                ws.settled += 1
-                if self._shutdown:
-                    with self._lock:
-                        if self._idle_locked():
-                            self._close_locked()
-                return
-        self._end_attempt(task, attempt, result if error is None else None, error)
-
-    def _end_attempt(
-        self,
-        task: _Task,
-        attempt: int,
-        result: object,
-        error: BaseException | None,
-        *,
-        retry: bool = True,
-        thread: str | None = None,
-    ) -> None:
-        """Settle an attempt that ended with ``result`` or ``error`` (off the fast path).
-
-        ``thread`` names the worker that started the attempt when it ends elsewhere (an
-        inner future resolved on another thread); such an attempt is also removed from
-        ``_awaiting`` under the same lock hold that releases its key.
-        """
-        future = task.future
-        listeners = self._listeners
-        awaited = thread is not None
-        if error is None:
-            resolved = future._succeed(result)
-            del result
-            if listeners:
-                self._emit("finish", task, attempt, thread=thread)
-            with self._lock:
-                if awaited:
-                    del self._awaiting[future.task_id]
-                if task.keyed:
-                    self._release_key_locked(task)
-                if resolved:
-                    self._succeeded += 1
-                self._settle_locked(task)
-            if self._released:
-                self._start_released()
-            return
-        if listeners:
-            self._emit("finish", task, attempt, error, thread=thread)
-        policy = task.retry
-        delay = None
-        if retry and policy is not None and not future.token.is_set():
-            try:
-                if policy.should_retry(error, attempt):
-                    delay = policy.delay(error, attempt)
-            except Exception:
-                # A retry_on predicate that raises must not lose the task: it fails
-                # with the attempt's own error, as if no retry were allowed.
-                _log.exception("pool %r: the retry policy of task %r raised", self.name, task.label)
-                delay = None
-        with self._lock:
-            if awaited:
-                del self._awaiting[future.task_id]
-            if task.keyed:
-                self._release_key_locked(task)
-            if (
-                delay is not None
-                and not self._closed
-                and future._begin_retry_wait(lambda reason: self._abandon_retry(task, reason))
-            ):
-                self._retried += 1
-                self._retrying[future.task_id] = task
-                task.retry_entry = self._scheduler.call_later(delay, lambda: self._redispatch(task))
-                task.parked = task.on_wait is not None
-                retrying = True
-            else:
-                retrying = False
-        if self._released:
-            self._start_released()
-        if retrying:
-            if task.on_wait is not None:
-                self._tell_wait(task, 1)
-            if listeners:
-                self._emit("retry", task, attempt, error)
-            return
-        resolved = future._fail(error)
-        del error
-        with self._lock:
-            if resolved:
-                self._failed += 1
-            self._settle_locked(task)
-
-    def _await_inner(
-        self, task: _Task, inner: Future[Any], attempt: int, ws: _WorkerState | None
-    ) -> None:
-        """Keep the attempt running (key slot, deadline, statistics) until ``inner``
-        resolves; the worker that started it goes back to the run queue now."""
-        task.thread = threading.current_thread().name if ws is None else ws.name
-        with self._lock:
-            task.inner = inner
-            self._awaiting[task.future.task_id] = task
-        # If inner is already done this runs the settling here, on the worker, at once.
-        inner.add_done_callback(lambda f: self._inner_done(task, f, attempt))
-
-    def _inner_done(self, task: _Task, inner: Future[Any], attempt: int) -> None:
-        task.inner = None
-        cancelled, error, result = settled_outcome(inner)
-        if cancelled:
-            error = CancelledError(f"the future returned by task {task.label!r} was cancelled")
-        try:
-            self._end_attempt(task, attempt, result, error, thread=task.thread)
-        except BaseException:
-            # Future swallows what a done-callback raises; a task must not vanish silently.
-            _log.critical(
-                "pool %r: settling task %r failed", self.name, task.future.task_id, exc_info=True
-            )
-
-    def _tell_wait(self, task: _Task, delta: int) -> None:
-        on_wait = task.on_wait
-        assert on_wait is not None
-        try:
-            on_wait(delta)
-        except Exception:
-            _log.exception("pool %r: on_wait of task %r failed", self.name, task.future.task_id)
-
-    def _settle_locked(self, task: _Task) -> None:
-        self._outstanding -= 1
-        if task.deadline_entry is not None:
-            task.deadline_entry.cancel()
-            task.deadline_entry = None
-        if self._shutdown and self._idle_locked():
-            self._close_locked()
-
-    def _idle_locked(self) -> bool:
-        """True if no accepted work is left (tasks, retries, map items)."""
-        return self._outstanding == sum(ws.settled for ws in self._workers)
-
-    def _skip(self, task: _Task) -> None:
-        """A dequeued attempt whose future is already settled (cancelled or timed out)."""
-        cancelled = task.future.cancelled()
-        with self._lock:
-            if task.keyed:
-                self._release_key_locked(task)
-            if cancelled:
-                self._cancelled += 1
-            self._settle_locked(task)
-        if self._released:
-            self._start_released()
-        if cancelled and self._listeners:
-            self._emit("cancelled", task, task.future.attempts)
-
-    def _redispatch(self, task: _Task) -> None:
-        if not task.future._end_retry_wait():
-            return  # cancelled or timed out meanwhile: already settled
-        with self._lock:
-            task.retry_entry = None
-            # A cancelling shutdown may have emptied _retrying meanwhile; the task is
-            # this thread's all the same (it ended the wait): the worker that takes it
-            # cancels it then.
-            self._retrying.pop(task.future.task_id, None)
-            self._dispatch_locked(task, front=True)
-
-    def _abandon_retry(self, task: _Task, reason: str) -> None:
-        """Settle a task waiting for a retry that was cancelled or timed out."""
-        with self._lock:
-            entry = task.retry_entry
-            task.retry_entry = None
-            self._retrying.pop(task.future.task_id, None)
-            if reason != "deadline":
-                self._cancelled += 1
-            self._settle_locked(task)
-        if entry is not None:
-            entry.cancel()
-        if reason != "deadline" and self._listeners:
-            self._emit("cancelled", task, task.future.attempts)
-
-    def _expire(self, task: _Task) -> None:
-        future = task.future
-        failed, settle = future._expire(
-            FuturesTimeoutError(f"task {task.label} passed its deadline")
-        )
-        if not failed:
-            return
-        future.token.set("deadline")
-        with self._lock:
-            self._timed_out += 1
-            self._failed += 1
-        if settle is not None:
-            settle("deadline")
-        if self._listeners:
-            self._emit("timeout", task, future.attempts)
 
     # ---- events ------------------------------------------------------------------------
 
@@ -1181,97 +263,20 @@ class Pool(Executor):
         exception from a listener is logged and ignored. Returns a function that
         unsubscribes. With no listener the pool pays one attribute check per attempt.
         """
-        with self._lock:
-            self._listeners = (*self._listeners, listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                items = list(self._listeners)
-                if listener in items:
-                    items.remove(listener)
-                self._listeners = tuple(items)
-
-        return unsubscribe
-
-    def _emit(
-        self,
-        kind: EventKind,
-        task: _Task,
-        attempt: int,
-        error: BaseException | None = None,
-        *,
-        thread: str | None = None,
-    ) -> None:
-        future = task.future
-        self._emit_raw(
-            kind,
-            thread=thread,
-            task_id=future.task_id,
-            key=future.key,
-            attempt=attempt,
-            label=task.label,
-            error=None if error is None else _describe(error),
-        )
-
-    def _emit_raw(
-        self,
-        kind: EventKind,
-        *,
-        task_id: int,
-        key: Hashable | None,
-        attempt: int,
-        label: str,
-        error: str | None,
-        thread: str | None = None,
-    ) -> None:
-        event = TaskEvent(
-            kind,
-            task_id,
-            threading.current_thread().name if thread is None else thread,
-            time.monotonic(),
-            key,
-            attempt,
-            label,
-            error,
-            self.name,
-        )
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                _log.exception("pool %r: event listener %r raised", self.name, listener)
+        return self._events.subscribe(listener)
 
     # ---- statistics and failures ---------------------------------------------------------
 
     def statistics(self) -> PoolStatistics:
         """A :class:`PoolStatistics` snapshot (consistent counters; busy times approximate)."""
         with self._lock:
-            running = sum(1 for ws in self._workers if ws.current is not None or ws.mapping)
-            running += len(self._awaiting)
-            # An attempt that ran past its deadline still runs, but its task is settled
-            # (timed out): it must not be taken off the queued count a second time.
-            # (ws.current read once: its worker clears it without the lock.)
-            settled_running = sum(
-                1 for ws in self._workers if (current := ws.current) is not None and current.done()
-            )
-            waiting_retry = len(self._retrying)
-            succeeded = self._succeeded + sum(ws.settled for ws in self._workers)
-            settled = succeeded + self._failed + self._cancelled
-            unsettled = self._submitted - settled - waiting_retry
-            return PoolStatistics(
+            return self._counts.snapshot(
                 max_workers=self._max_workers,
-                workers=sum(1 for t in self._threads if t.is_alive()),
-                submitted=self._submitted,
-                queued=max(0, unsettled - (running - settled_running)),
-                running=running,
-                waiting_retry=waiting_retry,
-                succeeded=succeeded,
-                failed=self._failed,
-                cancelled=self._cancelled,
-                timed_out=self._timed_out,
-                retried=self._retried,
-                keys=len(self._keys),
-                busy=tuple((ws.name, ws.busy) for ws in self._workers),
+                threads=self._threads,
+                workers=self._workers,
+                awaiting=len(self._awaiting),
+                waiting_retry=len(self._retrying),
+                keys=len(self._gate),
             )
 
     def unread_failures(self) -> list[BaseException]:
@@ -1299,13 +304,14 @@ class Pool(Executor):
 
     # ---- timers --------------------------------------------------------------------------
 
-    def after(self, delay: float, fn: Callable[..., object], *args: object) -> Timer:
-        """Run ``fn(*args)`` once on a worker, ``delay`` seconds from now. See :class:`Timer`."""
+    def after(self, delay: float, fn: Callable[..., object], *args: object) -> TimerHandle:
+        """Run ``fn(*args)`` once on a worker, ``delay`` seconds from now; see
+        :class:`TimerHandle`."""
         return self._timer(delay, None, fn, args)
 
-    def every(self, interval: float, fn: Callable[..., object], *args: object) -> Timer:
+    def every(self, interval: float, fn: Callable[..., object], *args: object) -> TimerHandle:
         """Run ``fn(*args)`` on a worker every ``interval`` seconds (first run after one
-        interval) until cancelled or shutdown. See :class:`Timer` for overlap and errors."""
+        interval) until cancelled or shutdown. See :class:`TimerHandle` for overlap and errors."""
         if interval <= 0:
             raise ValueError(f"interval must be > 0 seconds, got {interval}")
         return self._timer(interval, interval, fn, args)
@@ -1316,7 +322,7 @@ class Pool(Executor):
         interval: float | None,
         fn: Callable[..., object],
         args: tuple[object, ...],
-    ) -> Timer:
+    ) -> TimerHandle:
         if delay < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay}")
 
@@ -1333,7 +339,7 @@ class Pool(Executor):
                 internal=True,
             )
 
-        timer = Timer(self._scheduler, submit, delay, interval)
+        timer = TimerHandle(self._scheduler, submit, delay, interval)
         with self._lock:
             self._check_open_locked()
             self._timers.add(timer)
@@ -1378,7 +384,7 @@ class Pool(Executor):
         Input is read as results are consumed, at most ``buffersize`` items ahead
         (default ``max(256, 8 * max_workers)``), so an endless generator runs in constant
         memory. The input iterator is advanced by worker threads, one at a time, without
-        blocking this iterator (``cancelled()`` is true there once the map stops); an
+        blocking this iterator (``cancel_requested()`` is true there once the map stops); an
         exception it raises is re-raised by this iterator after the results before it.
         """
         return self._start_map(
@@ -1410,46 +416,10 @@ class Pool(Executor):
             self._check_open_locked()
             self._maps.add(run)
             if isinstance(source, list):
-                self._submitted += len(source)
-                self._outstanding += len(source)
+                self._counts.submitted += len(source)
+                self._counts.outstanding += len(source)
         run.spawn()
         return run.results()
-
-    # The MapRun engine calls these.
-    def _map_spawn(self, run: MapRun[Any], count: int) -> int:
-        """Queue ``count`` pullers for ``run``; returns how many were queued."""
-        with self._lock:
-            if self._closed or self._broken is not None:
-                return 0
-            for _ in range(count):
-                self._outstanding += 1
-                self._queue.put(run)
-                self._adjust_thread_count_locked()
-        return count
-
-    def _map_account(
-        self,
-        run: MapRun[Any],
-        *,
-        read: int = 0,
-        ok: int = 0,
-        failed: int = 0,
-        cancelled: int = 0,
-        puller_done: bool = False,
-        finished: bool = False,
-    ) -> None:
-        with self._lock:
-            if read:
-                self._submitted += read
-                self._outstanding += read
-            self._succeeded += ok
-            self._failed += failed
-            self._cancelled += cancelled
-            self._outstanding -= ok + failed + cancelled + (1 if puller_done else 0)
-            if finished:
-                self._maps.discard(run)
-            if self._shutdown and self._idle_locked():
-                self._close_locked()
 
     # ---- shutdown ------------------------------------------------------------------------
 
@@ -1466,7 +436,7 @@ class Pool(Executor):
         KeyboardInterrupt.
         """
         self._stop(cancel_futures=cancel_futures, reason="shutdown")
-        if wait and _worker_local.pool is self:
+        if wait and worker_local.pool is self:
             # Called by a task of this pool, or a done-callback its worker runs: the
             # workers leave only after this very task, so waiting would never end.
             return
@@ -1476,144 +446,6 @@ class Pool(Executor):
             except KeyboardInterrupt:
                 self._interrupt()
                 raise
-
-    def _interrupt(self) -> None:
-        """Ctrl-C in a thread waiting on the pool: cancel everything, ask tasks to stop."""
-        self._stop(cancel_futures=True, reason="interrupt")
-
-    def _stop(self, *, cancel_futures: bool, reason: str) -> None:
-        with self._lock:
-            self._shutdown = True
-            # An idle key's tick only forgets the key once its rate allows: cancel it
-            # rather than keep the scheduler thread (and so the interpreter's exit)
-            # waiting for it. The state stays: tasks still queued honour its rate.
-            for state in self._keys.values():
-                if state.active == 0 and not state.waiting and state.tick is not None:
-                    state.tick.cancel()
-                    state.tick = None
-            if cancel_futures:
-                self._cancel_all = True
-            self._not_full.notify_all()  # blocked submitters get RuntimeError
-            timers = list(self._timers)
-            self._timers.clear()
-            maps = list(self._maps) if cancel_futures else []
-            cancelled: list[_Task] = []
-            running: list[TaskFuture[Any]] = []
-            inners: list[Future[Any]] = []
-            if cancel_futures:
-                cancelled = self._drain_locked()
-                running = [ws.current for ws in self._workers if ws.current is not None]
-                for task in self._awaiting.values():
-                    running.append(task.future)
-                    if task.inner is not None:
-                        inners.append(task.inner)
-            # After Ctrl-C, close even with work outstanding: an attempt the interrupt
-            # cut off half-started is tracked nowhere and would keep the workers (and
-            # so shutdown(wait=True)) waiting forever. Workers exit after their task.
-            if reason == "interrupt" or self._idle_locked():
-                self._close_locked()
-        for timer in timers:
-            timer.cancel()
-        for run in maps:
-            run.stop(reason)
-        for future in running:
-            future.token.set(reason)
-        # After the tokens: an inner future's cancellation is then not retried. Outside
-        # the lock: cancelling runs its done-callbacks, which settle the attempt.
-        for inner in inners:
-            inner.cancel()
-        for task in cancelled:
-            if task.future._force_cancel():
-                with self._lock:
-                    self._cancelled += 1
-                if self._listeners:
-                    self._emit("cancelled", task, task.future.attempts)
-            with self._lock:
-                self._settle_locked(task)
-            if task.retry_entry is not None:
-                task.retry_entry.cancel()
-
-    def _drain_locked(self) -> list[_Task]:
-        """Remove every task waiting to start or waiting for a retry."""
-        drained: list[_Task] = []
-        others: list[_Item] = []
-        for key, state in list(self._keys.items()):
-            for task in state.waiting:
-                task.future._on_cancel = None  # cancelled below, as drained
-                if not task.dropped:  # a dropped one is settled already
-                    drained.append(task)
-            state.waiting.clear()
-            state.dropped = 0
-            if state.active == 0:
-                if state.tick is not None:
-                    state.tick.cancel()
-                del self._keys[key]
-        for ready in (self._ready, self._released):
-            while ready:
-                task = ready.popleft()
-                drained.append(task)
-                if task.keyed:
-                    self._release_key_locked(task)
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if type(item) is _Task:
-                drained.append(item)
-                if item.keyed:
-                    self._release_key_locked(item)
-            elif item is not _WAKE:
-                others.append(item)  # map pullers and wake-ups stay
-        for item in others:
-            self._queue.put(item)
-        for task in self._retrying.values():
-            # The retry wait ends once, under the future's lock: a cancel() or deadline
-            # that ended it first settles the task itself, so it is not drained twice.
-            if task.future._end_retry_wait():
-                drained.append(task)
-        self._retrying.clear()
-        for task in drained:
-            self._unbound_locked(task)
-        return drained
-
-    def _close_locked(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-
-    def _join(self, deadline: float | None = None) -> bool:
-        """Wait for the workers (and the idle scheduler) to exit, until ``deadline`` (a
-        ``time.monotonic()`` value; None: as long as it takes). True if they all did."""
-        for thread in list(self._threads):
-            if thread is not threading.current_thread():
-                while thread.is_alive():
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return False
-                    thread.join(wait_slice(deadline))
-        # The scheduler thread leaves by itself once nothing is scheduled; wait for it
-        # so that ``shutdown(wait=True)`` leaves no thread of this pool behind.
-        self._scheduler.join_idle()
-        return True
-
-    def _initializer_failed(self) -> None:
-        with self._lock:
-            self._broken = "A thread initializer failed, the thread pool is not usable anymore"
-            drained = self._drain_locked()
-            maps = list(self._maps)
-            self._not_full.notify_all()
-        error = self._broken
-        # A map's pullers may never run now (every worker may be gone): end each running
-        # map with BrokenPool, after the results it already has, as Executor.map raises
-        # at the first item whose future failed with BrokenThreadPool.
-        for run in maps:
-            run.stop("broken", BrokenPool(error))
-        for task in drained:
-            if task.future._fail(BrokenPool(error)):
-                with self._lock:
-                    self._failed += 1
-            with self._lock:
-                self._settle_locked(task)
 
     def __exit__(
         self,

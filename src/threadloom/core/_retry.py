@@ -7,12 +7,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._errors import CoreError
+
 __all__ = ["Retry", "RetryLater"]
 
 RetryOn = tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
 
-class RetryLater(Exception):
+class RetryLater(CoreError):
     """Raise from a task to ask for another attempt after ``delay`` seconds.
 
     The pool honours it whenever the task's :class:`Retry` policy has attempts left, even

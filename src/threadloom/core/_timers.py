@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._scheduler import Scheduler, _Entry
 
-__all__ = ["Timer"]
+__all__ = ["Timer", "TimerHandle"]
 
 
-class Timer:
+class TimerHandle:
     """A call of ``fn(*args)`` after a delay, once (``Pool.after``) or repeatedly
-    (``Pool.every``). Each run is an ordinary pool task on a worker thread; the scheduler
-    only decides when.
+    (``Pool.every``), which those methods return; it is not a thread (unlike
+    ``threading.Timer``) and is not built by hand. Each run is an ordinary pool task on a
+    worker thread; the scheduler only decides when.
 
     Repeating timers run at a fixed rate: run ``n`` is due ``n * interval`` after the
     start. A due run is skipped (and counted in ``skipped``) while the previous run is still
@@ -111,3 +112,8 @@ class Timer:
         kind = "once" if self._interval is None else f"every {self._interval:g} s"
         state = "active" if self._active else "inactive"
         return f"<Timer {kind}, {state}, runs={self.runs}>"
+
+
+# The name this class had first (documented in docs/internals.md): kept for code that
+# imports it from threadloom.core; it read like threading.Timer, which it is not.
+Timer = TimerHandle

@@ -1,6 +1,7 @@
 """The fetch job: URLs in, through a fetch stage and a process stage, into a store.
 
-The flow is seed 004's job done for real::
+The flow is the job the threading tutorials end with ("500 XML documents to download,
+4 at a time", written to a shared place and processed afterwards), done for real::
 
     input lines --add_urls--> store (pending) --pending()--> fetch stage (a pool whose
     tasks start transfers on the HttpClient's CurlMulti thread, -j in flight; per-host
@@ -204,8 +205,11 @@ class FetchResult:
     notes: tuple[str, ...] = ()
 
 
-class StoreUnavailable(Exception):
-    """The store could not be opened (a bad path, a busy or corrupt store); one line."""
+class StoreUnavailable(StoreError):
+    """The store could not be opened (a bad path, a busy or corrupt store); one line.
+
+    A :class:`StoreError`, so one ``except StoreError`` catches every store failure;
+    ``__cause__`` is the error that stopped the opening."""
 
 
 class RequestSetupError(Exception):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from threadloom.core import Span, TraceRecorder, span_tracks
+from threadloom.core import Span, TraceRecorder
+from threadloom.core._trace import span_tracks
 
 if TYPE_CHECKING:
     from threadloom.jobs._report import TimelineSpan

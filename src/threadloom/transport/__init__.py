@@ -1,4 +1,5 @@
-"""HTTP over pycurl: one reusable easy handle per worker thread.
+"""HTTP over pycurl: ``submit`` hands a transfer to one CurlMulti thread that drives them
+all; ``get`` blocks its thread on a reusable easy handle of that thread's own.
 
 ``HttpClient(TransportOptions(...)).get(url)`` returns a complete ``Response`` or raises
 a ``TransportError`` subclass whose ``reason`` is one human line, whose ``retryable``

@@ -31,7 +31,7 @@ from typing import Any
 
 import pycurl
 
-from threadloom.core import LeanFuture
+from threadloom.core._future import LeanFuture
 from threadloom.transport._errors import InvalidUrl
 from threadloom.transport._exchange import build_response, request_url
 from threadloom.transport._handle import Handle
