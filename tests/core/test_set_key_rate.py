@@ -35,9 +35,9 @@ def test_a_rate_set_before_the_key_is_used_spaces_its_tasks_and_outlives_idle_ke
         wait([pool.submit_task(starts.record, key="host") for _ in range(4)], timeout=10)
         # The key goes idle and its state is dropped; the rate set for it is kept.
         deadline = time.monotonic() + 10
-        while "host" in pool._keys and time.monotonic() < deadline:
+        while "host" in pool._gate._keys and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert "host" not in pool._keys
+        assert "host" not in pool._gate._keys
         wait([pool.submit_task(starts.record, key="host") for _ in range(3)], timeout=10)
     gaps = starts.gaps()
     assert len(gaps) == 6
