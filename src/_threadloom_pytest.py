@@ -15,9 +15,10 @@ Options (each also an ini key, without the leading dashes and with ``_`` for ``-
   :func:`threadloom.sync.suppress`).
 - ``--threadloom-watchdog SECONDS`` (default 10; 0: off): report threads blocked longer
   than that, with their stacks, in the test's output and the summary.
-- ``--threadloom-own-code-only``: fail a test only for findings whose stacks pass through
-  the project's own files (under the rootdir, outside site-packages); the others are
-  listed once in the summary.
+- ``--threadloom-own-code-only``: fail a test only for findings in which the project's
+  own code (under the rootdir, outside site-packages and .venv) takes or waits for one of
+  the locks (the innermost frame of a stack); the others, a third-party library's own
+  inversions, are listed once in the summary.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--threadloom-own-code-only",
         action="store_true",
         default=None,
-        help="fail tests only for findings whose stacks pass through the project's own code",
+        help="fail tests only for findings in which the project's own code takes the locks",
     )
     parser.addini("threadloom_suppress", "rules KIND:WHERE[:LINE|NAME], one a line", "linelist")
     parser.addini("threadloom_watchdog", "watchdog threshold in seconds (0: off)", default="")
@@ -146,7 +147,7 @@ class _Instrumented:
         return lines
 
     def _is_own(self, finding: Finding) -> bool:
-        """Whether the finding's stacks pass through the project's own files."""
+        """Whether the project's own code takes or waits for one of the finding's locks."""
         return any(
             path.startswith(self._root)
             and "site-packages" not in path

@@ -19,8 +19,9 @@ class Finding:
     happen) or ``"deadlock"`` (threads that were about to block forever). ``summary`` is
     one line; ``details`` is the full explanation with stacks; ``thread`` is the name of
     the thread that found it. ``sites`` are the ``(file, line)`` where its locks were
-    created (suppression rules match them); ``files`` are the source files its stacks
-    pass through (``--threadloom-own-code-only`` looks for the project's own there).
+    created (suppression rules match them); ``files`` are the source files of the code
+    that took or waited for its locks, the innermost frame of each stack
+    (``--threadloom-own-code-only`` looks for the project's own files there).
     """
 
     kind: FindingKind

@@ -165,12 +165,14 @@ def _finding(cycle: list[Edge], thread: str) -> Finding:
         "  Fix: take these locks in one global order everywhere (or release one before "
         "taking the other)."
     )
+    # The code that took each lock: the innermost frame of each edge's stack.
     files = tuple(
         dict.fromkeys(
-            line.split('"')[1]
+            [line for line in edge.stack.splitlines() if line.startswith('  File "')][-1].split(
+                '"'
+            )[1]
             for edge in cycle
-            for line in edge.stack.splitlines()
-            if line.startswith('  File "')
+            if '  File "' in edge.stack
         )
     )
     sites = tuple(dict.fromkeys(site for edge in cycle for site in edge.sites))

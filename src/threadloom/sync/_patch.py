@@ -11,6 +11,7 @@ part of the wait-for graph.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -105,14 +106,16 @@ def unreached_modules() -> list[str]:
     primitives (``from threading import RLock``, ``Lock = threading.Lock``) before
     :func:`instrument`: the locks they create stay plain and unchecked.
 
+    threadloom's own modules are left out: they choose their plain locks on purpose.
     Empty when not instrumented. Scans ``sys.modules`` once (a few milliseconds).
     """
+    own = os.path.dirname(_state.PKG_DIR.rstrip(os.sep)) + os.sep
     with _patch_lock:
         originals = list(_saved.values())
     found = []
     for name, module in list(sys.modules.items()):
         filename = getattr(module, "__file__", None)
-        if not isinstance(filename, str) or filename.startswith(_state.PKG_DIR):
+        if not isinstance(filename, str) or filename.startswith(own):
             continue
         if _state.is_stdlib(filename):
             continue

@@ -236,9 +236,11 @@ def _finding(chain: list[WaitRecord], everyone: bool) -> Finding:
         frame = frames.get(wait.thread.ident)
         lines.append(f"  stack of thread {wait.thread.name!r}:")
         lines.extend("    " + line for line in format_stack(frame))
-        while frame is not None:
-            files[frame.f_code.co_filename] = None
+        # The code that waits: the innermost frame outside threadloom.
+        while frame is not None and frame.f_code.co_filename.startswith(_state.PKG_DIR):
             frame = frame.f_back
+        if frame is not None:
+            files[frame.f_code.co_filename] = None
     lines.append(
         "  Fix: take locks in one global order, never wait on a condition while holding "
         "another lock, and do not re-acquire a Lock you hold (use RLock)."
