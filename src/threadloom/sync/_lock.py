@@ -116,6 +116,7 @@ class _TrackedLock:
         "__weakref__",
         "_acq_code",
         "_acq_lasti",
+        "_after",
         "_contended",
         "_label",
         "_lock",
@@ -149,6 +150,9 @@ class _TrackedLock:
         self._node = _order.node_for(self._kind, self._label, site)
         # What held lists store: made once, so acquiring allocates nothing.
         self._ref: weakref.ref[Held] = weakref.ref(self)
+        # The one lock held when this one was last acquired with every edge from it
+        # already in the graph (see _order.check_order): then there is nothing to check.
+        self._after: weakref.ref[Held] | None = None
 
     def _acquire_slow(self, state: ThreadState, timeout: float) -> bool:
         """Wait for the real lock; ``timeout`` -1 means forever (with deadlock checks)."""
@@ -177,8 +181,8 @@ class _TrackedLock:
         held = state.held
         if held and blocking and timeout == -1 and settings.level:
             node = self._node
-            if node is not None:
-                check_order(state, node)
+            if node is not None and (held[0] is not self._after or len(held) != 1):
+                self._after = check_order(state, node)
         if not self._lock.acquire(False) and (
             not blocking or not self._acquire_slow(state, timeout)
         ):
@@ -303,8 +307,8 @@ class Lock(_TrackedLock):
         held = state.held
         if held and settings.level:
             node = self._node
-            if node is not None:
-                check_order(state, node)
+            if node is not None and (held[0] is not self._after or len(held) != 1):
+                self._after = check_order(state, node)
         if not self._lock.acquire(False):
             self._acquire_slow(state, -1)
         if self._sites:
@@ -423,8 +427,8 @@ class RLock(_TrackedLock):
         held = state.held
         if held and settings.level:
             node = self._node
-            if node is not None:
-                check_order(state, node)
+            if node is not None and (held[0] is not self._after or len(held) != 1):
+                self._after = check_order(state, node)
         if not self._lock.acquire(False):
             self._acquire_slow(state, -1)
         if self._sites:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import traceback
 import warnings
+import weakref
 from collections import deque
 
 from threadloom.sync import _state
@@ -30,20 +31,30 @@ _numbers = itertools.count(1)
 _site_nodes: dict[tuple[str, int, str], Node] = {}
 
 
-def check_order(state: _state.ThreadState, node: Node) -> None:
+def check_order(state: _state.ThreadState, node: Node) -> weakref.ref[_state.Held] | None:
     """Record held -> ``node`` for every lock ``state``'s thread holds (not yet seen in
     that order), reporting a cycle; the caller is acquiring the lock of ``node``.
 
     Called only when the thread holds something and lock order is on: a thread that
     holds nothing never gets here, so the uncontended path stays one flag test.
+    Returns the one held lock's reference when the thread holds exactly one lock and
+    its edge to ``node`` is now in the graph (edges are never removed): the caller
+    remembers it and skips the call while it holds just that lock again, which is what
+    a nested pair does on every round. None otherwise.
     """
-    for ref in state.held:
+    held = state.held
+    complete = True
+    for ref in held:
         other = ref()
         if other is None:
+            complete = False
             continue  # dropped while held, and freed: it can no longer be in a cycle
         other_node = other._node
         if other_node is not None and other_node is not node and node not in other_node.succ:
             record(state, other_node, node)
+            # Not added when the thread was busy or the graph lock's holder stuck.
+            complete = complete and node in other_node.succ
+    return held[0] if complete and len(held) == 1 else None
 
 
 def new_label(kind: str, site: _state.Site) -> str:
