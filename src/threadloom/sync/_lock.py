@@ -101,9 +101,9 @@ def _timeout_ns(timeout: object) -> int:
 def _unhold(held: list[weakref.ref[Held]], ref: weakref.ref[Held]) -> None:
     """Take ``ref`` out of a thread's held list, wherever it is.
 
-    Every release path first tries ``held[-1] is ref`` inline (locks are almost always
-    released innermost first) and calls this only otherwise: a call costs as much as
-    the rest of an uncontended release.
+    The ``__exit__`` methods first try ``held[-1] is ref`` inline (locks are almost
+    always released innermost first) and call this only otherwise: on the ``with`` path
+    a call costs as much as the rest of an uncontended release.
     """
     if ref in held:
         held.remove(ref)
@@ -194,6 +194,17 @@ class _TrackedLock:
         self._owner = state
         held.append(self._ref)
         return True
+
+    def _disown(self, state: ThreadState) -> None:
+        """Forget the owner ``state`` and take the lock out of its held list (the real
+        lock is released by the caller, afterwards: a new owner must not be forgotten)."""
+        self._owner = None
+        held = state.held
+        ref = self._ref
+        if held and held[-1] is ref:
+            held.pop()
+        else:
+            _unhold(held, ref)
 
     def locked(self) -> bool:
         """Whether any thread holds the lock."""
@@ -323,13 +334,7 @@ class Lock(_TrackedLock):
         """Release the lock (from any thread); RuntimeError if it is not locked."""
         state = self._owner
         if state is not None:
-            self._owner = None
-            held = state.held
-            ref = self._ref
-            if held and held[-1] is ref:
-                held.pop()
-            else:
-                _unhold(held, ref)
+            self._disown(state)
             if state.ident != get_ident():
                 self._make_ownerless(
                     f"released by thread {_state.thread_name(get_ident())!r} after thread "
@@ -337,7 +342,8 @@ class Lock(_TrackedLock):
                 )
         self._lock.release()
 
-    # ``with`` releases in the acquiring thread, so there is no hand-off to notice.
+    # release(), with _disown inlined: ``with`` is the hot path, and releases in the
+    # acquiring thread, so there is no hand-off to notice.
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -457,13 +463,7 @@ class RLock(_TrackedLock):
     def _release_all(self, state: ThreadState) -> None:
         """Give the lock up entirely (the owner, ``state``, is the caller)."""
         self._count = 0
-        self._owner = None
-        held = state.held
-        ref = self._ref
-        if held and held[-1] is ref:
-            held.pop()
-        else:
-            _unhold(held, ref)
+        self._disown(state)
         self._lock.release()
 
     def __exit__(
@@ -472,7 +472,7 @@ class RLock(_TrackedLock):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # release(), with the last level's work inlined: ``with`` is the hot path.
+        # release(), with _release_all and _disown inlined: ``with`` is the hot path.
         try:
             state: ThreadState | None = local.state
         except AttributeError:
