@@ -172,3 +172,22 @@ def test_a_lock_cycle_is_a_verdict_once_every_thread_is_blocked(tmp_path: Path) 
     assert result.returncode == 4, result.stderr
     assert "a cycle of 2 threads" in result.stderr
     assert "every other thread has been blocked too" in result.stderr
+
+
+def test_one_thread_reading_once_is_not_an_inversion(tmp_path: Path) -> None:
+    # Acquire: count lock, then the group's resource lock; release: count lock while the
+    # resource lock is "held". One thread, once: reported as an inversion before.
+    source = """
+        from readerwriterlock import rwlock
+        for kind in (rwlock.RWLockRead, rwlock.RWLockFair, rwlock.RWLockWrite):
+            lock = kind()
+            with lock.gen_rlock():
+                pass
+            with lock.gen_wlock():
+                pass
+        print("ok")
+    """
+    result = check(tmp_path, source)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "threadloom" not in result.stderr
