@@ -148,3 +148,17 @@ def test_every_error_derives_from_sync_error() -> None:
     for error in (tsync.DeadlockError, tsync.LockOrderError, tsync.UnguardedAccessError):
         assert issubclass(error, tsync.SyncError)
         assert issubclass(error, RuntimeError)
+
+
+def test_a_suppressed_cycle_in_raise_mode_neither_raises_nor_piles_up() -> None:
+    tsync.configure(mode="raise")
+    tsync.suppress("lock-order:test_ownership.py:quiet")
+    quiet = tsync.Lock()
+    loud = tsync.Lock()
+    with quiet, loud:
+        pass
+    for _ in range(3):
+        with loud, quiet:
+            pass
+    assert tsync.findings() == ()
+    assert len(tsync.suppressed()) == 1

@@ -130,7 +130,19 @@ def record(state: _state.ThreadState, src: Node, dst: Node) -> None:
     edge, cycle = path
     finding = _finding([edge, *cycle], edge.thread)
     if not publish(finding):
-        return  # suppressed: neither warned nor raised
+        # Suppressed: neither warned nor raised. In mode "raise" the edge was left out;
+        # add it now, so the same acquisition is not checked (and recorded) again.
+        if raising:
+            state.busy = True
+            try:
+                if _state.lock_graph(state):
+                    try:
+                        src.succ.setdefault(dst, edge)
+                    finally:
+                        _state.unlock_graph()
+            finally:
+                state.busy = False
+        return
     if raising:
         raise LockOrderError(finding)
     # stacklevel: warn <- record <- acquire <- the caller's frame
