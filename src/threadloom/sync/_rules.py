@@ -124,6 +124,9 @@ BUILTIN: tuple[Rule, ...] = tuple(
 )
 
 _rules: dict[RuleKind, list[Rule]] = {"lock-order": [], "ownerless": list(BUILTIN)}
+# file name -> the ownerless rules whose WHERE matches it: every Lock's creation asks,
+# and a program creates its locks from a few files.
+_ownerless_by_file: dict[str, tuple[Rule, ...]] = {}
 
 
 def add(rules: list[Rule]) -> None:
@@ -131,12 +134,14 @@ def add(rules: list[Rule]) -> None:
     for rule in rules:
         if rule not in _rules[rule.kind]:
             _rules[rule.kind].append(rule)
+    _ownerless_by_file.clear()
 
 
 def clear() -> None:
     """Forget every added rule (the built-in ones stay)."""
     _rules["lock-order"].clear()
     _rules["ownerless"][:] = BUILTIN
+    _ownerless_by_file.clear()
 
 
 def active() -> tuple[Rule, ...]:
@@ -146,7 +151,11 @@ def active() -> tuple[Rule, ...]:
 
 def ownerless_at(filename: str, line: int) -> Rule | None:
     """The rule declaring locks created at ``filename:line`` ownerless, if one does."""
-    for rule in _rules["ownerless"]:
+    rules = _ownerless_by_file.get(filename)
+    if rules is None:
+        rules = tuple(r for r in _rules["ownerless"] if _where_matches(r.where, filename))
+        _ownerless_by_file[filename] = rules
+    for rule in rules:
         if rule.matches(filename, line):
             return rule
     return None
