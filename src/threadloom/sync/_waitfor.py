@@ -155,6 +155,20 @@ def _cycle(record: WaitRecord) -> tuple[list[WaitRecord] | None, bool]:
         current = waiting
 
 
+def suspected_cycle(record: WaitRecord) -> str:
+    """The wait-for cycle ``record`` is part of, as text, or "" (for the watchdog).
+
+    Read without the graph lock: a report, not a verdict, so a chain that changes while
+    it is followed at worst names a cycle that has just broken up.
+    """
+    chain, _certain = _cycle(record)
+    if chain is None:
+        return ""
+    return " -> ".join(
+        f"{wait.thread.name!r} ({wait.kind} {wait.target._describe()})" for wait in chain
+    )
+
+
 def _all_stuck(record: WaitRecord) -> list[WaitRecord] | None:
     """Every thread's untimed wait, ``record``'s first, if they have all been stuck a while."""
     global _snapshot
