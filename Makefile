@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict src/threadloom
+	$(BIN)/mypy --strict src/threadloom src/_threadloom_pytest.py
 
 unit: $(STAMP)
 	$(BIN)/pytest

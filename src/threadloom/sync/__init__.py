@@ -9,7 +9,13 @@
 - record the order in which locks are nested and report an acquisition that closes a
   cycle before it blocks (:class:`LockOrderWarning` or :class:`LockOrderError`, see
   :func:`configure`);
-- raise :class:`DeadlockError` in a thread that would otherwise block forever.
+- raise :class:`DeadlockError` in a thread that would otherwise block forever, and only
+  then: a wait that some running thread could still end is left to the watchdog.
+
+Every exception raised here derives from :class:`SyncError`. A Lock released by another
+thread than its acquirer (or declared with :func:`ownerless`) leaves the graphs;
+:func:`suppress` and :func:`load_suppressions` silence lock-order findings by where
+their locks were created.
 
 :func:`instrument` swaps them into ``threading`` for code that does not know about
 threadloom (``threadloom check PROGRAM.py``, ``pytest --threadloom``), and
@@ -25,13 +31,15 @@ from threadloom.sync._errors import (
     DeadlockError,
     LockOrderError,
     LockOrderWarning,
+    SyncError,
     UnguardedAccessError,
 )
 from threadloom.sync._event import Event
-from threadloom.sync._findings import Finding, clear_findings, findings, subscribe
+from threadloom.sync._findings import Finding, clear_findings, findings, subscribe, suppressed
 from threadloom.sync._guard import Guarded, guarded_by
-from threadloom.sync._lock import Lock, RLock, held
+from threadloom.sync._lock import Lock, RLock, held, ownerless
 from threadloom.sync._patch import instrument, instrumented, uninstrument
+from threadloom.sync._rules import Rule, load_suppressions, suppress
 from threadloom.sync._semaphore import BoundedSemaphore, Semaphore
 from threadloom.sync._stats import (
     BarrierStatistics,
@@ -62,8 +70,10 @@ __all__ = [
     "LockOrderWarning",
     "LockStatistics",
     "RLock",
+    "Rule",
     "Semaphore",
     "SemaphoreStatistics",
+    "SyncError",
     "UnguardedAccessError",
     "WaiterInfo",
     "Watchdog",
@@ -75,7 +85,11 @@ __all__ = [
     "held",
     "instrument",
     "instrumented",
+    "load_suppressions",
+    "ownerless",
     "subscribe",
+    "suppress",
+    "suppressed",
     "uninstrument",
     "watch",
 ]

@@ -8,7 +8,7 @@ from time import monotonic
 
 from threadloom.sync import _order, _state
 from threadloom.sync._condition import Condition
-from threadloom.sync._state import ThreadState, WaitRecord
+from threadloom.sync._state import WaitRecord
 from threadloom.sync._stats import BarrierStatistics, waiters_of
 
 # The barrier's phases. Threads arrive while FILLING; the last one switches to DRAINING,
@@ -17,7 +17,7 @@ from threadloom.sync._stats import BarrierStatistics, waiters_of
 _FILLING, _DRAINING, _RESETTING, _BROKEN = 0, 1, -1, -2
 
 
-class Barrier:
+class Barrier(_state.Unowned):
     """A drop-in ``threading.Barrier`` for ``parties`` threads.
 
     ``wait()`` returns an index in ``range(parties)``, distinct for each thread of one
@@ -41,7 +41,8 @@ class Barrier:
         self._phase = _FILLING
         self._count = 0
         self._records: list[WaitRecord] = []
-        self._label = _order.new_label("Barrier", _state.creation_site())
+        self._site = _state.creation_site()
+        self._label = _order.new_label("Barrier", self._site)
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait until ``parties`` threads have called wait; return this thread's index."""
@@ -124,17 +125,8 @@ class Barrier:
         """Whether the barrier is broken."""
         return self._phase == _BROKEN
 
-    def _wait_owner(self) -> ThreadState | None:
-        return None
-
-    def _describe(self) -> str:
-        return self._label
-
     def _holder(self) -> str:
         return f"{self.n_waiting}/{self._parties} arrived"
-
-    def _wait_records(self) -> list[WaitRecord]:
-        return self._records
 
     def statistics(self) -> BarrierStatistics:
         """A frozen snapshot: parties, waiting count, broken flag, waiters."""

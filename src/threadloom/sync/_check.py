@@ -3,8 +3,10 @@
 The program runs in this process, as ``__main__``, after :func:`instrument` has swapped
 threadloom's primitives into ``threading``; it sees ``sys.argv == [PROGRAM.py, *ARGS]``.
 Lock-order cycles are collected silently and reported on stderr once the program and its
-non-daemon threads are done; a deadlock is reported at once and ends the process,
-because the threads involved could only hang.
+non-daemon threads are done; a deadlock (certain: see ``_waitfor``) is reported at once
+and ends the process, because the threads involved could only hang. A wait that is only
+suspicious (a cycle through a Lock some running thread could still release) is reported
+by the watchdog, with stacks, and the program goes on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from threadloom.sync._config import Key, Mode, configure
 from threadloom.sync._errors import LockOrderWarning
 from threadloom.sync._findings import Finding, findings, subscribe
 from threadloom.sync._patch import instrument
+from threadloom.sync._rules import load_suppressions
+from threadloom.sync._watchdog import watch
+
+#: The watchdog's default threshold under ``threadloom check``, in seconds.
+WATCHDOG = 10.0
 
 #: Exit status when the program finished but lock-order inversions were found.
 EXIT_FINDINGS = 3
@@ -39,6 +46,8 @@ def run_program(
     mode: Mode = "warn",
     key: Key = "instance",
     stream: TextIO | None = None,
+    suppressions: Sequence[str] = (),
+    watchdog: float = WATCHDOG,
 ) -> int:
     """Run the program at ``path``; return the exit status ``threadloom check`` ends with.
 
@@ -46,8 +55,13 @@ def run_program(
     exception, :data:`EXIT_INTERRUPTED` (130) for KeyboardInterrupt), :data:`EXIT_FINDINGS` (3)
     after lock-order inversions, :data:`EXIT_DEADLOCK` (4) after a deadlock. ``mode``
     ``"raise"`` makes an inverting acquisition raise LockOrderError in the program.
+    ``suppressions`` are rules files (see :func:`threadloom.sync.suppress`), read before
+    the program starts; ``watchdog`` is the threshold in seconds past which a blocked
+    thread is reported on ``stream`` (0: no watchdog).
     """
     out = stream if stream is not None else sys.stderr
+    for rules in suppressions:
+        load_suppressions(rules)
     configure(mode=mode, key=key, deadlocks=True)
     # Findings are reported once, at the end, not as warnings in the middle of the output.
     warnings.filterwarnings("ignore", category=LockOrderWarning)
@@ -61,6 +75,8 @@ def run_program(
             os._exit(EXIT_DEADLOCK)
 
     subscribe(on_finding)
+    if watchdog > 0:
+        watch(watchdog, callback=out)
     instrument()
     sys.argv = [path, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))

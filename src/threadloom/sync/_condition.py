@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 from threadloom.sync import _order, _state, _waitfor
 from threadloom.sync._errors import DeadlockError
 from threadloom.sync._lock import RLock, _TrackedLock
-from threadloom.sync._state import ThreadState, Waitable, WaitRecord
+from threadloom.sync._state import Waitable, WaitRecord
 from threadloom.sync._stats import ConditionStatistics, waiters_of
 
 T = TypeVar("T")
@@ -37,7 +37,7 @@ class SupportsLock(Protocol):
     ) -> object: ...
 
 
-class Condition:
+class Condition(_state.Unowned):
     """A drop-in ``threading.Condition``.
 
     ``lock`` defaults to a new threadloom :class:`RLock`. ``wait()`` without a timeout is
@@ -197,26 +197,14 @@ class Condition:
         )
         self.notify_all()
 
-    # The wait-for graph's view (see _state.Waitable): nobody owns a condition.
-    def _wait_owner(self) -> ThreadState | None:
-        return None
-
+    # The wait-for graph's view is _state.Unowned's: nobody owns a condition.
     @property
-    def _label(self) -> str:
+    def _label(self) -> str:  # type: ignore[override]
         # Named on first use: the conditions inside Event, Semaphore and Barrier are
         # never shown, and should not use up numbers.
         if self._name is None:
             self._name = _order.new_label("Condition", self._site)
         return self._name
-
-    def _describe(self) -> str:
-        return self._label
-
-    def _holder(self) -> str:
-        return ""
-
-    def _wait_records(self) -> list[WaitRecord]:
-        return self._records
 
     def statistics(self) -> ConditionStatistics:
         """A frozen snapshot: the lock's statistics (threadloom locks only) and waiters."""

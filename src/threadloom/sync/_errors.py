@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from threadloom.sync._findings import Finding
 
-if TYPE_CHECKING:
-    from threadloom.sync._findings import Finding
+
+class SyncError(Exception):
+    """The root of every exception threadloom.sync raises: ``except SyncError`` catches
+    :class:`LockOrderError`, :class:`DeadlockError` and :class:`UnguardedAccessError`.
+
+    Each of them is also a ``RuntimeError``, as before, so existing handlers still work.
+    """
 
 
 class LockOrderWarning(RuntimeWarning):
@@ -20,7 +25,7 @@ class LockOrderWarning(RuntimeWarning):
         self.finding = finding
 
 
-class LockOrderError(RuntimeError):
+class LockOrderError(SyncError, RuntimeError):
     """Raised (in mode ``"raise"``) instead of an acquisition that would close a lock-order cycle.
 
     It is raised before the lock is taken, so the caller still holds exactly what it held.
@@ -32,7 +37,7 @@ class LockOrderError(RuntimeError):
         self.finding = finding
 
 
-class DeadlockError(RuntimeError):
+class DeadlockError(SyncError, RuntimeError):
     """Raised in a thread that is about to block forever, instead of hanging.
 
     Either the threads form a cycle (each blocked on a lock the next one holds), or every
@@ -45,5 +50,5 @@ class DeadlockError(RuntimeError):
         self.finding = finding
 
 
-class UnguardedAccessError(RuntimeError):
+class UnguardedAccessError(SyncError, RuntimeError):
     """Raised when state declared as guarded by a lock is used without holding that lock."""

@@ -6,11 +6,11 @@ import warnings
 
 from threadloom.sync import _order, _state
 from threadloom.sync._condition import Condition
-from threadloom.sync._state import ThreadState, WaitRecord
+from threadloom.sync._state import WaitRecord
 from threadloom.sync._stats import EventStatistics, waiters_of
 
 
-class Event:
+class Event(_state.Unowned):
     """A drop-in ``threading.Event``: a flag threads can wait for.
 
     ``wait()`` returns True as soon as the flag is set, even if it is cleared again
@@ -21,7 +21,8 @@ class Event:
         self._cond = Condition(_state.allocate_lock())
         self._flag = False
         self._records: list[WaitRecord] = []
-        self._label = _order.new_label("Event", _state.creation_site())
+        self._site = _state.creation_site()
+        self._label = _order.new_label("Event", self._site)
 
     def _at_fork_reinit(self) -> None:
         self._cond._at_fork_reinit()
@@ -54,18 +55,6 @@ class Event:
             if self._flag:
                 return True
             return self._cond._wait(timeout, self, self._records)
-
-    def _wait_owner(self) -> ThreadState | None:
-        return None
-
-    def _describe(self) -> str:
-        return self._label
-
-    def _holder(self) -> str:
-        return ""
-
-    def _wait_records(self) -> list[WaitRecord]:
-        return self._records
 
     def statistics(self) -> EventStatistics:
         """A frozen snapshot: the flag and the waiters."""

@@ -12,12 +12,15 @@ import _thread
 import math
 import operator
 import sys
+import weakref
 from time import monotonic
 from types import CodeType, TracebackType
+from typing import TypeVar, cast
 
-from threadloom.sync import _order, _state, _waitfor
+from threadloom.sync import _order, _rules, _state, _waitfor
 from threadloom.sync._config import settings
-from threadloom.sync._state import ThreadState, WaitRecord, get_ident, local, new_state
+from threadloom.sync._order import check_order
+from threadloom.sync._state import Held, ThreadState, WaitRecord, get_ident, local, new_state
 from threadloom.sync._stats import LockStatistics, waiters_of
 
 _getframe = sys._getframe
@@ -95,6 +98,17 @@ def _timeout_ns(timeout: object) -> int:
     return ns
 
 
+def _unhold(held: list[weakref.ref[Held]], ref: weakref.ref[Held]) -> None:
+    """Take ``ref`` out of a thread's held list, wherever it is.
+
+    The ``__exit__`` methods first try ``held[-1] is ref`` inline (locks are almost
+    always released innermost first) and call this only otherwise: on the ``with`` path
+    a call costs as much as the rest of an uncontended release.
+    """
+    if ref in held:
+        held.remove(ref)
+
+
 class _TrackedLock:
     """What Lock and RLock share: the real lock, owner, acquisition site, statistics."""
 
@@ -102,17 +116,22 @@ class _TrackedLock:
         "__weakref__",
         "_acq_code",
         "_acq_lasti",
+        "_after",
         "_contended",
         "_label",
         "_lock",
         "_node",
         "_owner",
+        "_ref",
+        "_site",
         "_sites",
         "_waited",
         "_waiters",
     )
 
     _kind = "Lock"
+    # Only the owner can release it (see _state.Waitable): RLock; a Lock is not.
+    _strict = True
 
     def __init__(self) -> None:
         self._lock = _state.allocate_lock()
@@ -126,8 +145,14 @@ class _TrackedLock:
         self._contended = 0
         self._waited = 0.0
         site = _state.creation_site()
+        self._site = site
         self._label = _order.new_label(self._kind, site)
         self._node = _order.node_for(self._kind, self._label, site)
+        # What held lists store: made once, so acquiring allocates nothing.
+        self._ref: weakref.ref[Held] = weakref.ref(self)
+        # The one lock held when this one was last acquired with every edge from it
+        # already in the graph (see _order.check_order): then there is nothing to check.
+        self._after: weakref.ref[Held] | None = None
 
     def _acquire_slow(self, state: ThreadState, timeout: float) -> bool:
         """Wait for the real lock; ``timeout`` -1 means forever (with deadlock checks)."""
@@ -151,12 +176,35 @@ class _TrackedLock:
             self._waited += monotonic() - record.since
         return got
 
-    def _drop_from(self, state: ThreadState) -> None:
+    def _order_and_take(self, state: ThreadState, blocking: bool, timeout: float) -> bool:
+        """acquire() past the argument checks and re-entry: lock order, then the lock."""
         held = state.held
-        if held and held[-1] is self:
+        if held and blocking and timeout == -1 and settings.level:
+            node = self._node
+            if node is not None and (held[0] is not self._after or len(held) != 1):
+                self._after = check_order(state, node)
+        if not self._lock.acquire(False) and (
+            not blocking or not self._acquire_slow(state, timeout)
+        ):
+            return False
+        if self._sites:
+            frame = _getframe(2)
+            self._acq_code = frame.f_code
+            self._acq_lasti = frame.f_lasti
+        self._owner = state
+        held.append(self._ref)
+        return True
+
+    def _disown(self, state: ThreadState) -> None:
+        """Forget the owner ``state`` and take the lock out of its held list (the real
+        lock is released by the caller, afterwards: a new owner must not be forgotten)."""
+        self._owner = None
+        held = state.held
+        ref = self._ref
+        if held and held[-1] is ref:
             held.pop()
-        elif self in held:
-            held.remove(self)
+        else:
+            _unhold(held, ref)
 
     def locked(self) -> bool:
         """Whether any thread holds the lock."""
@@ -222,19 +270,34 @@ class Lock(_TrackedLock):
     - a blocking acquisition without timeout while holding other tracked locks records
       lock-order edges and reports a cycle before blocking (see :func:`configure`);
       non-blocking and timed acquisitions add no edge (they cannot hang forever);
-    - an acquisition without timeout that the detector can prove will never succeed
-      (a cycle of owners and waits, or every thread blocked in threadloom primitives:
-      see ``_waitfor``) raises :class:`DeadlockError`; re-acquiring a Lock its thread
-      holds is reported only then, since another thread could still release it;
-    - once released by a thread other than its acquirer, a Lock is treated as a signal
-      rather than a mutex: it no longer names an owner in the wait-for graph.
+    - a wait without timeout that can never end raises :class:`DeadlockError`: because
+      any thread may release a Lock, a wait-for cycle through one is a verdict only when
+      every thread outside it is blocked too (see ``_waitfor``); re-acquiring a Lock its
+      thread holds likewise;
+    - once released by a thread other than its acquirer (or declared with
+      :func:`ownerless`, or created where an ``ownerless`` rule says), a Lock is
+      *ownerless* for good: a signal handed between threads rather than a mutex, it
+      names no owner in the wait-for graph and takes no part in lock order.
     """
 
-    __slots__ = ("_handoff",)
+    __slots__ = ("_ownerless",)
+
+    _strict = False
 
     def __init__(self) -> None:
         super().__init__()
-        self._handoff = False
+        # Why the lock is ownerless ("" while it is a mutex).
+        self._ownerless = ""
+        filename, line, _internal = self._site
+        rule = _rules.ownerless_at(filename, line)
+        if rule is not None:
+            self._make_ownerless(f"created where the rule {rule} applies")
+
+    def _make_ownerless(self, why: str) -> None:
+        if not self._ownerless:
+            self._ownerless = why
+            # No node: the order loops skip it, held or being acquired.
+            self._node = None
 
     def acquire(self, blocking: bool = True, timeout: float = FOREVER) -> bool:
         """Acquire the lock, as ``threading.Lock.acquire``; returns whether it was acquired."""
@@ -244,30 +307,7 @@ class Lock(_TrackedLock):
             state: ThreadState = local.state
         except AttributeError:
             state = new_state()
-        held = state.held
-        if held and blocking and timeout == -1 and settings.level:
-            # Inlined: this loop runs on every nested acquisition.
-            node = self._node
-            if node is not None:
-                for other in held:
-                    other_node = other._node
-                    if (
-                        other_node is not None
-                        and other_node is not node
-                        and node not in other_node.succ
-                    ):
-                        _order.record(state, other_node, node)
-        if not self._lock.acquire(False) and (
-            not blocking or not self._acquire_slow(state, timeout)
-        ):
-            return False
-        if self._sites:
-            frame = _getframe(1)
-            self._acq_code = frame.f_code
-            self._acq_lasti = frame.f_lasti
-        self._owner = state
-        held.append(self)
-        return True
+        return self._order_and_take(state, blocking, timeout)
 
     def __enter__(self) -> bool:
         # acquire(), specialised for ``with`` (blocking, no timeout): the hot path.
@@ -278,15 +318,8 @@ class Lock(_TrackedLock):
         held = state.held
         if held and settings.level:
             node = self._node
-            if node is not None:
-                for other in held:
-                    other_node = other._node
-                    if (
-                        other_node is not None
-                        and other_node is not node
-                        and node not in other_node.succ
-                    ):
-                        _order.record(state, other_node, node)
+            if node is not None and (held[0] is not self._after or len(held) != 1):
+                self._after = check_order(state, node)
         if not self._lock.acquire(False):
             self._acquire_slow(state, -1)
         if self._sites:
@@ -294,23 +327,23 @@ class Lock(_TrackedLock):
             self._acq_code = frame.f_code
             self._acq_lasti = frame.f_lasti
         self._owner = state
-        held.append(self)
+        held.append(self._ref)
         return True
 
     def release(self) -> None:
         """Release the lock (from any thread); RuntimeError if it is not locked."""
         state = self._owner
         if state is not None:
-            self._owner = None
-            held = state.held
-            if held and held[-1] is self:
-                held.pop()
-            elif self in held:
-                held.remove(self)
+            self._disown(state)
             if state.ident != get_ident():
-                self._handoff = True
+                self._make_ownerless(
+                    f"released by thread {_state.thread_name(get_ident())!r} after thread "
+                    f"{state.name!r} acquired it"
+                )
         self._lock.release()
 
+    # release(), with _disown inlined: ``with`` is the hot path, and releases in the
+    # acquiring thread, so there is no hand-off to notice.
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -321,14 +354,20 @@ class Lock(_TrackedLock):
         if state is not None:
             self._owner = None
             held = state.held
-            if held and held[-1] is self:
+            ref = self._ref
+            if held and held[-1] is ref:
                 held.pop()
-            elif self in held:
-                held.remove(self)
+            else:
+                _unhold(held, ref)
         self._lock.release()
 
     def _wait_owner(self) -> ThreadState | None:
-        return None if self._handoff else self._owner
+        return None if self._ownerless else self._owner
+
+    def _holder(self) -> str:
+        if self._ownerless:
+            return f"ownerless ({self._ownerless})"
+        return super()._holder()
 
     # The hooks threading.Condition looks for, so both Conditions work with this lock.
     def _is_owned(self) -> bool:
@@ -347,7 +386,8 @@ class Lock(_TrackedLock):
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
-        return f"<{state} threadloom.sync.Lock object {self._repr_facts()} at {id(self):#x}>"
+        facts = self._repr_facts() + (" ownerless" if self._ownerless else "")
+        return f"<{state} threadloom.sync.Lock object {facts} at {id(self):#x}>"
 
 
 class RLock(_TrackedLock):
@@ -376,30 +416,9 @@ class RLock(_TrackedLock):
         if self._owner is state:
             self._count += 1
             return True
-        held = state.held
-        if held and blocking and timeout == -1 and settings.level:
-            # Inlined: this loop runs on every nested acquisition.
-            node = self._node
-            if node is not None:
-                for other in held:
-                    other_node = other._node
-                    if (
-                        other_node is not None
-                        and other_node is not node
-                        and node not in other_node.succ
-                    ):
-                        _order.record(state, other_node, node)
-        if not self._lock.acquire(False) and (
-            not blocking or not self._acquire_slow(state, timeout)
-        ):
+        if not self._order_and_take(state, blocking, timeout):
             return False
-        if self._sites:
-            frame = _getframe(1)
-            self._acq_code = frame.f_code
-            self._acq_lasti = frame.f_lasti
-        self._owner = state
         self._count = 1
-        held.append(self)
         return True
 
     def __enter__(self) -> bool:
@@ -414,15 +433,8 @@ class RLock(_TrackedLock):
         held = state.held
         if held and settings.level:
             node = self._node
-            if node is not None:
-                for other in held:
-                    other_node = other._node
-                    if (
-                        other_node is not None
-                        and other_node is not node
-                        and node not in other_node.succ
-                    ):
-                        _order.record(state, other_node, node)
+            if node is not None and (held[0] is not self._after or len(held) != 1):
+                self._after = check_order(state, node)
         if not self._lock.acquire(False):
             self._acquire_slow(state, -1)
         if self._sites:
@@ -431,7 +443,7 @@ class RLock(_TrackedLock):
             self._acq_lasti = frame.f_lasti
         self._owner = state
         self._count = 1
-        held.append(self)
+        held.append(self._ref)
         return True
 
     def release(self) -> None:
@@ -446,13 +458,12 @@ class RLock(_TrackedLock):
         if count:
             self._count = count
             return
+        self._release_all(state)
+
+    def _release_all(self, state: ThreadState) -> None:
+        """Give the lock up entirely (the owner, ``state``, is the caller)."""
         self._count = 0
-        self._owner = None
-        held = state.held
-        if held and held[-1] is self:
-            held.pop()
-        elif self in held:
-            held.remove(self)
+        self._disown(state)
         self._lock.release()
 
     def __exit__(
@@ -461,7 +472,7 @@ class RLock(_TrackedLock):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # release(), inlined: ``with`` is the hot path.
+        # release(), with _release_all and _disown inlined: ``with`` is the hot path.
         try:
             state: ThreadState | None = local.state
         except AttributeError:
@@ -475,10 +486,11 @@ class RLock(_TrackedLock):
         self._count = 0
         self._owner = None
         held = state.held
-        if held and held[-1] is self:
+        ref = self._ref
+        if held and held[-1] is ref:
             held.pop()
-        elif self in held:
-            held.remove(self)
+        else:
+            _unhold(held, ref)
         self._lock.release()
 
     def _is_owned(self) -> bool:
@@ -489,10 +501,7 @@ class RLock(_TrackedLock):
         if state is None or state is not _state.current_state():
             raise RuntimeError("cannot release un-acquired lock")
         count = self._count
-        self._count = 0
-        self._owner = None
-        self._drop_from(state)
-        self._lock.release()
+        self._release_all(state)
         return (count, state)
 
     def _acquire_restore(self, saved: tuple[int, ThreadState]) -> None:
@@ -521,5 +530,30 @@ class RLock(_TrackedLock):
 
 
 def held() -> tuple[Lock | RLock, ...]:
-    """The tracked locks the calling thread holds now, in the order it acquired them."""
-    return tuple(_state.current_state().held)
+    """The tracked locks the calling thread holds now, in the order it acquired them
+    (locks dropped while held, and freed, are gone from it)."""
+    locks = (ref() for ref in _state.current_state().held)
+    return tuple(cast("Lock | RLock", lock) for lock in locks if lock is not None)
+
+
+_L = TypeVar("_L")
+
+
+def ownerless(lock: _L) -> _L:
+    """Declare that ``lock`` is released by threads other than the one that acquired it.
+
+    From then on (as after its first such release, which threadloom notices by itself
+    but only once it happens) the Lock names no owner: no lock-order edge starts or ends
+    at it and no wait-for chain goes through it, so a lock held on behalf of a group
+    (the first reader takes it, the last reader releases it) is never taken for part of
+    a deadlock. Reports describe it as ownerless. Returns ``lock``, so
+    ``self._resource = ownerless(threading.Lock())`` reads well.
+
+    A lock that is not threadloom's (``threading.Lock`` when not instrumented) is
+    returned unchanged; an RLock raises TypeError, since only its owner may release it.
+    """
+    if isinstance(lock, RLock):
+        raise TypeError("an RLock is always released by its owner; use a Lock")
+    if isinstance(lock, Lock):
+        lock._make_ownerless("declared with threadloom.sync.ownerless()")
+    return lock

@@ -15,52 +15,55 @@ from __future__ import annotations
 import itertools
 import traceback
 import warnings
+import weakref
 from collections import deque
-from dataclasses import dataclass
 
 from threadloom.sync import _state
 from threadloom.sync._config import settings
 from threadloom.sync._errors import LockOrderError, LockOrderWarning
 from threadloom.sync._findings import Finding, publish
+from threadloom.sync._graph import Edge, Node
 
 _STACK_LIMIT = 12
-
-
-@dataclass(frozen=True)
-class Edge:
-    """A -> B: B was acquired while A was held, first by ``thread`` at ``stack``."""
-
-    src: str
-    dst: str
-    thread: str
-    stack: str
-
-
-class Node:
-    """A vertex of the lock-order graph: one lock, or every lock of one creation site."""
-
-    __slots__ = ("label", "succ")
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        # Successor node -> the edge that first connected them.
-        self.succ: dict[Node, Edge] = {}
-
-    def __repr__(self) -> str:
-        return f"<Node {self.label}>"
 
 
 _numbers = itertools.count(1)
 _site_nodes: dict[tuple[str, int, str], Node] = {}
 
 
-def new_label(kind: str, site: tuple[str, int, bool]) -> str:
+def check_order(state: _state.ThreadState, node: Node) -> weakref.ref[_state.Held] | None:
+    """Record held -> ``node`` for every lock ``state``'s thread holds (not yet seen in
+    that order), reporting a cycle; the caller is acquiring the lock of ``node``.
+
+    Called only when the thread holds something and lock order is on: a thread that
+    holds nothing never gets here, so the uncontended path stays one flag test.
+    Returns the one held lock's reference when the thread holds exactly one lock and
+    its edge to ``node`` is now in the graph (edges are never removed): the caller
+    remembers it and skips the call while it holds just that lock again, which is what
+    a nested pair does on every round. None otherwise.
+    """
+    held = state.held
+    complete = True
+    for ref in held:
+        other = ref()
+        if other is None:
+            complete = False
+            continue  # dropped while held, and freed: it can no longer be in a cycle
+        other_node = other._node
+        if other_node is not None and other_node is not node and node not in other_node.succ:
+            record(state, other_node, node)
+            # Not added when the thread was busy or the graph lock's holder stuck.
+            complete = complete and node in other_node.succ
+    return held[0] if complete and len(held) == 1 else None
+
+
+def new_label(kind: str, site: _state.Site) -> str:
     """``Lock#3 (created at app.py:12)``: how reports name a primitive."""
     filename, line, _internal = site
     return f"{kind}#{next(_numbers)} (created at {_state.short_path(filename)}:{line})"
 
 
-def node_for(kind: str, label: str, site: tuple[str, int, bool]) -> Node | None:
+def node_for(kind: str, label: str, site: _state.Site) -> Node | None:
     """The graph node of a new lock; None for locks created by the standard library."""
     filename, line, internal = site
     if internal:
@@ -72,10 +75,11 @@ def node_for(kind: str, label: str, site: tuple[str, int, bool]) -> Node | None:
             # setdefault is atomic (the key hashes in C), so two threads creating the
             # first locks of a site share one node without taking the graph lock.
             node = _site_nodes.setdefault(
-                key, Node(f"{kind}s created at {_state.short_path(filename)}:{line}")
+                key,
+                Node(f"{kind}s created at {_state.short_path(filename)}:{line}", (filename, line)),
             )
         return node
-    return Node(label)
+    return Node(label, (filename, line))
 
 
 def _path(start: Node, goal: Node) -> list[Edge] | None:
@@ -125,7 +129,20 @@ def record(state: _state.ThreadState, src: Node, dst: Node) -> None:
         return
     edge, cycle = path
     finding = _finding([edge, *cycle], edge.thread)
-    publish(finding)
+    if not publish(finding):
+        # Suppressed: neither warned nor raised. In mode "raise" the edge was left out;
+        # add it now, so the same acquisition is not checked (and recorded) again.
+        if raising:
+            state.busy = True
+            try:
+                if _state.lock_graph(state):
+                    try:
+                        src.succ.setdefault(dst, edge)
+                    finally:
+                        _state.unlock_graph()
+            finally:
+                state.busy = False
+        return
     if raising:
         raise LockOrderError(finding)
     # stacklevel: warn <- record <- acquire <- the caller's frame
@@ -142,7 +159,7 @@ def _add_edge(
     """
     frame = _state.caller_frame(1)
     stack = "".join(traceback.format_list(traceback.extract_stack(frame, limit=_STACK_LIMIT)))
-    edge = Edge(src.label, dst.label, _state.thread_name(state.ident), stack)
+    edge = Edge(src.label, dst.label, _state.thread_name(state.ident), stack, (src.site, dst.site))
     if not _state.lock_graph(state):
         return None
     try:
@@ -171,4 +188,15 @@ def _finding(cycle: list[Edge], thread: str) -> Finding:
         "  Fix: take these locks in one global order everywhere (or release one before "
         "taking the other)."
     )
-    return Finding("lock-order", summary, "\n".join(lines), thread)
+    # The code that took each lock: the innermost frame of each edge's stack.
+    files = tuple(
+        dict.fromkeys(
+            [line for line in edge.stack.splitlines() if line.startswith('  File "')][-1].split(
+                '"'
+            )[1]
+            for edge in cycle
+            if '  File "' in edge.stack
+        )
+    )
+    sites = tuple(dict.fromkeys(site for edge in cycle for site in edge.sites))
+    return Finding("lock-order", summary, "\n".join(lines), thread, sites, files)

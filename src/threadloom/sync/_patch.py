@@ -11,6 +11,8 @@ part of the wait-for graph.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +45,10 @@ class _JoinTarget:
     """A thread being joined, as a node of the wait-for graph: its owner is that thread."""
 
     __slots__ = ("_thread",)
+
+    # Only the joined thread's own progress ends the wait: a cycle through it is certain.
+    _strict = True
+    _site: _state.Site = ("<join>", 0, True)
 
     def __init__(self, thread: threading.Thread) -> None:
         self._thread = thread
@@ -93,6 +99,34 @@ def instrument() -> None:
             _saved[name] = getattr(threading, name)
             setattr(threading, name, replacement)
         threading.Thread.join = _join  # type: ignore[method-assign]
+
+
+def unreached_modules() -> list[str]:
+    """Modules outside the standard library that bound one of threading's original
+    primitives (``from threading import RLock``, ``Lock = threading.Lock``) before
+    :func:`instrument`: the locks they create stay plain and unchecked.
+
+    threadloom's own modules are left out: they choose their plain locks on purpose.
+    Empty when not instrumented. Scans ``sys.modules`` once (a few milliseconds).
+    """
+    own = os.path.dirname(_state.PKG_DIR.rstrip(os.sep)) + os.sep
+    with _patch_lock:
+        originals = list(_saved.values())
+    found = []
+    for name, module in list(sys.modules.items()):
+        filename = getattr(module, "__file__", None)
+        if not isinstance(filename, str) or filename.startswith(own):
+            continue
+        if _state.is_stdlib(filename):
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for value in list(namespace.values()):
+            if any(value is original for original in originals):
+                found.append(name)
+                break
+    return sorted(found)
 
 
 def uninstrument() -> None:

@@ -7,11 +7,11 @@ from types import TracebackType
 
 from threadloom.sync import _order, _state
 from threadloom.sync._condition import Condition
-from threadloom.sync._state import ThreadState, WaitRecord
+from threadloom.sync._state import WaitRecord
 from threadloom.sync._stats import SemaphoreStatistics, waiters_of
 
 
-class Semaphore:
+class Semaphore(_state.Unowned):
     """A drop-in ``threading.Semaphore``: a counter that blocks acquisitions at zero.
 
     A semaphore has no owner, so it is not part of the lock-order graph; its blocked
@@ -30,7 +30,8 @@ class Semaphore:
         self._initial = value
         self._records: list[WaitRecord] = []
         self._contended = 0
-        self._label = _order.new_label(self._kind, _state.creation_site())
+        self._site = _state.creation_site()
+        self._label = _order.new_label(self._kind, self._site)
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Decrement the counter, waiting (up to ``timeout`` s) while it is zero.
@@ -78,17 +79,8 @@ class Semaphore:
     ) -> None:
         self.release()
 
-    def _wait_owner(self) -> ThreadState | None:
-        return None
-
-    def _describe(self) -> str:
-        return self._label
-
     def _holder(self) -> str:
         return f"value {self._value}"
-
-    def _wait_records(self) -> list[WaitRecord]:
-        return self._records
 
     def statistics(self) -> SemaphoreStatistics:
         """A frozen snapshot: value, initial value, waiters, contended acquisitions."""

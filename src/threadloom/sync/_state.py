@@ -13,12 +13,12 @@ import _thread
 import os
 import sys
 import threading
+import weakref
 from time import monotonic
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from threadloom.sync._lock import Lock, RLock
+from threadloom.sync._graph import Node
 
 get_ident = _thread.get_ident
 allocate_lock = _thread.allocate_lock
@@ -42,8 +42,21 @@ graph_lock = allocate_lock()
 _graph_holder: tuple[ThreadState, WaitRecord | None] | None = None
 
 
+Site = tuple[str, int, bool]
+"""(file, line, internal) where a primitive was created; internal means stdlib code."""
+
+
 class Waitable(Protocol):
-    """What a wait record may point at: anything that can name its owner."""
+    """What a wait record may point at: anything that can name its owner.
+
+    ``_strict`` is True when only the owner can end a wait on the object (an RLock, a
+    thread being joined): a wait-for cycle made of such waits is a certain deadlock.  A
+    plain Lock may be released by any thread, so a cycle through one is certain only
+    when no thread outside it can still run (see ``_waitfor``).
+    """
+
+    _strict: bool
+    _site: Site
 
     def _wait_owner(self) -> ThreadState | None:
         """The thread whose progress alone can end a wait on this object, if known."""
@@ -60,6 +73,36 @@ class Waitable(Protocol):
     def _wait_records(self) -> list[WaitRecord]:
         """The waits currently blocked on this primitive."""
         ...  # pragma: no cover
+
+
+class Unowned:
+    """The :class:`Waitable` view of primitives nobody owns (Condition, Event, Semaphore,
+    Barrier): they name no owner, so their waits end no wait-for chain, and the
+    watchdog lists them with their waiters."""
+
+    _strict = False
+    _label: str
+    _records: list[WaitRecord]
+    _site: Site
+
+    def _wait_owner(self) -> ThreadState | None:
+        return None
+
+    def _describe(self) -> str:
+        return self._label
+
+    def _holder(self) -> str:
+        return ""
+
+    def _wait_records(self) -> list[WaitRecord]:
+        return self._records
+
+
+class Held(Protocol):
+    """What a thread's held list refers to: a tracked lock and its lock-order node."""
+
+    @property
+    def _node(self) -> Node | None: ...  # pragma: no cover
 
 
 class WaitRecord:
@@ -89,7 +132,9 @@ class ThreadState:
 
     def __init__(self, ident: int) -> None:
         self.ident = ident
-        self.held: list[Lock | RLock] = []
+        # Weak references (each lock's own, made once at its creation): a lock dropped
+        # while held is freed, and its dead reference is skipped and never ordered.
+        self.held: list[weakref.ref[Held]] = []
         self.waiting: WaitRecord | None = None
         self.busy = False
 
@@ -180,16 +225,20 @@ def caller_frame(depth: int = 1) -> FrameType | None:
     return frame
 
 
-def creation_site() -> tuple[str, int, bool]:
+def creation_site() -> Site:
     """(file, line, internal) of the code creating a primitive; internal means stdlib."""
     frame = caller_frame(2)
     if frame is None:
         return ("<unknown>", 0, True)
     filename = frame.f_code.co_filename
-    internal = filename.startswith("<frozen") or (
+    return (filename, frame.f_lineno, is_stdlib(filename))
+
+
+def is_stdlib(filename: str) -> bool:
+    """Whether ``filename`` is the standard library's (frozen modules included)."""
+    return filename.startswith("<frozen") or (
         filename.startswith(_STDLIB_DIR) and "site-packages" not in filename
     )
-    return (filename, frame.f_lineno, internal)
 
 
 def code_line(code: CodeType | None, lasti: int) -> str:

@@ -9,6 +9,17 @@ by T1" is a walk through a handful of attributes.  The walk runs under the graph
 - and again after every wait slice (``settings.slice``), because an owner may publish
   its wait later than we did, or a cycle may go through primitives without an owner.
 
+The certainty rule: a wrong verdict stops a correct program, so a verdict is given only
+when the wait can never end. A cycle whose every wait is on a primitive only its owner
+can release (an RLock, a Condition's RLock, a thread being joined) is certain at once.
+A plain Lock may be released by any thread ("a Lock is not owned by a particular
+thread"), and code does that on purpose (a lock held on behalf of a group of readers),
+so a cycle through a Lock is certain only when no thread outside it could release it:
+when every other live thread is blocked without a timeout too, in the same waits for
+``_STABLE`` seconds (the "every thread is stuck" check below). Anything less is a
+suspicion: the watchdog reports it with stacks after its threshold, and the program
+goes on.
+
 The second check also catches the deadlocks that have no cycle of owners: when every
 thread of the process is blocked without a timeout in an instrumented primitive, and at
 least one of them waits for a lock someone holds (a self-deadlock on a Lock, a notifier
@@ -96,9 +107,13 @@ def _verdict(record: WaitRecord, periodic: bool) -> tuple[list[WaitRecord], bool
     if not _state.lock_graph(record.thread):
         return None
     try:
-        chain = _cycle(record)
+        chain, certain = _cycle(record)
         everyone = False
-        if chain is None and periodic:
+        if chain is not None and not certain:
+            # Through a Lock: a verdict only once no thread outside could release it.
+            if not periodic or _all_stuck(record) is None:
+                return None
+        elif chain is None and periodic:
             chain = _all_stuck(record)
             everyone = chain is not None
         if chain is None:
@@ -111,28 +126,47 @@ def _verdict(record: WaitRecord, periodic: bool) -> tuple[list[WaitRecord], bool
         _state.unlock_graph()
 
 
-def _cycle(record: WaitRecord) -> list[WaitRecord] | None:
-    """The chain of waits from ``record`` back to its own thread, if it is a cycle."""
+def _cycle(record: WaitRecord) -> tuple[list[WaitRecord] | None, bool]:
+    """The chain of waits from ``record`` back to its own thread, if it is a cycle, and
+    whether it is certain by itself (every wait on a primitive only its owner releases)."""
     me = record.thread
     chain = [record]
     seen = {me}
     current = record
+    certain = True
     while True:
-        owner = current.target._wait_owner()
+        target = current.target
+        owner = target._wait_owner()
         if owner is None:
-            return None
+            return None, False
+        certain = certain and target._strict
         if owner is me:
             # A Lock this thread holds itself may still be released by another thread
             # (a Lock used as a signal): that case is left to the all-stuck check.
-            return chain if len(chain) > 1 else None
+            return (chain, certain) if len(chain) > 1 else (None, False)
         if owner in seen:
-            return None  # a cycle that does not include us: one of its members reports it
+            # A cycle that does not include us: one of its members reports it.
+            return None, False
         waiting = owner.waiting
         if waiting is None or waiting.timed:
-            return None
+            return None, False
         chain.append(waiting)
         seen.add(owner)
         current = waiting
+
+
+def suspected_cycle(record: WaitRecord) -> str:
+    """The wait-for cycle ``record`` is part of, as text, or "" (for the watchdog).
+
+    Read without the graph lock: a report, not a verdict, so a chain that changes while
+    it is followed at worst names a cycle that has just broken up.
+    """
+    chain, _certain = _cycle(record)
+    if chain is None:
+        return ""
+    return " -> ".join(
+        f"{wait.thread.name!r} ({wait.kind} {wait.target._describe()})" for wait in chain
+    )
 
 
 def _all_stuck(record: WaitRecord) -> list[WaitRecord] | None:
@@ -188,6 +222,7 @@ def _finding(chain: list[WaitRecord], everyone: bool) -> Finding:
     me = chain[0].thread
     frames = sys._current_frames()
     now = monotonic()
+    certain = all(wait.target._strict for wait in chain)
     if everyone:
         summary = (
             f"deadlock: every thread is blocked forever; thread {me.name!r} gives up "
@@ -199,21 +234,33 @@ def _finding(chain: list[WaitRecord], everyone: bool) -> Finding:
             f"{chain[0].target._describe()} (a cycle of {len(chain)} threads)"
         )
     lines = [summary]
+    if not everyone and not certain:
+        lines.append(
+            "  (a cycle through a Lock, which any thread may release: every other thread "
+            f"has been blocked too for {_STABLE} s, so nothing can release it)"
+        )
     for wait in chain:
         holder = wait.target._holder()
         lines.append(
             f"  thread {wait.thread.name!r} is {wait.kind} {wait.target._describe()}"
             f" since {now - wait.since:.2f} s" + (f", {holder}" if holder else "")
         )
+    files: dict[str, None] = {}
     for wait in chain:
         frame = frames.get(wait.thread.ident)
         lines.append(f"  stack of thread {wait.thread.name!r}:")
         lines.extend("    " + line for line in format_stack(frame))
+        # The code that waits: the innermost frame outside threadloom.
+        while frame is not None and frame.f_code.co_filename.startswith(_state.PKG_DIR):
+            frame = frame.f_back
+        if frame is not None:
+            files[frame.f_code.co_filename] = None
     lines.append(
         "  Fix: take locks in one global order, never wait on a condition while holding "
         "another lock, and do not re-acquire a Lock you hold (use RLock)."
     )
-    return Finding("deadlock", summary, "\n".join(lines), me.name)
+    sites = tuple(dict.fromkeys(wait.target._site[:2] for wait in chain))
+    return Finding("deadlock", summary, "\n".join(lines), me.name, sites, tuple(files))
 
 
 def format_stack(frame: FrameType | None) -> list[str]:

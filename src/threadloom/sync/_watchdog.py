@@ -22,7 +22,9 @@ class BlockedThread:
     ``kind`` is what it does (``acquiring``, ``waiting on``, ``joining``), ``target``
     names the primitive, ``holder`` says who holds it (empty for primitives without an
     owner), ``waiters`` lists every thread blocked on that primitive, ``stack`` is the
-    blocked thread's stack (innermost last).
+    blocked thread's stack (innermost last). ``cycle`` names the wait-for cycle the
+    thread is part of, if any: one through a Lock that a running thread may still
+    release, so a suspected deadlock, not a verdict (empty otherwise).
     """
 
     thread: str
@@ -33,12 +35,15 @@ class BlockedThread:
     waited: float
     waiters: tuple[WaiterInfo, ...]
     stack: tuple[str, ...]
+    cycle: str = ""
 
     def __str__(self) -> str:
         lines = [
             f"threadloom watchdog: thread {self.thread!r} has been {self.kind} "
             f"{self.target} for {self.waited:.1f} s" + (f", {self.holder}" if self.holder else "")
         ]
+        if self.cycle:
+            lines.append(f"  suspected deadlock (a wait-for cycle through a Lock): {self.cycle}")
         if self.waiters:
             lines.append(
                 "  waiting on it: "
@@ -98,6 +103,7 @@ class Watchdog:
                     waited=now - wait.since,
                     waiters=waiters_of(wait.target._wait_records()),
                     stack=tuple(_waitfor.format_stack(frames.get(state.ident))),
+                    cycle=_waitfor.suspected_cycle(wait),
                 )
             )
         self._reported &= current
