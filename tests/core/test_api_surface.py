@@ -118,5 +118,4 @@ def _cycles(root: Path, skip: tuple[str, ...]) -> list[list[str]]:
 
 
 def test_no_import_cycles_even_behind_type_checking() -> None:
-    # threadloom.sync is left out here: its own cycle is another change's to remove.
-    assert _cycles(SRC, skip=("threadloom.sync",)) == []
+    assert _cycles(SRC, skip=()) == []
