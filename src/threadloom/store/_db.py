@@ -254,7 +254,6 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
     (some other program's: nothing in it is changed), and `ValueError` (see `check_meta`) for a
     store of another kind or a newer schema.
     """
-    _set_page_size(conn)
     with transaction(conn):
         if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             try:
@@ -275,19 +274,6 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
             )
     # Not allowed inside a transaction; a no-op for a store that is WAL already.
     conn.execute("PRAGMA journal_mode = WAL")
-
-
-PAGE_SIZE: Final = 16384
-"""The page size of a new store's database. Bodies of 1-8 KiB do not fit a 4 KiB page
-(SQLite's default) and each spills into an overflow page; in 16 KiB pages they sit in
-the table's own pages, so a fetch writes fewer pages (WAL and checkpoint alike)."""
-
-
-def _set_page_size(conn: sqlite3.Connection) -> None:
-    # Takes effect only in a database with nothing in it yet (it must come before the
-    # transaction that creates the tables); a no-op for any other database, which it
-    # leaves as it is.
-    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
 
 
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
