@@ -213,6 +213,10 @@ def test_flush_raises_when_the_writer_thread_died_without_an_error(
     assert len(died) == 1
     assert isinstance(died[0], _Killed)
     assert commit.batches == [[1]]
+    # put() knows the thread is gone from a flag the thread sets as it exits (not from
+    # Thread.is_alive() on every item): an item put now would never be committed.
+    with pytest.raises(StoreClosedError, match="gone"):
+        writer.put(3)
     writer.close()
 
 

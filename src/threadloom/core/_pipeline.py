@@ -440,6 +440,8 @@ class PipelineRun(Iterator[Any]):
         # _enter_locked itself (a failing key function); with more, items may wait for
         # room that delivering an item makes.
         pump_always = last > 0
+        tail = self._stages[last]
+        unordered_tail = not isinstance(tail.ready, dict)
         try:
             while True:
                 with self._lock:
@@ -451,13 +453,27 @@ class PipelineRun(Iterator[Any]):
                         error = self._error
                         self._close_locked_then_wait()
                         raise error
-                    for _, value in self._releasable_locked(last):
-                        self._delivered += 1
-                        if value is not _SKIPPED:
-                            # One item per call; the generator is abandoned after one step.
-                            if pump_always:
-                                self._pump_locked()
-                            return value
+                    if unordered_tail:
+                        # The common case without a generator: take finished items in
+                        # the order they finished (nothing downstream to make room in).
+                        ready = tail.ready
+                        while ready:
+                            _, value = ready.popleft()  # type: ignore[union-attr]
+                            tail.held -= 1
+                            self._delivered += 1
+                            if value is not _SKIPPED:
+                                if pump_always:
+                                    self._pump_locked()
+                                return value
+                    else:
+                        for _, value in self._releasable_locked(last):
+                            self._delivered += 1
+                            if value is not _SKIPPED:
+                                # One item per call; the generator is abandoned after one
+                                # step.
+                                if pump_always:
+                                    self._pump_locked()
+                                return value
                     if self._exhausted and self._delivered == self._read:
                         self._close_locked_then_wait()
                         raise StopIteration

@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import ClassVar, Final, cast
 
 from threadloom.store._adding import AddItem, add_items, has_input
 from threadloom.store._db import (
@@ -206,9 +206,9 @@ class Store:
             f"SELECT seq, url, state, attempts FROM urls WHERE {_todo(include_failed)}"
             " AND seq > ? ORDER BY seq LIMIT ?"
         )
-        for row in self._paged(sql, page_size, after=after):
-            seq, url, state, attempts = cast(tuple[int, str, str, int], row)
-            yield UrlRecord(seq, url, State(state), attempts)
+        states = _STATES  # a dict lookup instead of an enum call per row
+        for seq, url, state, attempts in self._paged(sql, page_size, after=after):
+            yield UrlRecord(seq, url, states[state], attempts)  # type: ignore[arg-type]
 
     # -- outcomes ----------------------------------------------------------------------
 
@@ -548,6 +548,9 @@ class Store:
             self._conn.close()
             self._conn = None
         self._release_kind()
+
+
+_STATES: Final[dict[object, State]] = {state.value: state for state in State}
 
 
 def _todo(include_failed: bool) -> str:

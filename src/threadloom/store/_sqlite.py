@@ -88,14 +88,16 @@ class SqliteStore(Store):
         `max_body_size` is recorded as failed (same status, attempts and metadata, no
         body) with a reason naming both sizes: SQLite would refuse its row, which would
         stop the writer thread and so every later commit, run after run."""
-        if outcome.state == State.DONE and outcome.body is not None and not self.closed:
-            limit = self.max_body_size
-            if len(outcome.body) > limit:
+        body, conn = outcome.body, self._conn
+        # max_body_size inline (it is read on every call: the limit can be lowered).
+        if body is not None and conn is not None and outcome.state == State.DONE:
+            limit = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
+            if len(body) > limit:
                 outcome = dataclasses.replace(
                     outcome,
                     state=State.FAILED,
                     body=None,
-                    error=f"body of {len(outcome.body):,} bytes is larger than the SQLite"
+                    error=f"body of {len(body):,} bytes is larger than the SQLite"
                     f" store allows ({limit:,}); use a directory store (-o DIR/)",
                 )
         return super().record(outcome, timeout)

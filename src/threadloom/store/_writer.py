@@ -107,6 +107,9 @@ class BatchWriter(Generic[T]):
         self._close_active = False
         self._stop_sent = False
         self._closed = False
+        # Set as the thread's last act (`put` reads it: a flag instead of is_alive(),
+        # which costs a lock and a few calls, on every outcome).
+        self._exited = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -116,8 +119,9 @@ class BatchWriter(Generic[T]):
         Raises `StoreWriteError` if the writer has failed, `StoreClosedError` after
         `close`, `TimeoutError` if the queue stayed full for ``timeout`` seconds.
         """
-        self.check()
-        self._blocking_put(item, timeout)
+        if self._stop_sent or self._error is not None or self._exited:
+            self.check()  # raises what is wrong
+        self._blocking_put(item, timeout, marker=False)
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every item put before this call is committed.
@@ -129,7 +133,7 @@ class BatchWriter(Generic[T]):
         self.check()
         deadline = None if timeout is None else time.monotonic() + timeout
         marker = _Flush(threading.Event())
-        self._blocking_put(marker, timeout)
+        self._blocking_put(marker, timeout, marker=True)
         while not marker.done.wait(_wait_time(deadline)):
             if not self._thread.is_alive():
                 break
@@ -158,7 +162,7 @@ class BatchWriter(Generic[T]):
             try:
                 deadline = None if timeout is None else time.monotonic() + timeout
                 if not self._stop_sent:
-                    self._blocking_put(_STOP, timeout)
+                    self._blocking_put(_STOP, timeout, marker=True)
                     self._stop_sent = True
                 while self._thread.is_alive():
                     self._thread.join(_wait_time(deadline))
@@ -184,7 +188,7 @@ class BatchWriter(Generic[T]):
         if self._stop_sent:
             raise StoreClosedError("the store is closed; open it again to record more")
         self._raise_error()
-        if not self._thread.is_alive():
+        if self._exited or not self._thread.is_alive():
             raise StoreClosedError("the store's writer thread is gone")
 
     def _raise_error(self) -> None:
@@ -195,11 +199,15 @@ class BatchWriter(Generic[T]):
                 " outcomes not committed stay pending and are fetched again on resume"
             ) from self._error
 
-    def _blocking_put(self, item: T | _Flush | _Stop, timeout: float | None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        marker = isinstance(item, _Flush | _Stop)
+    def _blocking_put(
+        self, item: T | _Flush | _Stop, timeout: float | None, *, marker: bool
+    ) -> None:
+        """Queue ``item`` (``marker``: a flush or stop marker), waiting for room."""
+        deadline = None
         with self._lock:
             while len(self._items) >= self._max_queued:
+                if deadline is None and timeout is not None:
+                    deadline = time.monotonic() + timeout
                 self._has_room.wait(_wait_time(deadline))
                 if len(self._items) < self._max_queued:
                     break
@@ -246,6 +254,12 @@ class BatchWriter(Generic[T]):
         return batch, flushes, stop
 
     def _run(self) -> None:
+        try:
+            self._work()
+        finally:
+            self._exited = True
+
+    def _work(self) -> None:
         while True:
             batch, flushes, stop = self._take_batch()
             if batch and self._error is None:

@@ -56,16 +56,19 @@ def build_response(url: str, handle: Handle, raise_for_status: bool) -> Response
     # libcurl 8 drops user info from the effective URL; older ones keep a redirect
     # target's "user:password@", which must not reach a store or a report.
     final_url = redact_url(getinfo(pycurl.EFFECTIVE_URL))
+    # Positional, in field order (url, final_url, status, headers, body, elapsed,
+    # http_version, redirects, content_type): nine keywords cost ~1 us more to match,
+    # on every document.
     response = Response(
-        url=url,
-        final_url=final_url,
-        status=status,
-        headers=headers,
-        body=handle.body.getvalue(),
-        elapsed=getinfo(pycurl.TOTAL_TIME_T) / 1_000_000,
-        http_version=_HTTP_VERSIONS.get(getinfo(pycurl.INFO_HTTP_VERSION), ""),
-        redirects=getinfo(pycurl.REDIRECT_COUNT),
-        content_type=getinfo(pycurl.CONTENT_TYPE),
+        url,
+        final_url,
+        status,
+        headers,
+        handle.body.getvalue(),
+        getinfo(pycurl.TOTAL_TIME_T) / 1_000_000,
+        _HTTP_VERSIONS.get(getinfo(pycurl.INFO_HTTP_VERSION), ""),
+        getinfo(pycurl.REDIRECT_COUNT),
+        getinfo(pycurl.CONTENT_TYPE),
     )
     if raise_for_status and status >= 400:
         raise HttpStatusError(response, parse_retry_after(headers.get("retry-after")))

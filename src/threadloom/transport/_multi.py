@@ -122,6 +122,8 @@ class MultiDriver:
         self._free: list[Handle] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+        # Thread.ident is a property (an assert and an attribute): read once, not per submit.
+        self._ident = self._thread.ident
 
     # ---- any thread ------------------------------------------------------------------
 
@@ -154,7 +156,7 @@ class MultiDriver:
         # asleep: it looks at the incoming line again before it next waits, so it sends
         # itself no wake-up byte (and leaves _wake_pending alone, so that other threads'
         # submits in the meantime still send theirs).
-        on_driver = threading.get_ident() == self._thread.ident
+        on_driver = threading.get_ident() == self._ident
         with self._lock:
             if self._closed:
                 raise RuntimeError("HttpClient is closed")
