@@ -9,6 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -306,31 +307,17 @@ def test_exports_carry_the_columns(tmp_path: Path, server: FaultServer) -> None:
         assert b"WARC-Type: metadata" in raw.read()
 
 
-# The urls table of schema version 2, as threadloom wrote it before the input column.
-_SCHEMA_2 = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE urls (
-    seq INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'invalid')),
-    http_status INTEGER, size INTEGER, sha256 TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT, fetched_at REAL, content_type TEXT, final_url TEXT, processed TEXT,
-    process_error TEXT, body_ref TEXT, response_head TEXT
-);
-CREATE INDEX urls_by_state ON urls (state, seq);
-CREATE TABLE bodies (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);
-INSERT INTO meta VALUES ('schema_version', '2'), ('kind', 'sqlite');
-INSERT INTO urls (url, state, attempts, fetched_at, size, sha256, http_status)
-    VALUES ('http://a/old', 'done', 1, 1700000000.0, 6, 'x', 200);
-INSERT INTO bodies VALUES (1, '<doc/>');
-"""
-
-
 def test_a_store_of_schema_2_is_read_as_it_is_and_migrated_when_fetched_into(
-    tmp_path: Path, server: FaultServer
+    tmp_path: Path, server: FaultServer, schema_2_store: Callable[[Path], sqlite3.Connection]
 ) -> None:
     store = tmp_path / "old.db"
-    conn = sqlite3.connect(store)
-    conn.executescript(_SCHEMA_2)
+    conn = schema_2_store(store)
+    with conn:
+        conn.execute(
+            "INSERT INTO urls (url, state, attempts, fetched_at, size, sha256, http_status)"
+            " VALUES ('http://a/old', 'done', 1, 1700000000.0, 6, 'x', 200)"
+        )
+        conn.execute("INSERT INTO bodies VALUES (1, '<doc/>')")
     conn.close()
     [old] = export_rows(store)  # read-only: nothing changes
     assert (old["url"], old["input"]) == ("http://a/old", None)

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -293,29 +294,14 @@ def test_kill_9_mid_refresh_then_rerun_loses_nothing(tmp_path: Path, kind: str) 
         assert count <= len(bodies) <= count + 4
 
 
-# The schema of version 2, as threadloom wrote it before refreshes were recorded.
-_V2_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE urls (
-    seq INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'invalid')),
-    http_status INTEGER, size INTEGER, sha256 TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT, fetched_at REAL, content_type TEXT, final_url TEXT, processed TEXT,
-    process_error TEXT, body_ref TEXT, response_head TEXT
-);
-CREATE INDEX urls_by_state ON urls (state, seq);
-CREATE TABLE bodies (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);
-INSERT INTO meta VALUES ('schema_version', '2'), ('kind', 'sqlite');
-"""
-
-
-def test_a_schema_2_store_is_migrated_and_refreshed(tmp_path: Path, server: FaultServer) -> None:
+def test_a_schema_2_store_is_migrated_and_refreshed(
+    tmp_path: Path, server: FaultServer, schema_2_store: Callable[[Path], sqlite3.Connection]
+) -> None:
     url = server.url("/versioned/legacy")
     body = b'<doc key="legacy" version="1"/>\n'
     head = 'HTTP/1.1 200 OK\r\nETag: "legacy-v1"\r\nContent-Type: application/xml\r\n'
     store = str(tmp_path / "old.db")
-    conn = sqlite3.connect(store)
-    conn.executescript(_V2_SCHEMA)
+    conn = schema_2_store(tmp_path / "old.db")
     with conn:
         conn.execute(
             "INSERT INTO urls (url, state, http_status, size, sha256, attempts, fetched_at,"
