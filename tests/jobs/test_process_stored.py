@@ -261,3 +261,32 @@ def test_ctrl_c_during_the_stored_pass_leaves_the_rest_to_the_next_run(
     resumed = fetch(store, urls, FetchOptions(retries=0, process="xml"))
     assert resumed.processed_this_run == left
     assert resumed.exit_code == 0
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_stored_body_is_processed_with_the_headers_of_its_fetch(
+    tmp_path: Path, server: FaultServer, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A processor must see the same response from a stored body as on the fetch itself.
+    write_module(
+        tmp_path,
+        "proc_heads",
+        "def seen(response):\n"
+        "    return {'headers': dict(response.headers), 'version': response.http_version,\n"
+        "            'status': response.status}\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    store = f"{tmp_path}/{KINDS[kind]}"
+    urls = [server.url(f"/docs/{n}.xml") for n in range(3)]
+    live = fetch(store, urls, FetchOptions(retries=0, process="proc_heads:seen"))
+    assert live.exit_code == 0
+    on_fetch = {url: row["processed"] for url, row in rows(store).items()}
+    redone = fetch(store, urls, FetchOptions(retries=0, process="proc_heads:seen", reprocess=True))
+    assert redone.processed_this_run == 3
+    from_store = {url: row["processed"] for url, row in rows(store).items()}
+    assert from_store == on_fetch
+    first = on_fetch[urls[0]]
+    assert isinstance(first, dict)
+    assert first["version"] == "1.1"
+    assert first["headers"]["content-type"] == "application/xml"
+    assert "content-length" in first["headers"]

@@ -18,14 +18,16 @@ processor; ``--reprocess`` redoes them all with the processor given.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from threadloom.core import Pipeline, Pool, Stage
 from threadloom.jobs._process import Processor, ProcessOutcome, process_stored_url
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.store import NOT_PROCESSED, DoneRecord, Store, StoreError
-from threadloom.transport import Response
+from threadloom.transport import Headers, Response
 
 MISSING_BODY = "the stored body is missing"
 """The processing error of a done URL whose body the store no longer has (a directory
@@ -42,6 +44,10 @@ class StoredOutcome:
     interrupted: bool = False
 
 
+# "HTTP/1.1 200 OK" -> "1.1", "HTTP/2 200" -> "2": as the transport reports it.
+_HTTP_VERSION: Final = re.compile(r"HTTP/(\d(?:\.\d)?) ")
+
+
 @dataclass(slots=True)
 class _Stored:
     record: DoneRecord
@@ -50,18 +56,30 @@ class _Stored:
 
 def stored_response(record: DoneRecord, body: bytes) -> Response:
     """The response a processor sees for a stored body: what the store kept of the
-    fetch (URL, final URL, status, Content-Type); ``headers`` holds only
-    ``content-type``, ``elapsed`` is 0 and ``http_version`` is empty. The processor gets
-    it with the URL's input columns (`process_stored_url`)."""
+    fetch (URL, final URL, status, Content-Type, and the final response's headers and
+    HTTP version from its stored head), so a processor sees the same response as on
+    the fetch itself; ``elapsed`` is 0. A URL recorded without a head (by a threadloom
+    before schema 2) has only ``content-type`` in ``headers`` and an empty
+    ``http_version``. The processor gets it with the URL's input columns
+    (`process_stored_url`)."""
     content_type = record.content_type
+    head = record.response_head
+    headers: Mapping[str, str]
+    if head:
+        headers = Headers(head.encode("latin-1").splitlines(keepends=True))
+        version = _HTTP_VERSION.match(head)
+        http_version = version.group(1) if version else ""
+    else:
+        headers = {} if content_type is None else {"content-type": content_type}
+        http_version = ""
     return Response(
         url=record.url,
         final_url=record.final_url or record.url,
         status=record.http_status or 200,
-        headers={} if content_type is None else {"content-type": content_type},
+        headers=headers,
         body=body,
         elapsed=0.0,
-        http_version="",
+        http_version=http_version,
         content_type=content_type,
     )
 

@@ -236,11 +236,12 @@ class Store:
         paged as `pending` is; bodies are not read (`read_body` reads one). Results are
         not tagged with their processor: one without error is yielded only with ``redo``.
         """
-        for row in self._paged(to_process_sql(redo), page_size, after=after):
-            seq, url, status, content_type, final_url = cast(
-                tuple[int, str, int | None, str | None, str | None], row
+        sql = to_process_sql(redo, self._head_column)
+        for row in self._paged(sql, page_size, after=after):
+            seq, url, status, content_type, final_url, head = cast(
+                tuple[int, str, int | None, str | None, str | None, str | None], row
             )
-            yield DoneRecord(seq, url, status, content_type, final_url)
+            yield DoneRecord(seq, url, status, content_type, final_url, head)
 
     def count_to_process(self, *, redo: bool = False) -> int:
         """How many URLs `to_process` would yield now with the same ``redo`` (committed)."""

@@ -29,10 +29,11 @@ def to_process_condition(redo: bool) -> str:
     return _EVERY_DONE if redo else _TO_PROCESS
 
 
-def to_process_sql(redo: bool) -> str:
-    """The paged query of `Store.to_process` (``seq > ? ... LIMIT ?``)."""
+def to_process_sql(redo: bool, head: str = "response_head") -> str:
+    """The paged query of `Store.to_process` (``seq > ? ... LIMIT ?``); ``head`` is the
+    head column, or NULL for a store older than it opened read-only."""
     return (
-        "SELECT seq, url, http_status, content_type, final_url FROM urls"
+        f"SELECT seq, url, http_status, content_type, final_url, {head} FROM urls"
         f" WHERE {to_process_condition(redo)} AND seq > ? ORDER BY seq LIMIT ?"
     )
 

@@ -83,9 +83,10 @@ class UrlRecord:
 class DoneRecord:
     """A done URL to process from its stored body, as `Store.to_process` yields it.
 
-    ``seq`` is its input position; ``http_status``, ``content_type`` and ``final_url``
-    are those recorded when it was fetched (the body is read separately, when needed,
-    with `Store.read_body`).
+    ``seq`` is its input position; ``http_status``, ``content_type``, ``final_url`` and
+    ``response_head`` (the final response's status line and header lines, as latin-1
+    text; None if recorded without) are those recorded when it was fetched (the body is
+    read separately, when needed, with `Store.read_body`).
     """
 
     seq: int
@@ -93,6 +94,7 @@ class DoneRecord:
     http_status: int | None
     content_type: str | None
     final_url: str | None
+    response_head: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
