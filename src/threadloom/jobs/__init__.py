@@ -12,11 +12,13 @@ from threadloom.jobs._fetch import (
     FetchResult,
     StoreUnavailable,
 )
-from threadloom.jobs._input import read_lines
+from threadloom.jobs._input import InputReader, PendingFollower, read_lines
 from threadloom.jobs._outputs import write_outputs
 from threadloom.jobs._process import ProcessorSpecError, load_processor, xml_summary
-from threadloom.jobs._progress import ProgressMode
+from threadloom.jobs._progress import ProgressMode, ProgressReporter
+from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary, render_summary
+from threadloom.jobs._trace import RunTrace
 
 if TYPE_CHECKING:
     from threadloom.jobs._report import ReportData, TimelineSpan, write_report
@@ -43,11 +45,17 @@ __all__ = [
     "FetchJob",
     "FetchOptions",
     "FetchResult",
+    "InputReader",
+    "PendingFollower",
     "ProcessorSpecError",
     "ProgressMode",
+    "ProgressReporter",
     "ReportData",
     "RunSummary",
+    "RunTrace",
     "StoreUnavailable",
+    "StoredOutcome",
+    "StoredProcessing",
     "TimelineSpan",
     "human_bytes",
     "load_processor",

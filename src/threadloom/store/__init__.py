@@ -11,6 +11,7 @@ from threadloom.store._heads import parse_head
 from threadloom.store._jsonl import JsonlStore
 from threadloom.store._names import file_name_for
 from threadloom.store._open import open_store, store_files, store_kind, store_owns
+from threadloom.store._outcomes import read_outcomes
 from threadloom.store._places import ensure_parent_directory, parent_directory
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._types import (
@@ -61,6 +62,7 @@ __all__ = [
     "open_store",
     "parent_directory",
     "parse_head",
+    "read_outcomes",
     "store_files",
     "store_kind",
     "store_owns",

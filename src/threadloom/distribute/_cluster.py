@@ -1,0 +1,105 @@
+"""Getting a Dask client for a scaled-out fetch, and letting it go quickly.
+
+``--processes N`` starts a ``LocalCluster`` of N worker processes with one thread each
+(each runs one shard at a time, the shard its own thread pool), without a dashboard;
+its worker processes exit when this process dies (Dask watches the parent), so a
+killed client leaves none behind. ``--cluster ADDRESS`` connects to a running
+scheduler; its workers must reach the store's directory, which `check_shared` checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from distributed import Client, LocalCluster
+
+from threadloom.distribute._shard import probe_directory
+
+CONNECT_TIMEOUT: Final = 10.0
+"""Seconds to reach a scheduler (``--cluster``) or to start a LocalCluster's workers."""
+
+CLOSE_TIMEOUT: Final = 2.0
+"""Seconds the cluster gets to stop on Ctrl-C: within the 5 s a user waits at most."""
+
+
+class ClusterUnavailable(Exception):
+    """The Dask cluster could not be started or reached, or cannot serve this store; one
+    line saying why and what to do."""
+
+
+@dataclass(slots=True)
+class Cluster:
+    """A Dask client, and the LocalCluster behind it when this process started one."""
+
+    client: Client
+    local: LocalCluster | None = None
+
+    @property
+    def slots(self) -> int:
+        """Task slots: the worker threads of the cluster now."""
+        return sum(self.client.nthreads().values())
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Close the client and stop the LocalCluster (if any), each within ``timeout``."""
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=timeout)
+        if self.local is not None:
+            with contextlib.suppress(Exception):
+                self.local.close(timeout=timeout)
+
+
+def start(processes: int | None, address: str | None) -> Cluster:
+    """Start a LocalCluster of ``processes`` workers, or connect to ``address``."""
+    # Dask's own INFO lines (worker started, ...) would bury the progress display.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if address is not None:
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterUnavailable(
+                f"cannot reach the Dask scheduler at {address}: {exc}"
+            ) from exc
+        if not client.nthreads():
+            client.close()
+            raise ClusterUnavailable(f"the Dask cluster at {address} has no workers")
+        return Cluster(client)
+    assert processes is not None
+    try:
+        local = LocalCluster(
+            n_workers=processes,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            name=f"threadloom-{uuid.uuid4().hex[:8]}",
+        )
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        raise ClusterUnavailable(f"cannot start {processes} Dask worker processes: {exc}") from exc
+    client = Client(local, set_as_default=False)
+    return Cluster(client, local)
+
+
+def check_shared(cluster: Cluster, root: Path, store: str) -> None:
+    """Raise `ClusterUnavailable` unless every worker sees ``root`` (the store's shard
+    directory) as this process does: a token written here is read back by each worker."""
+    root.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(8)
+    probe = root / ".probe"
+    probe.write_text(token, encoding="utf-8")
+    try:
+        seen = cluster.client.run(probe_directory, str(root), token)
+    finally:
+        probe.unlink(missing_ok=True)
+    blind = sorted(worker for worker, ok in seen.items() if not ok)
+    if blind:
+        raise ClusterUnavailable(
+            f"-o {store}: the Dask worker(s) {', '.join(blind)} cannot reach {root};"
+            " with --cluster the store must be on a file system every worker shares"
+            " (the same path on every machine)"
+        )
