@@ -119,7 +119,7 @@ def _current_worker() -> Any:
 def worker_name() -> str:
     """The name of the Dask worker running the caller (its ``name``), else ``pid N``."""
     worker = _current_worker()
-    return f"pid {os.getpid()}" if worker is None else str(worker.name)
+    return f"pid {os.getpid()}" if worker is None else f"worker {worker.name}"
 
 
 def run_shard(task: ShardTask) -> ShardResult:

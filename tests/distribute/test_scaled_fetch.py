@@ -1,0 +1,127 @@
+"""A fetch run by Dask worker processes ends as a single-process fetch does, holds the
+per-host limit across the processes, and survives a worker killed mid-run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import distributed
+import pytest
+
+from threadloom.distribute import DistributedFetchJob, ScaleOut, plan
+from threadloom.jobs import FetchJob, FetchOptions, FetchResult
+from threadloom.server import FaultServer
+from threadloom.server._documents import document
+
+pytestmark = pytest.mark.timeout(120)
+
+View = Callable[[Path], dict[str, tuple[str, str | None]]]
+
+
+def _faulty_lines(server: FaultServer) -> list[str]:
+    """Plain documents and every fault the server has, with invalid lines and duplicates."""
+    lines = [server.url(f"/docs/{n}.xml") for n in range(60)]
+    lines += [server.url(f"/flaky/f{n}?fail=2") for n in range(6)]
+    lines += [server.url(f"/flaky/r{n}?fail=1&code=429&retry_after=1") for n in range(3)]
+    lines += [server.url("/reset"), server.url("/truncate?size=2000&send=100")]
+    lines += [server.url(f"/redirect/{n}?doc={n}") for n in range(1, 4)]
+    lines += [server.url("/redirect-loop"), server.url("/bytes?size=300000")]
+    lines += [server.url("/status/404"), server.url("/status/503")]
+    lines += ["not a url", "ftp://example.invalid/x", "", "# a comment"]
+    lines += [server.url(f"/docs/{n}.xml") for n in range(0, 60, 7)]  # duplicates
+    return lines
+
+
+_OPTIONS = FetchOptions(
+    jobs=8, per_host=4, retries=2, backoff=0.05, max_size=200_000, max_redirects=3, timeout=5
+)
+
+
+def test_same_results_as_one_process(
+    tmp_path: Path, cluster_address: str, store_view: View
+) -> None:
+    # Two servers with the same documents: /flaky counts per server, so each run sees
+    # the same faults. URLs are compared by path.
+    with FaultServer(documents=60) as one, FaultServer(documents=60) as two:
+        single = FetchJob(tmp_path / "single.db", _OPTIONS, progress="quiet").run(
+            _faulty_lines(one)
+        )
+        scaled = DistributedFetchJob(
+            tmp_path / "scaled.db",
+            _OPTIONS,
+            ScaleOut(cluster=cluster_address, shard_size=10),
+            progress="quiet",
+        ).run(_faulty_lines(two))
+    expected = store_view(tmp_path / "single.db")
+    assert store_view(tmp_path / "scaled.db") == expected
+    states = {state for state, _ in expected.values()}
+    assert states == {"done", "failed", "invalid"}, "the input covers every end state"
+    assert scaled.summary.counts == single.summary.counts
+    assert scaled.summary.finished_this_run == single.summary.finished_this_run
+    assert scaled.added == single.added
+    assert not (tmp_path / "scaled.db.shards").exists(), "merged shards are removed"
+
+
+def test_per_host_limit_holds_across_processes(
+    tmp_path: Path, cluster_address: str, store_view: View
+) -> None:
+    options = FetchOptions(jobs=8, per_host=4, retries=0)
+    # Both worker processes run shards at once, each allowed 2 of the host's 4.
+    assert plan(options, slots=2).shard_options.per_host == 2
+    with FaultServer(documents=200, latency=2.0) as server:
+        result = DistributedFetchJob(
+            tmp_path / "s.db",
+            options,
+            ScaleOut(cluster=cluster_address, shard_size=20),
+            progress="quiet",
+            record_trace=True,
+        ).run([server.url(f"/docs/{n}.xml") for n in range(200)])
+        stats = server.statistics()
+    assert result.summary.counts["done"] == 200
+    host = f"127.0.0.1:{server.port}"
+    assert stats.max_in_flight_by_host[host] <= 4
+    assert stats.max_in_flight_by_host[host] >= 3, "both processes fetched at once"
+    assert result.trace is not None
+    workers = {span.pool.partition("@")[2] for span in result.trace.spans}
+    assert len(workers) == 2, f"one group of lanes per worker process: {workers}"
+
+
+def test_a_worker_killed_mid_run(tmp_path: Path, cluster_address: str, store_view: View) -> None:
+    client = distributed.Client(cluster_address, set_as_default=False)
+    try:
+        pids = list(client.run(os.getpid).values())
+        assert len(pids) == 2
+        with FaultServer(documents=300, latency=1.0) as server:
+            job = DistributedFetchJob(
+                tmp_path / "s.db",
+                FetchOptions(jobs=4, per_host=8, retries=0),
+                ScaleOut(cluster=cluster_address, shard_size=25),
+                progress="quiet",
+            )
+            results: list[FetchResult] = []
+            runner = threading.Thread(
+                target=lambda: results.append(
+                    job.run([server.url(f"/docs/{n}.xml") for n in range(300)])
+                )
+            )
+            runner.start()
+            assert server.wait_for(lambda s: s.requests >= 60, timeout=30)
+            os.kill(pids[0], signal.SIGKILL)
+            runner.join(90)
+            assert not runner.is_alive()
+        view = store_view(tmp_path / "s.db")
+        assert len(view) == 300
+        assert all(state == "done" for state, _ in view.values())
+        for n in range(300):
+            digest = hashlib.sha256(document(n, server.seed)).hexdigest()
+            assert view[f"docs/{n}.xml"][1] == digest
+        assert results[0].summary.finished_this_run == 300
+        # The nanny restarts the worker: the module's cluster has two again.
+        client.wait_for_workers(2, timeout=30)
+    finally:
+        client.close()
