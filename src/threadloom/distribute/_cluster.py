@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import signal
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,10 @@ def start(processes: int | None, address: str | None) -> Cluster:
             raise ClusterUnavailable(f"the Dask cluster at {address} has no workers")
         return Cluster(client)
     assert processes is not None
+    # Ctrl-C in a terminal reaches the whole process group. The workers inherit SIGINT
+    # ignored (a disposition kept across exec) and leave stopping to this process,
+    # which closes the cluster: no traceback from every worker, no half-dead worker.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
     try:
         local = LocalCluster(
             n_workers=processes,
@@ -81,6 +87,9 @@ def start(processes: int | None, address: str | None) -> Cluster:
         )
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise ClusterUnavailable(f"cannot start {processes} Dask worker processes: {exc}") from exc
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     client = Client(local, set_as_default=False)
     return Cluster(client, local)
 
@@ -103,3 +112,7 @@ def check_shared(cluster: Cluster, root: Path, store: str) -> None:
             " with --cluster the store must be on a file system every worker shares"
             " (the same path on every machine)"
         )
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
