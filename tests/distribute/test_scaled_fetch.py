@@ -13,7 +13,7 @@ from pathlib import Path
 import distributed
 import pytest
 
-from threadloom.distribute import DistributedFetchJob, ScaleOut, plan
+from threadloom.distribute import DistributedFetchJob, ScaleOut, ShardTask, plan, run_shard
 from threadloom.jobs import FetchJob, FetchOptions, FetchResult
 from threadloom.server import FaultServer
 from threadloom.server._documents import document
@@ -125,3 +125,85 @@ def test_a_worker_killed_mid_run(tmp_path: Path, cluster_address: str, store_vie
         client.wait_for_workers(2, timeout=30)
     finally:
         client.close()
+
+
+def test_progress_events_arrive_while_a_shard_runs(cluster_address: str, tmp_path: Path) -> None:
+    # One shard of slow documents: its worker reports documents as they finish, so
+    # the client hears of them long before the shard ends.
+    client = distributed.Client(cluster_address, set_as_default=False)
+    heard = threading.Event()
+    try:
+        client.subscribe_topic("test-progress", lambda event: heard.set())
+        with FaultServer(documents=100, latency=3.0) as server:
+            task = ShardTask(
+                number=1,
+                directory=str(tmp_path / "shard"),
+                urls=tuple(server.url(f"/docs/{n}.xml") for n in range(100)),
+                options=FetchOptions(jobs=2, per_host=2, retries=0),
+                topic="test-progress",
+            )
+            future = client.submit(run_shard, task, pure=False)
+            assert heard.wait(30), "no progress event"
+            assert not future.done(), "the first event came before the shard ended"
+            result = future.result(timeout=60)
+        assert result.finished == 100
+        assert result.worker.startswith("worker ")
+    finally:
+        client.close()
+
+
+def test_shards_in_flight_stay_bounded(tmp_path: Path, cluster_address: str) -> None:
+    client = distributed.Client(cluster_address, set_as_default=False)
+    try:
+        with FaultServer(documents=1000) as server:
+            job = DistributedFetchJob(
+                tmp_path / "s.db",
+                FetchOptions(jobs=4, per_host=4, retries=0),
+                ScaleOut(cluster=cluster_address, shard_size=20),
+                progress="quiet",
+            )
+            ended = threading.Event()
+            results: list[FetchResult] = []
+
+            def run() -> None:
+                try:
+                    results.append(job.run(server.url(f"/docs/{n}.xml") for n in range(1000)))
+                finally:
+                    ended.set()
+
+            runner = threading.Thread(target=run)
+            runner.start()
+            most = 0
+            while not ended.wait(0.02):
+                tasks = client.run_on_scheduler(_shard_tasks)
+                most = max(most, tasks)
+            runner.join(10)
+        assert results[0].summary.counts["done"] == 1000
+        # 50 shards; 2 lanes, 2 shards each submitted at most (running or waiting).
+        assert 1 <= most <= 4, most
+    finally:
+        client.close()
+
+
+def _shard_tasks(dask_scheduler: distributed.Scheduler) -> int:
+    return sum(
+        1
+        for key, task in dask_scheduler.tasks.items()
+        if str(key).startswith("threadloom-shard-") and task.state != "memory"
+    )
+
+
+def test_a_directory_store_and_export(tmp_path: Path, cluster_address: str) -> None:
+    with FaultServer(documents=40) as server:
+        result = DistributedFetchJob(
+            f"{tmp_path}/out/",
+            FetchOptions(jobs=4, per_host=4, retries=0),
+            ScaleOut(cluster=cluster_address, shard_size=10),
+            progress="quiet",
+        ).run([server.url(f"/docs/{n}.xml") for n in range(40)])
+    assert result.summary.counts["done"] == 40
+    files = sorted(p for p in (tmp_path / "out").rglob("*.xml"))
+    assert len(files) == 40
+    assert {hashlib.sha256(p.read_bytes()).hexdigest() for p in files} == {
+        hashlib.sha256(document(n, server.seed)).hexdigest() for n in range(40)
+    }
