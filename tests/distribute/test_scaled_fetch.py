@@ -207,3 +207,25 @@ def test_a_directory_store_and_export(tmp_path: Path, cluster_address: str) -> N
     assert {hashlib.sha256(p.read_bytes()).hexdigest() for p in files} == {
         hashlib.sha256(document(n, server.seed)).hexdigest() for n in range(40)
     }
+
+
+def test_cli_shard_size_default_is_the_library_default() -> None:
+    from threadloom.cli import fetch as fetch_command
+    from threadloom.distribute import DEFAULT_SHARD_SIZE
+
+    assert fetch_command.DEFAULT_SHARD_SIZE == DEFAULT_SHARD_SIZE
+
+
+def test_processes_and_cluster_exclude_each_other(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from threadloom.cli import main
+
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:9/x\n")
+    out = CliRunner().invoke(
+        main,
+        ["fetch", str(urls), "-o", str(tmp_path / "s.db"), "--processes", "2", "--cluster", "x"],
+    )
+    assert out.exit_code == 2
+    assert "--processes and --cluster exclude each other" in out.output
