@@ -25,6 +25,7 @@ from threadloom.store import (
     Store,
     StoreBusyError,
     StoreError,
+    absorb_store,
     open_store,
     read_outcomes,
 )
@@ -69,7 +70,12 @@ def merge_shard(store: Store, directory: Path, *, skip_recorded: bool = False) -
     """
     merged = Merged()
     path = directory / SHARD_STORE
-    if path.exists():
+    absorbed = None if skip_recorded or not path.exists() else absorb_store(store, path)
+    if absorbed is not None:
+        # A SQLite run's store: moved by SQL, in one transaction, already committed.
+        merged = Merged(absorbed.done + absorbed.failed, absorbed.done, absorbed.failed)
+        merged.bytes = absorbed.bytes
+    elif path.exists():
         for outcome in read_outcomes(path):
             if skip_recorded and not _still_to_record(store, outcome):
                 continue

@@ -5,6 +5,7 @@ JSON-lines file. All kinds share one SQLite index (WAL) written by one writer th
 batched transactions; see `Store` for the exact semantics.
 """
 
+from threadloom.store._absorb import Absorbed, absorb_store
 from threadloom.store._base import Store
 from threadloom.store._directory import DirectoryStore
 from threadloom.store._heads import parse_head
@@ -35,6 +36,7 @@ from threadloom.store._writer import WriterSettings, WriterStatistics
 __all__ = [
     "MAX_URL_LENGTH",
     "NOT_PROCESSED",
+    "Absorbed",
     "AddResult",
     "DirectoryStore",
     "DoneRecord",
@@ -56,6 +58,7 @@ __all__ = [
     "Valid",
     "WriterSettings",
     "WriterStatistics",
+    "absorb_store",
     "classify_line",
     "ensure_parent_directory",
     "file_name_for",
