@@ -127,6 +127,7 @@ class DistributedFetchJob:
         finished = processed = 0
         interrupted = False
         notes: list[str] = []
+        completed = False
         try:
             clashing = [str(path) for path in self._outputs if store_owns(store, path)]
             if clashing:
@@ -170,11 +171,13 @@ class DistributedFetchJob:
                 elapsed=time.monotonic() - started,
                 interrupted=interrupted,
             )
+            completed = True
         finally:
             if reader is not None:
                 reader.stop()
             if cluster is not None:
-                cluster.close()
+                # Interrupted, or leaving on an error: the workers' shards need not end.
+                cluster.close(kill=interrupted or not completed)
             store.close()
             with contextlib.suppress(OSError):  # kept while it holds a shard left to merge
                 shards_root(self._store_path).rmdir()
