@@ -229,3 +229,19 @@ def test_processes_and_cluster_exclude_each_other(tmp_path: Path) -> None:
     )
     assert out.exit_code == 2
     assert "--processes and --cluster exclude each other" in out.output
+
+
+def test_the_progress_line_ends_on_the_runs_total(
+    tmp_path: Path, cluster_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FaultServer(documents=50) as server:
+        lines = [server.url(f"/docs/{n}.xml") for n in range(50)] + [server.url("/status/404")]
+        result = DistributedFetchJob(
+            tmp_path / "s.db",
+            FetchOptions(jobs=4, per_host=4, retries=0),
+            ScaleOut(cluster=cluster_address, shard_size=10),
+            progress="plain",
+        ).run(lines)
+    assert result.summary.finished_this_run == 51
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("fetch: 51/51 (50 done, 1 failed)"), last

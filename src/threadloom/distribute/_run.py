@@ -109,7 +109,7 @@ class DistributedFetchJob:
         self._processor = load_processor(options.process) if options.process else None
         self._run_id = f"{int(time.time()):x}-{os.getpid():x}"
         self._events: queue.SimpleQueue[dict[str, int]] = queue.SimpleQueue()
-        self._counted: dict[int, int] = {}  # shard -> outcomes its events counted
+        self._counted: dict[int, tuple[int, int]] = {}  # shard -> (done, failed) counted
         self._spans: list[Span] = []
 
     def run(self, lines: Iterable[bytes | str | None] | None) -> FetchResult:
@@ -303,7 +303,8 @@ class DistributedFetchJob:
             except queue.Empty:
                 return
             shard = message["shard"]
-            self._counted[shard] = self._counted.get(shard, 0) + message["done"] + message["failed"]
+            done, failed = self._counted.get(shard, (0, 0))
+            self._counted[shard] = (done + message["done"], failed + message["failed"])
             _advance(bar, message["done"], message["failed"], message["bytes"], total)
 
     def _catch_up(
@@ -312,11 +313,8 @@ class DistributedFetchJob:
         """Count what a merged shard recorded beyond what its events said (events lost
         with a killed worker, or not yet arrived): the bar ends on the run's total."""
         self._show_events(bar, total)
-        counted = self._counted.pop(shard, 0)
-        missing = merged.outcomes - counted
-        if missing > 0:
-            done = max(0, min(missing, merged.done - max(0, counted - merged.failed)))
-            _advance(bar, done, missing - done, 0, total)
+        done, failed = self._counted.pop(shard, (0, 0))
+        _advance(bar, max(0, merged.done - done), max(0, merged.failed - failed), 0, total)
 
 
 def _advance(bar: ProgressReporter, done: int, failed: int, size: int, total: int | None) -> None:
