@@ -280,3 +280,58 @@ def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: Vi
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+
+def _unshare_works() -> bool:
+    probe = ["unshare", "--mount", "true"]
+    try:
+        return subprocess.run(probe, check=False, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs unshare --mount (root)")
+def test_a_store_the_workers_cannot_reach_is_refused(tmp_path: Path) -> None:
+    # The worker runs in a mount namespace where the store's directory is another,
+    # empty file system: the same path, not the same files, as on a machine that does
+    # not share the client's disk.
+    hidden = tmp_path / "data"
+    hidden.mkdir()
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    scheduler += ["--dashboard-address", ":0", "--no-show"]
+    worker = f"mount -t tmpfs none {hidden} && exec {dask} worker {address} --nthreads 1"
+    worker += " --no-dashboard"
+    started = [subprocess.Popen(scheduler, stderr=subprocess.DEVNULL)]
+    try:
+        started.append(
+            subprocess.Popen(["unshare", "--mount", "sh", "-c", worker], stderr=subprocess.DEVNULL)
+        )
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=60)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("http://127.0.0.1:9/x\n")
+        out = subprocess.run(
+            _threadloom("fetch", str(urls), "-o", str(hidden / "s.db"), "--cluster", address),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2, out.stderr
+        assert "with --cluster the store must be on a file system every worker shares" in (
+            out.stderr.replace("\n", " ")
+        )
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+        for proc in started:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
