@@ -4,8 +4,10 @@ costs seconds), and helpers shared by the scaled-out fetch tests."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import distributed
@@ -51,3 +53,21 @@ def view_of(path: Path) -> dict[str, tuple[str, str | None]]:
                 assert body is not None
                 assert hashlib.sha256(body).hexdigest() == row["sha256"]
     return view
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_idle_dask_threads() -> Iterator[None]:
+    """Stop the two process-wide thread pools Dask leaves behind in the test process
+    (futures' done callbacks, comms' offloading), each with an idle thread. An idle
+    thread blocked outside threadloom.sync counts as one that may still release a lock,
+    so later tests of the deadlock detector ("every thread is blocked") would hang. Dask
+    makes both again when next needed (a fresh offload pool starts no thread until used).
+    """
+    yield
+    callbacks = distributed.Future._cb_executor
+    if callbacks is not None:
+        callbacks.shutdown(wait=True)
+        distributed.Future._cb_executor = None
+    utils = importlib.import_module("distributed.utils")
+    utils._offload_executor.shutdown(wait=True)
+    utils._offload_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="Dask-Offload")
