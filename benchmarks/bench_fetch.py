@@ -431,6 +431,19 @@ TOOLS: list[Tool] = [
         creates_out=False,
     ),
     Tool(
+        "threadloom-sqlite-p2",
+        "threadloom fetch -j J --per-host J --processes 2 -q -o run.db (2 Dask worker"
+        " processes, J/2 per host each: the same global politeness; needs the dask extra)",
+        lambda run: [
+            *_threadloom(run, store=str(run.store)),
+            "--processes",
+            "2",
+            str(run.workload.urls_file),
+        ],
+        verify_threadloom_sqlite,
+        creates_out=False,
+    ),
+    Tool(
         "threadloom-dir",
         "threadloom fetch -j J --per-host J -q -o out/ (directory store)",
         lambda run: [*_threadloom(run, store=f"{run.out}/"), str(run.workload.urls_file)],

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +24,9 @@ from threadloom.jobs import (
 )
 from threadloom.store import AddItem, AddResult, NotAStoreError, StoreError
 
+if TYPE_CHECKING:
+    from threadloom.distribute import DistributedFetchJob, ScaleOut
+
 
 def run_fetch(
     store: str,
@@ -34,6 +38,7 @@ def run_fetch(
     quiet: bool = False,
     trace_path: Path | None = None,
     report_path: Path | None = None,
+    scale: ScaleOut | None = None,
 ) -> int:
     """Run one fetch job and return the process exit code (0, 1 or 130).
 
@@ -43,17 +48,27 @@ def run_fetch(
     (``source`` names it) is one line of warning on standard error and does not change
     the exit status: the run still resumes what the store holds, and a generated list
     that happens to be empty is no failure, but a wrong file should not pass unnoticed.
-    ``title`` heads the summary and the report.
+    ``title`` heads the summary and the report. ``scale`` runs the fetching on Dask
+    workers (``--processes``/``--cluster``; `threadloom.distribute`, imported only then).
     """
     progress: ProgressMode = "quiet" if quiet else "auto"
+    record_trace = trace_path is not None or report_path is not None
+    outputs = [path for path in (trace_path, report_path) if path is not None]
+    job: FetchJob | DistributedFetchJob
+    cluster_errors: tuple[type[Exception], ...] = ()  # none without --processes/--cluster
     try:
-        job = FetchJob(
-            store,
-            options,
-            progress=progress,
-            record_trace=trace_path is not None or report_path is not None,
-            outputs=[path for path in (trace_path, report_path) if path is not None],
-        )
+        if scale is None:
+            job = FetchJob(
+                store, options, progress=progress, record_trace=record_trace, outputs=outputs
+            )
+        else:
+            from threadloom.distribute import ClusterUnavailable, DistributedFetchJob  # noqa: PLC0415
+
+            cluster_errors = (ClusterUnavailable,)
+
+            job = DistributedFetchJob(
+                store, options, scale, progress=progress, record_trace=record_trace, outputs=outputs
+            )
     except ProcessorSpecError as exc:
         raise click.UsageError(str(exc)) from None
     try:
@@ -68,6 +83,9 @@ def run_fetch(
         # The store failed while running (disk full, ...): what was committed is kept.
         click.echo(f"threadloom: store {store}: {exc}; committed outcomes are kept", err=True)
         return 1
+    except cluster_errors as exc:
+        # A cluster that cannot be started or reached, or cannot serve the store.
+        raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:
         # Ctrl-C while the store was being opened: nothing was fetched yet.
         click.echo("threadloom: interrupted; run the same command again to resume", err=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,13 @@ from threadloom.cli._run import run_fetch
 from threadloom.cli._stores import prepare_store_directory
 from threadloom.jobs import MAX_TIME_FACTOR, MIN_RATE, FetchOptions
 from threadloom.transport import DEFAULT_USER_AGENT
+
+if TYPE_CHECKING:
+    from threadloom.distribute import ScaleOut
+
+DEFAULT_SHARD_SIZE = 2000
+"""``--shard-size``'s default: `threadloom.distribute.DEFAULT_SHARD_SIZE`, written out
+here so --help does not import Dask (a test holds the two equal)."""
 
 _DAY = 86_400
 # libcurl takes a size as a signed 64-bit curl_off_t.
@@ -262,6 +271,33 @@ _MAX_MAX_SIZE = 2**63 - 1
     " robots.txt (4xx): all allowed; 5xx or unreachable after --retries: the host's"
     " URLs all disallowed for the run. Default: off (robots.txt never requested).",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Fetch on N worker processes of a Dask LocalCluster started for the run (needs"
+    " the dask extra: pip install 'threadloom[dask]'). -j is per process; --per-host"
+    " and --rate stay global (divided among the processes). Results go to the same -o"
+    " store. See 'Scaling out' in docs/guide.md.",
+)
+@click.option(
+    "--cluster",
+    default=None,
+    metavar="ADDRESS",
+    help="Fetch on the workers of a running Dask cluster, e.g. tcp://10.0.0.5:8786 (as"
+    " --processes otherwise). The -o store must be on a file system every worker"
+    " shares, at the same path: workers write shards beside it (STORE.shards/).",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SHARD_SIZE,
+    show_default=True,
+    metavar="N",
+    help="With --processes or --cluster: URLs per shard, the unit of work a worker"
+    " process fetches and hands back.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -294,6 +330,9 @@ def fetch(
     refresh: bool,
     refresh_older_than: float | None,
     robots: bool,
+    processes: int | None,
+    cluster: str | None,
+    shard_size: int,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -311,6 +350,7 @@ def fetch(
     """
     if reprocess and process is None:
         raise click.UsageError("--reprocess needs --process (which processor to run)")
+    scale = _scale_out(processes, cluster, shard_size)
     if urls != "-":
         _check_exists(urls)
     lines = open_input(urls, input_format, url_column)
@@ -349,8 +389,26 @@ def fetch(
         quiet=quiet,
         trace_path=trace_path,
         report_path=report_path,
+        scale=scale,
     )
     sys.exit(code)
+
+
+def _scale_out(processes: int | None, cluster: str | None, shard_size: int) -> ScaleOut | None:
+    """The --processes/--cluster choice, or None for a run in this process alone. Dask is
+    imported only here, and only for a scaled-out run: a plain fetch pays nothing."""
+    if processes is None and cluster is None:
+        return None
+    if processes is not None and cluster is not None:
+        raise click.UsageError("--processes and --cluster exclude each other: choose one")
+    if importlib.util.find_spec("distributed") is None:
+        raise click.UsageError(
+            f"{'--processes' if processes is not None else '--cluster'} needs Dask:"
+            " pip install 'threadloom[dask]'"
+        )
+    from threadloom.distribute import ScaleOut  # noqa: PLC0415
+
+    return ScaleOut(processes=processes, cluster=cluster, shard_size=shard_size)
 
 
 def _check_exists(urls: str) -> None:

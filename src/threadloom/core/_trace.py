@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -88,6 +88,19 @@ class TraceRecorder:
                             pool=event.pool,
                         )
                     )
+
+    @classmethod
+    def of_spans(cls, spans: Iterable[Span], *, origin: float) -> TraceRecorder:
+        """A closed recorder holding ``spans`` (recorded elsewhere, e.g. by the worker
+        processes of a scaled-out run, times already on this process's
+        ``time.monotonic()`` clock); ``origin`` is the zero of its Chrome trace."""
+        recorder = cls.__new__(cls)
+        recorder._lock = threading.Lock()
+        recorder._open = {}
+        recorder._spans = list(spans)
+        recorder._origin = origin
+        recorder._unsubscribes = []
+        return recorder
 
     def attach(self, *pools: Pool) -> None:
         """Record the attempts of ``pools`` too, from now on (a later pipeline of the

@@ -14,7 +14,7 @@ from threadloom.jobs._fetch import (
     RequestSetupError,
     StoreUnavailable,
 )
-from threadloom.jobs._input import read_lines
+from threadloom.jobs._input import InputReader, PendingFollower, read_lines
 from threadloom.jobs._outputs import write_outputs
 from threadloom.jobs._process import (
     InputResponse,
@@ -22,8 +22,10 @@ from threadloom.jobs._process import (
     load_processor,
     xml_summary,
 )
-from threadloom.jobs._progress import ProgressMode
+from threadloom.jobs._progress import ProgressMode, ProgressReporter
+from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary, render_summary
+from threadloom.jobs._trace import RunTrace
 
 if TYPE_CHECKING:
     from threadloom.jobs._report import ReportData, TimelineSpan, write_report
@@ -51,13 +53,19 @@ __all__ = [
     "FetchOptions",
     "FetchResult",
     "InputFormatError",
+    "InputReader",
     "InputResponse",
+    "PendingFollower",
     "ProcessorSpecError",
     "ProgressMode",
+    "ProgressReporter",
     "ReportData",
     "RequestSetupError",
     "RunSummary",
+    "RunTrace",
     "StoreUnavailable",
+    "StoredOutcome",
+    "StoredProcessing",
     "TimelineSpan",
     "human_bytes",
     "load_processor",

@@ -239,6 +239,9 @@ class FetchJob:
     Construct it, then call :meth:`run` once from the thread that should see Ctrl-C
     (normally the main thread). ``outputs`` are the files the caller will write after
     the run (a trace, a report): `run` refuses to start if one is part of the store.
+    ``on_outcome``, if given, is called on the consuming thread with each outcome the
+    fetch pass recorded, right after recording it (a shard run by a Dask worker
+    reports its progress through it; it must be quick and must not raise).
     """
 
     def __init__(
@@ -249,8 +252,10 @@ class FetchJob:
         progress: ProgressMode = "auto",
         record_trace: bool = False,
         outputs: Iterable[str | Path] = (),
+        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self._store_path = str(store_path)
+        self._on_outcome = on_outcome
         self._outputs = tuple(outputs)
         self._options = options
         self._progress = progress
@@ -432,6 +437,8 @@ class FetchJob:
                 with ProgressReporter(source.expected, mode=self._progress) as bar:
                     for work in run:
                         outcome = store.record(self._outcome(work))
+                        if self._on_outcome is not None:
+                            self._on_outcome(outcome)
                         finished += 1
                         processed += work.processed is not None
                         bar.advance(

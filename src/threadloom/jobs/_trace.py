@@ -78,5 +78,7 @@ class RunTrace:
 
 
 def _stage_of(pool_name: str) -> str:
-    """``"job-process"`` -> ``"process"``: stage pools are named ``{pipeline}-{stage}``."""
-    return pool_name.partition("-")[2]
+    """``"job-process"`` -> ``"process"``: stage pools are named ``{pipeline}-{stage}``;
+    a scaled-out run names each worker process's pools ``{pipeline}-{stage}@{worker}``
+    (``"job-fetch@worker 1"`` -> ``"fetch"``), so each worker gets its own lanes."""
+    return pool_name.partition("-")[2].partition("@")[0]

@@ -5,6 +5,7 @@ JSON-lines file. All kinds share one SQLite index (WAL) written by one writer th
 batched transactions; see `Store` for the exact semantics.
 """
 
+from threadloom.store._absorb import Absorbed, absorb_store
 from threadloom.store._adding import AddItem, InputRow
 from threadloom.store._base import Store
 from threadloom.store._directory import DirectoryStore
@@ -12,6 +13,7 @@ from threadloom.store._heads import parse_head
 from threadloom.store._jsonl import JsonlStore
 from threadloom.store._names import file_name_for
 from threadloom.store._open import open_store, store_files, store_kind, store_owns
+from threadloom.store._outcomes import read_outcomes
 from threadloom.store._places import ensure_parent_directory, parent_directory
 from threadloom.store._refresh import RefreshCounts, Refreshed, RefreshRecord, RefreshResult
 from threadloom.store._sqlite import SqliteStore
@@ -36,6 +38,7 @@ from threadloom.store._writer import WriterSettings, WriterStatistics
 __all__ = [
     "MAX_URL_LENGTH",
     "NOT_PROCESSED",
+    "Absorbed",
     "AddItem",
     "AddResult",
     "DirectoryStore",
@@ -63,12 +66,14 @@ __all__ = [
     "Valid",
     "WriterSettings",
     "WriterStatistics",
+    "absorb_store",
     "classify_line",
     "ensure_parent_directory",
     "file_name_for",
     "open_store",
     "parent_directory",
     "parse_head",
+    "read_outcomes",
     "store_files",
     "store_kind",
     "store_owns",

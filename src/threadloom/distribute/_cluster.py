@@ -1,0 +1,154 @@
+"""Getting a Dask client for a scaled-out fetch, and letting it go quickly.
+
+``--processes N`` starts a ``LocalCluster`` of N worker processes with one thread each
+(each runs one shard at a time, the shard its own thread pool), without a dashboard;
+its worker processes exit when this process dies (Dask watches the parent), so a
+killed client leaves none behind. ``--cluster ADDRESS`` connects to a running
+scheduler; its workers must reach the store's directory, which `check_shared` checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from distributed import Client, LocalCluster, WorkerPlugin
+
+from threadloom.distribute._shard import probe_directory
+
+CONNECT_TIMEOUT: Final = 10.0
+"""Seconds to reach a scheduler (``--cluster``) or to start a LocalCluster's workers."""
+
+CLOSE_TIMEOUT: Final = 2.0
+"""Seconds the cluster gets to stop on Ctrl-C: within the 5 s a user waits at most."""
+
+
+class ClusterUnavailable(Exception):
+    """The Dask cluster could not be started or reached, or cannot serve this store; one
+    line saying why and what to do."""
+
+
+@dataclass(slots=True)
+class Cluster:
+    """A Dask client, and the LocalCluster behind it when this process started one."""
+
+    client: Client
+    local: LocalCluster | None = None
+
+    @property
+    def slots(self) -> int:
+        """Task slots: the worker threads of the cluster now."""
+        return sum(self.client.nthreads().values())
+
+    def close(self, timeout: float = CLOSE_TIMEOUT, *, kill: bool = False) -> None:
+        """Close the client and stop the LocalCluster (if any), each within ``timeout``.
+
+        ``kill`` (Ctrl-C): the LocalCluster's worker processes are sent SIGKILL first. A
+        worker asked to close waits for the shard it is running, which does not stop on
+        request (measured: 12 s for a shard of slow documents); what a killed worker's
+        shard store committed is kept, and merged by the next run.
+        """
+        if kill and self.local is not None:
+            for pid in self._worker_pids():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=timeout)
+        if self.local is not None:
+            with contextlib.suppress(Exception):
+                self.local.close(timeout=timeout)
+
+    def _worker_pids(self) -> list[int]:
+        """The process ids of the LocalCluster's worker processes (children of this one),
+        their nannies told not to restart them."""
+        assert self.local is not None
+        pids = []
+        for nanny in list(self.local.workers.values()):
+            # A nanny restarts a worker that died: a new process that would then be
+            # cancelled half-started, and joined at exit for 10 s.
+            nanny.auto_restart = False
+            process = getattr(getattr(nanny, "process", None), "process", None)
+            pid = getattr(process, "pid", None)
+            if isinstance(pid, int):
+                pids.append(pid)
+        return pids
+
+
+def start(processes: int | None, address: str | None) -> Cluster:
+    """Start a LocalCluster of ``processes`` workers, or connect to ``address``."""
+    # Dask's own INFO lines (worker started, ...) would bury the progress display.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if address is not None:
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterUnavailable(
+                f"cannot reach the Dask scheduler at {address}: {exc}"
+            ) from exc
+        if not client.nthreads():
+            client.close()
+            raise ClusterUnavailable(f"the Dask cluster at {address} has no workers")
+        return Cluster(client)
+    assert processes is not None
+    try:
+        local = LocalCluster(
+            n_workers=processes,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            name=f"threadloom-{uuid.uuid4().hex[:8]}",
+        )
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        raise ClusterUnavailable(f"cannot start {processes} Dask worker processes: {exc}") from exc
+    try:
+        client = Client(local, set_as_default=False)
+        # Ctrl-C in a terminal reaches the whole process group. The workers ignore it
+        # (restarted ones too: a plugin is set up in every worker that joins) and leave
+        # stopping to this process, which closes the cluster: no traceback from every
+        # worker, no worker dying while the cluster closes. Not set by exec-inherited
+        # SIG_IGN: this process would then miss a Ctrl-C during the start-up.
+        client.register_plugin(IgnoreInterrupts())
+    except BaseException:
+        local.close(timeout=CLOSE_TIMEOUT)
+        raise
+    return Cluster(client, local)
+
+
+class IgnoreInterrupts(WorkerPlugin):
+    """A worker plugin: the worker process ignores SIGINT from its set-up on."""
+
+    name = "threadloom-ignore-sigint"
+
+    def setup(self, worker: Any) -> None:
+        # The worker's event loop, and so this call, runs on its main thread.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def check_shared(cluster: Cluster, root: Path, store: str) -> None:
+    """Raise `ClusterUnavailable` unless every worker sees ``root`` (the store's shard
+    directory) as this process does: a token written here is read back by each worker."""
+    root.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(8)
+    probe = root / ".probe"
+    probe.write_text(token, encoding="utf-8")
+    try:
+        seen = cluster.client.run(probe_directory, str(root), token)
+    finally:
+        probe.unlink(missing_ok=True)
+    blind = sorted(worker for worker, ok in seen.items() if not ok)
+    if blind:
+        raise ClusterUnavailable(
+            f"-o {store}: the Dask worker(s) {', '.join(blind)} cannot reach {root};"
+            " with --cluster the store must be on a file system every worker shares"
+            " (the same path on every machine)"
+        )

@@ -1,0 +1,99 @@
+"""How a scaled-out fetch is cut up: the politeness budget per shard, and the shards.
+
+Politeness stays global without a coordinator: a host's budget (``per_host`` requests
+in flight, ``rate`` starts per second) is divided among the shards that can run at
+once, each shard holding every host's share. With ``lanes`` shards running at once and
+each allowed ``per_host // lanes`` in flight to a host, no host ever sees more than
+``per_host`` in flight in all, whichever shards hold its URLs; likewise ``rate / lanes``
+each. When there are more task slots than ``per_host`` (8 processes, --per-host 4),
+only ``per_host`` shards run at once, each with a share of 1. The cost: a shard whose
+URLs are all on another host leaves its share of this host unused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Final
+
+from threadloom.core import IDLE
+from threadloom.jobs import FetchOptions
+from threadloom.store import UrlRecord
+
+DEFAULT_SHARD_SIZE: Final = 2000
+"""URLs per shard. A shard costs its worker ~25 ms to set up (a shard store, a transfer
+thread, the job's pools) and the client a merge; 2,000 small documents take a process
+~0.25 s, so that setup is a few per cent, while 100,000 URLs still make 50 shards to
+spread over the workers and a killed worker loses at most one shard's progress
+(measured: benchmarks/README.md)."""
+
+CUT_IDLE_AFTER: Final = 1.0
+"""Seconds a partial shard may wait for slow input (a pipe) before it is sent as it is:
+URLs arriving slowly are fetched within about a second, not when a shard fills."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How many shards run at once (``lanes``), how many may be submitted and not yet
+    finished (``in_flight``: running or waiting on the cluster), and the options each
+    shard runs with (``shard_options``: the run's options with the per-host share)."""
+
+    lanes: int
+    in_flight: int
+    shard_options: FetchOptions
+
+
+def plan(options: FetchOptions, slots: int, max_in_flight: int | None = None) -> Plan:
+    """The plan for a run on ``slots`` task slots (the cluster's worker threads).
+
+    ``lanes`` is ``min(slots, per_host)``; each shard gets ``per_host // lanes`` requests
+    in flight per host and ``rate / lanes`` starts per second per host (see the module
+    docstring). ``in_flight`` defaults to two shards per lane, so a worker finds its
+    next shard waiting when one ends, but only when every slot is a lane (the cluster
+    runs at most ``slots`` tasks at once); with fewer lanes than slots it is ``lanes``,
+    since a waiting shard would start on an idle slot and break the budget.
+    """
+    if slots < 1:
+        raise ValueError(f"the cluster has no worker threads ({slots})")
+    lanes = min(slots, options.per_host)
+    per_host = options.per_host // lanes
+    rate = None if options.rate is None else options.rate / lanes
+    default = 2 * lanes if lanes == slots else lanes
+    in_flight = default if max_in_flight is None else max(1, min(max_in_flight, default))
+    return Plan(lanes, in_flight, replace(options, per_host=per_host, rate=rate))
+
+
+class ShardCutter:
+    """Cuts the URLs a `PendingFollower` yields into shards of at most ``size`` URLs.
+
+    Iterating it yields a tuple of URLs per shard, or :data:`IDLE` when no URL is ready
+    (the follower is waiting for slow input): the consumer then has time for finished
+    shards. A partial shard goes out after `CUT_IDLE_AFTER` seconds of slow input, and
+    the last one at the end. Holds at most one shard of URLs in memory.
+    """
+
+    def __init__(self, records: Iterator[UrlRecord | object], size: int) -> None:
+        if size < 1:
+            raise ValueError(f"shard size must be at least 1, got {size}")
+        self._records = records
+        self._size = size
+
+    def __iter__(self) -> Iterator[tuple[str, ...] | object]:
+        batch: list[str] = []
+        first = 0.0
+        for record in self._records:
+            if isinstance(record, UrlRecord):
+                if not batch:
+                    first = time.monotonic()
+                batch.append(record.url)
+                if len(batch) >= self._size:
+                    yield tuple(batch)
+                    batch = []
+            elif batch and time.monotonic() - first >= CUT_IDLE_AFTER:
+                yield tuple(batch)
+                batch = []
+            else:
+                yield IDLE
+        if batch:
+            yield tuple(batch)

@@ -1,0 +1,337 @@
+"""``threadloom fetch --processes/--cluster`` as a user runs it: real subprocesses, a real
+LocalCluster (or a scheduler and workers started here), Ctrl-C and kill -9."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from threadloom.server import FaultServer
+from threadloom.server._documents import document
+
+pytestmark = pytest.mark.timeout(180)
+
+View = Callable[[Path], dict[str, tuple[str, str | None]]]
+BIN = Path(sys.executable).parent
+
+
+def _threadloom(*args: str) -> list[str]:
+    return [sys.executable, "-m", "threadloom", *args]
+
+
+@pytest.fixture(scope="module")
+def slow_server() -> Iterator[FaultServer]:
+    """Documents answered after ~60 ms (median), so a run lasts long enough to stop."""
+    with FaultServer(documents=1500, latency=3.0) as server:
+        yield server
+
+
+def _url_list(tmp_path: Path, server: FaultServer, count: int) -> Path:
+    path = tmp_path / "urls.txt"
+    path.write_text("".join(server.url(f"/docs/{n}.xml") + "\n" for n in range(count)))
+    return path
+
+
+def _all_done_right(view: dict[str, tuple[str, str | None]], server: FaultServer, n: int) -> None:
+    assert len(view) == n
+    for k in range(n):
+        state, digest = view[f"docs/{k}.xml"]
+        assert state == "done", (k, state)
+        assert digest == hashlib.sha256(document(k, server.seed)).hexdigest()
+
+
+def test_a_plain_fetch_imports_no_dask(tmp_path: Path, slow_server: FaultServer) -> None:
+    urls = _url_list(tmp_path, slow_server, 3)
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['threadloom', 'fetch', {str(urls)!r}, '-o',"
+        f" {str(tmp_path / 's.db')!r}, '-q']\n"
+        "try:\n    runpy.run_module('threadloom', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_without_dask_one_line_and_exit_2(tmp_path: Path) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:9/x\n")
+    # A finder that hides distributed, as on an install without the dask extra.
+    code = (
+        "import sys, importlib.abc\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('dask', 'distributed'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "import importlib.util\n"
+        "importlib.util.find_spec = lambda name, *a: None if name == 'distributed' else"
+        " importlib.machinery.PathFinder.find_spec(name)\n"
+        "from threadloom.cli import main\n"
+        f"sys.argv = ['threadloom', 'fetch', {str(urls)!r}, '-o', {str(tmp_path / 's.db')!r},"
+        " '--processes', '2']\n"
+        "main()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2
+    assert "--processes needs Dask: pip install 'threadloom[dask]'" in out.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+def _children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return alive
+
+
+def test_ctrl_c_stops_everything_and_resumes(
+    tmp_path: Path, slow_server: FaultServer, store_view: View
+) -> None:
+    urls = _url_list(tmp_path, slow_server, 1500)
+    store = tmp_path / "s.db"
+    args = _threadloom("fetch", str(urls), "-o", str(store), "--processes", "2", "-q")
+    args += ["--shard-size", "100"]
+    before = slow_server.statistics().requests
+    proc = subprocess.Popen(args, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        assert slow_server.wait_for(lambda s: s.requests >= before + 150, timeout=60)
+        workers = _children(proc.pid)
+        assert len([p for p in workers if "python" in p.name().lower()]) >= 2
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        started = time.monotonic()
+        assert proc.wait(10) == 130
+        assert time.monotonic() - started < 5.0
+        assert _wait_gone(workers, 5.0) == [], "every worker process stopped"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    again = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    _all_done_right(store_view(store), slow_server, 1500)
+
+
+def test_client_killed_then_rerun(
+    tmp_path: Path, slow_server: FaultServer, store_view: View
+) -> None:
+    urls = _url_list(tmp_path, slow_server, 1500)
+    store = tmp_path / "s.db"
+    args = _threadloom("fetch", str(urls), "-o", str(store), "--processes", "2", "-q")
+    args += ["--shard-size", "100"]
+    before = slow_server.statistics().requests
+    proc = subprocess.Popen(args, start_new_session=True, stderr=subprocess.DEVNULL)
+    try:
+        assert slow_server.wait_for(lambda s: s.requests >= before + 400, timeout=60)
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait(10)
+        # Dask's workers exit when the process that started them dies.
+        assert _wait_gone(workers, 15.0) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    again = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    _all_done_right(store_view(store), slow_server, 1500)
+    assert not Path(str(store) + ".shards").exists()
+
+
+def test_streaming_input_from_a_pipe(
+    tmp_path: Path, slow_server: FaultServer, store_view: View, cluster_address: str
+) -> None:
+    store = tmp_path / "s.db"
+    args = _threadloom("fetch", "-", "-o", str(store), "--cluster", cluster_address, "-q")
+    proc = subprocess.Popen([*args, "--shard-size", "1000"], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    before = slow_server.statistics().requests
+    try:
+        first = "".join(slow_server.url(f"/docs/{n}.xml") + "\n" for n in range(20))
+        proc.stdin.write(first.encode())
+        proc.stdin.flush()
+        # A partial shard goes out while the pipe stays open: fetched before input ends.
+        assert slow_server.wait_for(lambda s: s.requests >= before + 20, timeout=30)
+        rest = "".join(slow_server.url(f"/docs/{n}.xml") + "\n" for n in range(20, 60))
+        proc.stdin.write(rest.encode())
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    _all_done_right(store_view(store), slow_server, 60)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: View) -> None:
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        started.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--dashboard-address",
+                    ":0",
+                    "--no-show",
+                ],
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        for n in range(2):
+            started.append(
+                subprocess.Popen(
+                    [
+                        dask,
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--name",
+                        f"w{n}",
+                        "--no-dashboard",
+                        "--nworkers",
+                        "1",
+                    ],
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+        urls = _url_list(tmp_path, slow_server, 200)
+        store = tmp_path / "s.db"
+        out = subprocess.run(
+            _threadloom(
+                "fetch",
+                str(urls),
+                "-o",
+                str(store),
+                "--cluster",
+                address,
+                "--shard-size",
+                "40",
+                "--trace",
+                str(tmp_path / "t.json"),
+            ),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        _all_done_right(store_view(store), slow_server, 200)
+        trace = (tmp_path / "t.json").read_text()
+        assert "job-fetch@worker w0" in trace
+        assert "job-fetch@worker w1" in trace
+        # A scheduler that is not there: one line, exit 2.
+        bad = subprocess.run(
+            _threadloom(
+                "fetch", str(urls), "-o", str(tmp_path / "x.db"), "--cluster", "tcp://127.0.0.1:9"
+            ),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert bad.returncode == 2
+        assert "cannot reach the Dask scheduler" in bad.stderr
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+        for proc in started:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _unshare_works() -> bool:
+    probe = ["unshare", "--mount", "true"]
+    try:
+        return subprocess.run(probe, check=False, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs unshare --mount (root)")
+def test_a_store_the_workers_cannot_reach_is_refused(tmp_path: Path) -> None:
+    # The worker runs in a mount namespace where the store's directory is another,
+    # empty file system: the same path, not the same files, as on a machine that does
+    # not share the client's disk.
+    hidden = tmp_path / "data"
+    hidden.mkdir()
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    scheduler += ["--dashboard-address", ":0", "--no-show"]
+    worker = f"mount -t tmpfs none {hidden} && exec {dask} worker {address} --nthreads 1"
+    worker += " --no-dashboard"
+    started = [subprocess.Popen(scheduler, stderr=subprocess.DEVNULL)]
+    try:
+        started.append(
+            subprocess.Popen(["unshare", "--mount", "sh", "-c", worker], stderr=subprocess.DEVNULL)
+        )
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=60)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("http://127.0.0.1:9/x\n")
+        out = subprocess.run(
+            _threadloom("fetch", str(urls), "-o", str(hidden / "s.db"), "--cluster", address),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2, out.stderr
+        assert "with --cluster the store must be on a file system every worker shares" in (
+            out.stderr.replace("\n", " ")
+        )
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+        for proc in started:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
