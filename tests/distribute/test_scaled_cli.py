@@ -94,6 +94,32 @@ def test_without_dask_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "s.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--refresh"], "--refresh"),
+        (["--refresh-older-than", "1h"], "--refresh"),
+        (["--robots"], "--robots"),
+        (["--process", "xml"], "--process with input columns"),
+    ],
+)
+def test_what_a_scaled_out_run_does_not_do_is_refused(
+    tmp_path: Path, args: list[str], names: str
+) -> None:
+    listing = tmp_path / "urls.csv"  # columns: they matter to --process only
+    listing.write_text("url,caption\nhttp://127.0.0.1:9/x,a\n")
+    out = subprocess.run(
+        _threadloom("fetch", str(listing), "-o", str(tmp_path / "s.db"), "--processes", "2", *args),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert f"{names} cannot be combined with --processes or --cluster yet" in out.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
 def _children(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)

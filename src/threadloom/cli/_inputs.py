@@ -42,6 +42,12 @@ class BadRows:
             )
 
 
+def reads_columns(urls: str, input_format: str | None) -> bool:
+    """Whether ``urls`` is read as rows with columns (CSV, TSV, JSON lines), given
+    ``--input-format`` or detected from its name as `open_input` does."""
+    return (input_format or detect_format(urls)) != "lines"
+
+
 def open_input(urls: str, input_format: str | None, url_column: str | None) -> Iterable[AddItem]:
     """The items a fetch of ``urls`` adds: its lines, or its rows for a CSV, TSV or
     JSON-lines input (``input_format``, or detected from the file name). A CSV or TSV

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from threadloom.cli._inputs import open_input
+from threadloom.cli._inputs import open_input, reads_columns
 from threadloom.cli._params import ByteSize, CookieFile, Duration, HeaderLine, OneLine, ProxyUrl
 from threadloom.cli._params import Number as _Number  # the name the options below use
 from threadloom.cli._run import run_fetch
@@ -279,7 +279,8 @@ _MAX_MAX_SIZE = 2**63 - 1
     help="Fetch on N worker processes of a Dask LocalCluster started for the run (needs"
     " the dask extra: pip install 'threadloom[dask]'). -j is per process; --per-host"
     " and --rate stay global (divided among the processes). Results go to the same -o"
-    " store. See 'Scaling out' in docs/guide.md.",
+    " store. Not yet with --refresh, --robots or --process over input columns (refused)."
+    " See 'Scaling out' in docs/guide.md.",
 )
 @click.option(
     "--cluster",
@@ -351,6 +352,12 @@ def fetch(
     if reprocess and process is None:
         raise click.UsageError("--reprocess needs --process (which processor to run)")
     scale = _scale_out(processes, cluster, shard_size)
+    if scale is not None:
+        _check_scalable(
+            refresh=refresh or refresh_older_than is not None,
+            robots=robots,
+            columns_to_process=process is not None and reads_columns(urls, input_format),
+        )
     if urls != "-":
         _check_exists(urls)
     lines = open_input(urls, input_format, url_column)
@@ -409,6 +416,27 @@ def _scale_out(processes: int | None, cluster: str | None, shard_size: int) -> S
     from threadloom.distribute import ScaleOut  # noqa: PLC0415
 
     return ScaleOut(processes=processes, cluster=cluster, shard_size=shard_size)
+
+
+def _check_scalable(*, refresh: bool, robots: bool, columns_to_process: bool) -> None:
+    """Refuse what a scaled-out run does not do yet, rather than do it differently:
+    --refresh (workers fetch only URLs still to do), --robots (each worker would read
+    robots.txt and keep Crawl-delay on its own, so the delay would not hold across
+    them) and --process over input columns (workers do not see the columns)."""
+    unsupported = [
+        name
+        for name, asked in (
+            ("--refresh", refresh),
+            ("--robots", robots),
+            ("--process with input columns", columns_to_process),
+        )
+        if asked
+    ]
+    if unsupported:
+        raise click.UsageError(
+            f"{' and '.join(unsupported)} cannot be combined with --processes or --cluster"
+            " yet: run it in one process (without them)"
+        )
 
 
 def _check_exists(urls: str) -> None:
