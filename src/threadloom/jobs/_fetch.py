@@ -428,17 +428,34 @@ class FetchJob:
             if gate is not None:
                 gate.attach(timers=run.pools[0], fetch_pool=run.pools[1])
             record_trace(run.pools)
+            record_document = store.record_document
             try:
                 with ProgressReporter(source.expected, mode=self._progress) as bar:
                     for work in run:
-                        outcome = store.record(self._outcome(work))
+                        response = work.response
+                        if response is not None and work.processed is None:
+                            # A plain done document (most of them): its row straight
+                            # from the response, without an Outcome.
+                            body = response.body
+                            ok = record_document(
+                                work.record.url,
+                                body,
+                                response.status,
+                                work.attempts,
+                                response.content_type,
+                                response.final_url,
+                                response_head(
+                                    response.status, response.http_version, response.headers
+                                ),
+                            )
+                            size = len(body) if ok else 0
+                        else:
+                            outcome = store.record(self._outcome(work))
+                            processed += work.processed is not None
+                            ok = outcome.state is State.DONE
+                            size = len(outcome.body) if ok and outcome.body is not None else 0
                         finished += 1
-                        processed += work.processed is not None
-                        bar.advance(
-                            ok=outcome.state is State.DONE,
-                            size=len(outcome.body) if outcome.body is not None else 0,
-                            total=source.total,
-                        )
+                        bar.advance(ok=ok, size=size, total=source.total)
             except KeyboardInterrupt:
                 # Caught here, it is not seen by the run's __exit__: wait only a
                 # moment for a --process call still running (its URL stays pending).

@@ -102,6 +102,40 @@ class SqliteStore(Store):
                 )
         return super().record(outcome, timeout)
 
+    def record_document(
+        self,
+        url: str,
+        body: bytes,
+        http_status: int | None,
+        attempts: int,
+        content_type: str | None = None,
+        final_url: str | None = None,
+        response_head: bytes | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """`Store.record_document`, except that a body larger than `max_body_size` is
+        recorded as failed, as `record` records it (and False returned)."""
+        conn = self._conn
+        if (
+            conn is not None
+            and len(body) > conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
+        ):
+            outcome = Outcome(
+                url,
+                State.DONE,
+                http_status,
+                body,
+                attempts,
+                content_type=content_type,
+                final_url=final_url,
+                response_head=response_head,
+            )
+            self.record(outcome, timeout)
+            return False
+        return super().record_document(
+            url, body, http_status, attempts, content_type, final_url, response_head, timeout
+        )
+
     def record_refresh(self, refreshed: Refreshed, timeout: float | None = None) -> Refreshed:
         """`Store.record_refresh`, except that a changed document whose body is larger
         than `max_body_size` is a failed refresh (the stored document is kept), for
