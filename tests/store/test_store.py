@@ -254,7 +254,7 @@ def test_record_document_of_a_body_too_large_for_sqlite_records_the_failure(
         huge = store.lookup("http://a/huge")
         assert huge is not None
         assert (huge["state"], huge["http_status"], huge["attempts"]) == ("failed", 200, 2)
-        assert huge["error"].startswith("body of 50,000 bytes is larger than the SQLite")
+        assert str(huge["error"]).startswith("body of 50,000 bytes is larger than the SQLite")
         assert store.read_body("http://a/huge") is None
 
 
