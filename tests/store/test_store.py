@@ -201,6 +201,63 @@ def test_process_error_is_stored_with_a_done_fetch(store: Store) -> None:
     assert row["process_error"] == "ParseError: unclosed token: line 1"
 
 
+def test_record_document_stores_what_record_of_the_same_outcome_stores(store: Store) -> None:
+    store.add_urls(["http://a/by-record", "http://a/by-document"])
+    body = "<catalog>ü</catalog>".encode()
+    head = b'HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nETag: "v1"\r\n'
+    fields: dict[str, object] = {
+        "attempts": 2,
+        "content_type": "text/xml",
+        "final_url": "http://a/moved",
+        "response_head": head,
+    }
+    store.record(done("http://a/by-record", body, **fields))
+    recorded = store.record_document(
+        "http://a/by-document", body, 200, 2, "text/xml", "http://a/moved", head
+    )
+    store.flush()
+    assert recorded is True
+    by_record, by_document = list(store.export())
+    # Same columns but the URL and the time of recording.
+    for row in (by_record, by_document):
+        assert row.pop("fetched_at") is not None
+    assert by_record.pop("url") == "http://a/by-record"
+    assert by_document.pop("url") == "http://a/by-document"
+    assert by_document == by_record
+    assert by_document["processed"] is None
+    assert by_document["sha256"] is not None
+    assert store.read_body("http://a/by-document") == body
+    assert store.read_head("http://a/by-document") == head
+    assert store.count_to_process() == 2, "not processed, as record() without processed"
+
+
+@pytest.mark.parametrize(("url", "body"), [("", b"x"), ("http://a/", "text"), ("http://a/", None)])
+def test_record_document_refuses_a_missing_url_or_a_body_not_bytes(
+    store: Store, url: str, body: bytes
+) -> None:
+    with pytest.raises(TypeError):
+        store.record_document(url, body, 200, 1)
+    store.flush()
+    assert store.counts().total == 0
+
+
+def test_record_document_of_a_body_too_large_for_sqlite_records_the_failure(
+    tmp_path: Path,
+) -> None:
+    with SqliteStore(tmp_path / "x.db") as store:
+        assert store._conn is not None
+        store._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000)
+        assert store.record_document("http://a/fits", b"f" * 9_993, 200, 1) is True
+        assert store.record_document("http://a/huge", b"h" * 50_000, 200, 2) is False
+        store.flush()
+        assert store.read_body("http://a/fits") == b"f" * 9_993
+        huge = store.lookup("http://a/huge")
+        assert huge is not None
+        assert (huge["state"], huge["http_status"], huge["attempts"]) == ("failed", 200, 2)
+        assert str(huge["error"]).startswith("body of 50,000 bytes is larger than the SQLite")
+        assert store.read_body("http://a/huge") is None
+
+
 @pytest.mark.parametrize(
     ("outcome", "error"),
     [

@@ -26,7 +26,6 @@ from typing import Any, Final
 
 from threadloom.core import Span
 from threadloom.jobs import FetchJob, FetchOptions
-from threadloom.store import Outcome, State
 
 SHARD_STORE: Final = "shard.db"
 """The shard store's file name inside its shard directory."""
@@ -78,10 +77,10 @@ class _ProgressSender:
         self._last = time.monotonic()
         self._worker = _current_worker() if topic is not None else None
 
-    def __call__(self, outcome: Outcome) -> None:
-        if outcome.state is State.DONE:
+    def __call__(self, done: bool, size: int) -> None:
+        if done:
             self._done += 1
-            self._bytes += len(outcome.body) if outcome.body is not None else 0
+            self._bytes += size
         else:
             self._failed += 1
         now = time.monotonic()

@@ -239,9 +239,10 @@ class FetchJob:
     Construct it, then call :meth:`run` once from the thread that should see Ctrl-C
     (normally the main thread). ``outputs`` are the files the caller will write after
     the run (a trace, a report): `run` refuses to start if one is part of the store.
-    ``on_outcome``, if given, is called on the consuming thread with each outcome the
-    fetch pass recorded, right after recording it (a shard run by a Dask worker
-    reports its progress through it; it must be quick and must not raise).
+    ``on_outcome``, if given, is called on the consuming thread as ``on_outcome(done,
+    size)`` for each URL the fetch pass recorded, right after recording it: whether it
+    ended done, and its body's size in bytes (0 if not done). A shard run by a Dask
+    worker reports its progress through it; it must be quick and must not raise.
     """
 
     def __init__(
@@ -252,7 +253,7 @@ class FetchJob:
         progress: ProgressMode = "auto",
         record_trace: bool = False,
         outputs: Iterable[str | Path] = (),
-        on_outcome: Callable[[Outcome], None] | None = None,
+        on_outcome: Callable[[bool, int], None] | None = None,
     ) -> None:
         self._store_path = str(store_path)
         self._on_outcome = on_outcome
@@ -433,19 +434,36 @@ class FetchJob:
             if gate is not None:
                 gate.attach(timers=run.pools[0], fetch_pool=run.pools[1])
             record_trace(run.pools)
+            record_document = store.record_document
             try:
                 with ProgressReporter(source.expected, mode=self._progress) as bar:
                     for work in run:
-                        outcome = store.record(self._outcome(work))
+                        response = work.response
+                        if response is not None and work.processed is None:
+                            # A plain done document (most of them): its row straight
+                            # from the response, without an Outcome.
+                            body = response.body
+                            ok = record_document(
+                                work.record.url,
+                                body,
+                                response.status,
+                                work.attempts,
+                                response.content_type,
+                                response.final_url,
+                                response_head(
+                                    response.status, response.http_version, response.headers
+                                ),
+                            )
+                            size = len(body) if ok else 0
+                        else:
+                            outcome = store.record(self._outcome(work))
+                            processed += work.processed is not None
+                            ok = outcome.state is State.DONE
+                            size = len(outcome.body) if ok and outcome.body is not None else 0
                         if self._on_outcome is not None:
-                            self._on_outcome(outcome)
+                            self._on_outcome(ok, size)
                         finished += 1
-                        processed += work.processed is not None
-                        bar.advance(
-                            ok=outcome.state is State.DONE,
-                            size=len(outcome.body) if outcome.body is not None else 0,
-                            total=source.total,
-                        )
+                        bar.advance(ok=ok, size=size, total=source.total)
             except KeyboardInterrupt:
                 # Caught here, it is not seen by the run's __exit__: wait only a
                 # moment for a --process call still running (its URL stays pending).

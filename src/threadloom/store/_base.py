@@ -52,7 +52,7 @@ from threadloom.store._refresh import (
     refresh_update,
     to_refresh_sql,
 )
-from threadloom.store._rows import Item, outcome_item
+from threadloom.store._rows import Item, document_item, outcome_item
 from threadloom.store._tallies import error_reasons, process_error_reasons, state_counts
 from threadloom.store._types import (
     NOT_PROCESSED,
@@ -227,6 +227,36 @@ class Store:
         writer = self._writer_or_raise()
         writer.put(self._prepare(outcome), timeout)  # put() checks the writer first
         return outcome
+
+    def record_document(
+        self,
+        url: str,
+        body: bytes,
+        http_status: int | None,
+        attempts: int,
+        content_type: str | None = None,
+        final_url: str | None = None,
+        response_head: bytes | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Record a done document without processing as ``record(Outcome(url,
+        State.DONE, http_status, body, attempts, content_type=content_type,
+        final_url=final_url, response_head=response_head), timeout)`` would (same row,
+        commit, blocking and errors), for a caller that holds the fields rather than an
+        `Outcome`: a bulk fetch, on every document, builds no `Outcome` then.
+
+        Raises `TypeError` unless ``url`` is a non-empty str and ``body`` bytes. Returns
+        whether the document is recorded done: False when the kind records a failure
+        instead, as `record` would (a body larger than `SqliteStore.max_body_size`).
+        """
+        if type(body) is not bytes or type(url) is not str or not url:
+            raise TypeError(f"a document needs a non-empty str url and bytes body: {url!r}")
+        item = document_item(
+            url, http_status, body, attempts, content_type, final_url, response_head,
+            self._keep_body,
+        )  # fmt: skip
+        self._writer_or_raise().put(item, timeout)
+        return True
 
     def to_process(
         self, *, redo: bool = False, after: int = 0, page_size: int = 1000

@@ -74,3 +74,38 @@ def outcome_item(outcome: Outcome, keep_body: Callable[[str, bytes], str | None]
         body_ref,
     )
     return row, body
+
+
+def document_item(
+    url: str,
+    http_status: int | None,
+    body: bytes,
+    attempts: int,
+    content_type: str | None,
+    final_url: str | None,
+    head: bytes | None,
+    keep_body: Callable[[str, bytes], str | None],
+) -> Item:
+    """The `Item` of a done document without processing: what `outcome_item` builds for
+    ``Outcome(url, State.DONE, http_status, body, attempts, content_type=content_type,
+    final_url=final_url, response_head=head)`` recorded now, without the `Outcome`
+    (a frozen dataclass of twelve fields) and its checks: the caller passes a non-empty
+    str ``url`` and a bytes ``body``, as a transport's response has them."""
+    body_ref = keep_body(url, body)
+    row: Row = (
+        url,
+        "done",
+        http_status,
+        len(body),
+        hashlib.sha256(body).hexdigest(),
+        attempts,
+        None,
+        time.time(),
+        content_type,
+        final_url,
+        None,
+        None,
+        None if head is None else head.decode("latin-1"),
+        body_ref,
+    )
+    return row, (body if body_ref is None else None)

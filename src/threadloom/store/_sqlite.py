@@ -14,7 +14,7 @@ from threadloom.store._db import open_error, rows_per_statement
 from threadloom.store._lock import ProcessLock
 from threadloom.store._places import ensure_parent_directory
 from threadloom.store._refresh import Refreshed, RefreshResult
-from threadloom.store._rows import Item
+from threadloom.store._rows import Item, document_item
 from threadloom.store._types import Outcome, State, StoreClosedError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
@@ -101,6 +101,47 @@ class SqliteStore(Store):
                     f" store allows ({limit:,}); use a directory store (-o DIR/)",
                 )
         return super().record(outcome, timeout)
+
+    def record_document(
+        self,
+        url: str,
+        body: bytes,
+        http_status: int | None,
+        attempts: int,
+        content_type: str | None = None,
+        final_url: str | None = None,
+        response_head: bytes | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """`Store.record_document`, except that a body larger than `max_body_size` is
+        recorded as failed, as `record` records it (and False returned)."""
+        if type(body) is not bytes or type(url) is not str or not url:
+            raise TypeError(f"a document needs a non-empty str url and bytes body: {url!r}")
+        conn = self._conn
+        if (
+            conn is not None
+            and len(body) > conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
+        ):
+            outcome = Outcome(
+                url,
+                State.DONE,
+                http_status,
+                body,
+                attempts,
+                content_type=content_type,
+                final_url=final_url,
+                response_head=response_head,
+            )
+            self.record(outcome, timeout)
+            return False
+        # Store.record_document's own steps, inline: a super() call and a frame more
+        # on every document of a bulk fetch.
+        item = document_item(
+            url, http_status, body, attempts, content_type, final_url, response_head,
+            self._keep_body,
+        )  # fmt: skip
+        self._writer_or_raise().put(item, timeout)
+        return True
 
     def record_refresh(self, refreshed: Refreshed, timeout: float | None = None) -> Refreshed:
         """`Store.record_refresh`, except that a changed document whose body is larger

@@ -146,6 +146,7 @@ class Handle:
         "_extra_headers",
         "_last_bytes",
         "_last_change",
+        "_max_size",
         "_monotonic",
         "_window_bytes",
         "_window_start",
@@ -177,6 +178,7 @@ class Handle:
         self.stalled: str | None = None
         self.too_large = False
         self._monotonic = time.monotonic
+        self._max_size = options.max_size
         self._last_bytes = 0
         self._last_change = 0.0
         self._window_start = 0.0
@@ -265,9 +267,11 @@ class Handle:
         self.curl.setopt(pycurl.HEADERFUNCTION, self.header_lines.append)
 
     def _write_limited(self, chunk: bytes) -> int | None:
+        # Called for every chunk of every body: the limit is read from a slot (it is
+        # never None here, but _max_size is typed as the option is).
         body = self.body
         body.write(chunk)
-        max_size = self.options.max_size
+        max_size = self._max_size
         if max_size is not None and body.tell() > max_size:
             self.too_large = True
             return 0  # a short count makes libcurl abort with CURLE_WRITE_ERROR

@@ -63,6 +63,8 @@ _UNWATCHED_WAIT_MS = 5
 # A finished transfer's buffers are dropped at once only above this size; smaller ones
 # are replaced when the handle's next request begins (saving two setopts per request).
 _KEEP_BODY_BYTES = 1 << 20
+# Wake-up bytes read at once (each submit from another thread sends at most one).
+_DRAIN_BYTES = 4096
 _POLL_IN = select.POLLIN
 _POLL_OUT = select.POLLOUT
 
@@ -354,8 +356,12 @@ class MultiDriver:
                 self._finish(curl, pycurl.E_ABORTED_BY_CALLBACK, "stalled")
 
     def _drain_wake(self) -> None:
+        # A stream socket: a read shorter than asked for took all there was, so the
+        # usual single byte costs one recv, not a second one raising BlockingIOError
+        # (an exception per wake-up, most of this call's time).
+        recv = self._wake_r.recv
         try:
-            while self._wake_r.recv(4096):
+            while len(recv(_DRAIN_BYTES)) == _DRAIN_BYTES:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
