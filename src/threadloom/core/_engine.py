@@ -18,6 +18,7 @@ from ._errors import PoolFull
 from ._future import TaskFuture, settled_outcome
 from ._ledger import PoolLedger, WhenFull
 from ._mapping import MapRun
+from ._priority import PRIO
 from ._retry import Retry
 from ._task import (
     AWAITING,
@@ -64,6 +65,7 @@ class PoolEngine(PoolLedger):
         returns_future: bool = False,
         start_inline: bool = False,
         on_wait: Callable[[int], None] | None = None,
+        priority: int = 0,
     ) -> TaskFuture[_T]:
         future: TaskFuture[_T] = TaskFuture()
         future.task_id = next(self._ids)
@@ -84,9 +86,13 @@ class PoolEngine(PoolLedger):
             task.on_wait = on_wait
         if start_inline:
             task.inline = True
+        if priority:
+            task.priority = priority
         run_inline = False
         with self._lock:
             self._check_open_locked()
+            if priority and self._heap is None:
+                self._prioritize_locked()
             if self._max_queued is not None and not internal:
                 if self._queued >= self._max_queued and worker_local.pool is not self:
                     mode = self._when_full
@@ -478,9 +484,16 @@ class PoolEngine(PoolLedger):
         with self._lock:
             if self._closed or self._broken is not None:
                 return 0
+            heap = self._heap
+            if run.priority and heap is None:
+                heap = self._prioritize_locked()
             for _ in range(count):
                 self._counts.outstanding += 1
-                self._queue.put(run)
+                if heap is None:
+                    self._queue.put(run)
+                else:
+                    heap.push(run.priority, next(self._ids), run)
+                    self._queue.put(PRIO)
                 self._adjust_thread_count_locked()
         return count
 

@@ -1,5 +1,6 @@
 """Per-key admission: at most ``limit`` running tasks per key, at most one start per
-``1/rate`` seconds, and a FIFO of the tasks waiting for their key.
+``1/rate`` seconds, and a FIFO of the tasks waiting for their key (ordered by priority
+once a task with a priority parks there).
 
 :class:`KeyGate` owns every per-key structure; the pool asks it questions and starts what
 it hands back. Every method is called with the pool's lock held (the gate has no lock of
@@ -13,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 
+from ._priority import PriorityWaiting
 from ._scheduler import Scheduler, _Entry
 from ._task import Task
 
@@ -43,7 +45,8 @@ class _KeyState:
         self.next_start = 0.0
         self.tick: _Entry | None = None  # scheduler entry that re-checks the key
         self.active = 0
-        self.waiting: deque[Task] = deque()
+        # FIFO until a task with a priority parks here (see _priority).
+        self.waiting: deque[Task] | PriorityWaiting = deque()
         self.dropped = 0  # tasks in `waiting` that were cancelled there (Task.dropped)
 
     def has_waiting(self) -> bool:
@@ -113,6 +116,8 @@ class KeyGate:
         # Refused for its rate alone (room, nobody ahead): nothing frees a slot, so the
         # scheduler must come back when the rate allows.
         rate_only = not state.has_waiting() and state.active < state.limit
+        if task.priority and type(state.waiting) is deque:
+            state.waiting = PriorityWaiting(state.waiting)
         state.waiting.append(task)
         if rate_only:
             self._arm(key, state)

@@ -16,7 +16,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import _exit, _task
 from ._accounting import Counters, Emitter
@@ -25,6 +25,7 @@ from ._exit import exiting
 from ._future import TaskFuture
 from ._keys import KeyGate
 from ._mapping import MapRun
+from ._priority import PRIO, RunHeap
 from ._retry import Retry
 from ._scheduler import Scheduler
 from ._task import (
@@ -91,6 +92,9 @@ class PoolLedger:
         # start once it has let go of the lock (_start_released).
         self._released: deque[Task] = deque()
         self._draining = Draining()
+        # None until the first task with a priority: then every queued task goes through
+        # it (and a PRIO token through the run queue), highest priority first.
+        self._heap: RunHeap | None = None
         self._idle = threading.Semaphore(0)
         self._threads: set[threading.Thread] = set()
         self._all_started = False  # max_workers threads exist: skip the idle bookkeeping
@@ -144,16 +148,61 @@ class PoolLedger:
     def _dispatch_locked(self, task: Task, *, front: bool = False) -> None:
         """Queue an attempt: at the back of the run queue, or (``front``) on the ready
         deque that workers serve first, for tasks that already waited their turn."""
-        if front:
+        if self._heap is not None:
+            self._push_heap_locked(self._heap, task)
+        elif front:
             self._push_ready_locked(task)
-            return
-        self._queue.put(task)
-        self._adjust_thread_count_locked()
+        else:
+            self._queue.put(task)
+            self._adjust_thread_count_locked()
 
     def _push_ready_locked(self, task: Task) -> None:
+        if self._heap is not None:
+            self._push_heap_locked(self._heap, task)
+            return
         self._ready.append(task)
         self._queue.put(WAKE)
         self._adjust_thread_count_locked()
+
+    def _push_heap_locked(self, heap: RunHeap, task: Task) -> None:
+        heap.push_task(task)
+        self._queue.put(PRIO)
+        self._adjust_thread_count_locked()
+
+    def _prioritize_locked(self) -> RunHeap:
+        """Switch to priority order (once, at the first task with a priority): the
+        tasks already queued move to the heap, so that a later, higher-priority task
+        can pass them. Returns the heap."""
+        heap = self._heap
+        if heap is not None:
+            return heap
+        heap = self._heap = RunHeap()
+        moved: list[Task] = []
+        while self._ready:
+            moved.append(self._ready.popleft())
+        others: list[Item] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if type(item) is Task:
+                moved.append(item)
+            elif item is not WAKE:
+                others.append(item)
+        for item in others:
+            self._queue.put(item)
+        for task in moved:
+            heap.push_task(task)
+            self._queue.put(PRIO)
+        return heap
+
+    def _pop_prio(self) -> Item:
+        """For a worker that took a PRIO token: the best item of the heap (None if a
+        drain emptied it)."""
+        with self._lock:
+            heap = self._heap
+            return None if heap is None else cast(Item, heap.pop())
 
     def _start_successors_locked(self, successors: Sequence[Task]) -> None:
         """Start tasks their key let go (each holds its slot already)."""
@@ -337,6 +386,9 @@ class PoolLedger:
         for ready in (self._ready, self._released):
             while ready:
                 drained.append(ready.popleft())
+        if self._heap is not None:
+            # Map pullers stay (as in the run queue below), with their PRIO tokens.
+            drained.extend(self._heap.drain_tasks())
         while True:
             try:
                 item = self._queue.get_nowait()

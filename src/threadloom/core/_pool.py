@@ -135,8 +135,19 @@ class Pool(PoolEngine, Executor):
         returns_future: bool = False,
         start_inline: bool = False,
         on_wait: Callable[[int], None] | None = None,
+        priority: int = 0,
     ) -> TaskFuture[_T]:
         """Schedule ``fn(*args, **kwargs)`` with the pool's extra controls.
+
+        priority: among tasks waiting to start, a higher ``priority`` starts first and
+            equal priorities start in submission order (default 0). It holds in the run
+            queue, among the tasks parked behind a key (a key's next slot goes to its
+            highest-priority task), and for retries (a retry keeps its priority and its
+            place by submission order). It does not preempt: a running task runs on.
+            Starvation: while higher-priority tasks keep arriving faster than the workers
+            finish them, lower-priority tasks wait (there is no ageing). A pool in which
+            no task ever has a non-zero priority keeps its plain FIFO queues and pays
+            nothing for the option; the first non-zero priority switches it to a heap.
 
         key: tasks with the same key run at most ``limit`` at a time, where the limit is
             ``set_key_limit(key, ...)`` if given, else this call's ``key_limit``, else the
@@ -219,6 +230,7 @@ class Pool(PoolEngine, Executor):
             returns_future=returns_future,
             start_inline=start_inline,
             on_wait=on_wait,
+            priority=priority,
         )
 
     def set_key_limit(self, key: Hashable, limit: int | None) -> None:
@@ -355,6 +367,7 @@ class Pool(PoolEngine, Executor):
         timeout: float | None = None,
         chunksize: int = 1,
         buffersize: int | None = None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         """``Executor.map``: results in input order.
 
@@ -367,17 +380,24 @@ class Pool(PoolEngine, Executor):
         ignored: items are dispatched in chunks sized automatically from measured run time
         (tiny tasks share one dispatch; slow ones go one at a time), with no Future per item.
         An item's exception is raised when its result would have been yielded.
+        ``priority`` ranks the whole call's work against the pool's other tasks, as
+        ``submit_task``'s ``priority`` does (items of one map keep their order).
         """
         if buffersize is not None and (not isinstance(buffersize, int) or buffersize < 1):
             raise ValueError(f"buffersize must be None or an integer > 0, got {buffersize!r}")
         del chunksize
         source = zip(*iterables, strict=False)
         if buffersize is None:
-            return self._start_map(fn, list(source), True, None, timeout)
-        return self._start_map(fn, source, True, buffersize, timeout)
+            return self._start_map(fn, list(source), True, None, timeout, priority)
+        return self._start_map(fn, source, True, buffersize, timeout, priority)
 
     def imap(
-        self, fn: Callable[[Any], _T], iterable: Iterable[Any], *, buffersize: int | None = None
+        self,
+        fn: Callable[[Any], _T],
+        iterable: Iterable[Any],
+        *,
+        buffersize: int | None = None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         """Lazy ``map`` of a one-argument ``fn``: results in input order.
 
@@ -386,18 +406,24 @@ class Pool(PoolEngine, Executor):
         memory. The input iterator is advanced by worker threads, one at a time, without
         blocking this iterator (``cancel_requested()`` is true there once the map stops); an
         exception it raises is re-raised by this iterator after the results before it.
+        ``priority``: as for :meth:`map`.
         """
         return self._start_map(
-            fn, _single(iterable), True, buffersize or self._default_buffer(), None
+            fn, _single(iterable), True, buffersize or self._default_buffer(), None, priority
         )
 
     def imap_unordered(
-        self, fn: Callable[[Any], _T], iterable: Iterable[Any], *, buffersize: int | None = None
+        self,
+        fn: Callable[[Any], _T],
+        iterable: Iterable[Any],
+        *,
+        buffersize: int | None = None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         """As :meth:`imap` but yields results in completion order, so one slow item never
         holds back the others (the fix for joining threads in FIFO order)."""
         return self._start_map(
-            fn, _single(iterable), False, buffersize or self._default_buffer(), None
+            fn, _single(iterable), False, buffersize or self._default_buffer(), None, priority
         )
 
     def _default_buffer(self) -> int:
@@ -410,8 +436,10 @@ class Pool(PoolEngine, Executor):
         ordered: bool,
         limit: int | None,
         timeout: float | None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         run: MapRun[_T] = MapRun(self, fn, source, ordered=ordered, limit=limit, timeout=timeout)
+        run.priority = priority
         with self._lock:
             self._check_open_locked()
             self._maps.add(run)

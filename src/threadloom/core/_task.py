@@ -158,6 +158,7 @@ class Task:
         "owes_wait_end",
         "phase",
         "pool",
+        "priority",
         "retry",
         "retry_entry",
         "returns_future",
@@ -182,6 +183,8 @@ class Task:
         self.retry: Retry | None = None
         self.key_limit: int | None = None
         self.key_rate: float | None = None
+        # Higher starts first; 0 for all tasks of a pool that never saw a priority.
+        self.priority = 0
         self.keyed = False
         self.bounded = False
         self.deadline_entry: _Entry | None = None

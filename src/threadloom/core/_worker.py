@@ -12,6 +12,7 @@ from typing import Any, Protocol, cast
 
 from ._events import describe
 from ._exit import exiting
+from ._priority import PRIO, _Prio
 from ._task import Task
 from ._threads import WorkerState, worker_local
 
@@ -42,7 +43,7 @@ class MapWork(Protocol):
 
 # What the run queue holds: a task, a map's puller, a wake-up for the ready deque, or
 # None (the pool may have closed, or been collected: look).
-Item = Task | MapWork | _Wake | None
+Item = Task | MapWork | _Wake | _Prio | None
 
 
 class WorkerHost(Protocol):
@@ -54,6 +55,8 @@ class WorkerHost(Protocol):
     _closed: bool
 
     def _initializer_failed(self) -> None: ...
+
+    def _pop_prio(self) -> Item: ...
 
 
 def worker(
@@ -115,6 +118,13 @@ def worker(
                     return
                 del pool
                 continue
+            if item is PRIO:
+                # Priority order: the token stands for the heap's best entry.
+                pool = pool_ref()
+                item = None if pool is None else pool._pop_prio()
+                del pool
+                if item is None:
+                    continue
             if type(item) is Task:
                 worker_local.pool = item.pool
                 item.pool._run_task(item, state)
