@@ -47,7 +47,9 @@ class PoolStatistics:
     """A snapshot of a pool's counters (see :meth:`Pool.statistics`).
 
     Counts are of tasks (a ``map`` item counts as one task; timer runs count too).
-    max_workers: the configured ceiling; workers: threads started so far and alive.
+    max_workers: the ceiling (the target after :meth:`Pool.resize`); workers: threads
+    alive and working for the pool (after a shrink, more than ``max_workers`` until the
+    workers in excess finish their current tasks).
     submitted: tasks accepted. queued: waiting to start an attempt (in the run queue or
     behind a full key). running: attempts executing now. waiting_retry: failed attempts
     waiting for their retry time. succeeded / failed: settled tasks (failed includes

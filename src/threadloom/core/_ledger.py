@@ -26,6 +26,7 @@ from ._future import TaskFuture
 from ._keys import KeyGate
 from ._mapping import MapRun
 from ._priority import PRIO, RunHeap
+from ._resize import Retirement
 from ._retry import Retry
 from ._scheduler import Scheduler
 from ._task import (
@@ -96,7 +97,10 @@ class PoolLedger:
         # it (and a PRIO token through the run queue), highest priority first.
         self._heap: RunHeap | None = None
         self._idle = threading.Semaphore(0)
-        self._threads: set[threading.Thread] = set()
+        self._threads: set[threading.Thread] = set()  # live workers
+        self._retired: list[threading.Thread] = []  # workers that left on a shrink
+        self._thread_seq = 0  # the n of the next thread's name, {prefix}_{n}
+        self._retirement = Retirement()
         self._all_started = False  # max_workers threads exist: skip the idle bookkeeping
         self._workers: list[WorkerState] = []
         self._lock = threading.Lock()
@@ -224,22 +228,59 @@ class PoolLedger:
         n = len(self._threads)
         self._all_started = n + 1 >= self._max_workers
         if n < self._max_workers:
-            state = WorkerState(f"{self._prefix}_{n}")
-            thread = threading.Thread(
-                name=state.name,
-                target=worker,
-                args=(
-                    self._ref,
-                    self._queue,
-                    self._ready,
-                    state,
-                    self._initializer,
-                    self._initargs,
-                ),
-            )
-            thread.start()
-            self._threads.add(thread)
-            self._workers.append(state)
+            self._spawn_worker_locked()
+
+    def _spawn_worker_locked(self) -> None:
+        # Numbered for the pool's life: after a shrink and a grow, names are not reused.
+        state = WorkerState(f"{self._prefix}_{self._thread_seq}")
+        self._thread_seq += 1
+        thread = threading.Thread(
+            name=state.name,
+            target=worker,
+            args=(
+                self._ref,
+                self._queue,
+                self._ready,
+                state,
+                self._initializer,
+                self._initargs,
+                self._retirement,
+            ),
+        )
+        thread.start()
+        self._threads.add(thread)
+        self._workers.append(state)  # kept after it leaves: its counters still count
+
+    def _resize_locked(self, max_workers: int) -> None:
+        """Pool.resize under the lock: start threads for waiting work up to the new
+        maximum, or mark the workers in excess (each leaves before its next item)."""
+        self._max_workers = max_workers
+        live = len(self._threads)
+        if max_workers >= live:
+            self._retirement.excess = 0
+            # Grow at once: a thread per item waiting (tokens included: a rough count),
+            # the rest on demand as before.
+            waiting = self._queue.qsize() + len(self._ready)
+            for _ in range(min(max_workers - live, waiting)):
+                self._spawn_worker_locked()
+            self._all_started = len(self._threads) >= max_workers
+        else:
+            excess = self._retirement.excess = live - max_workers
+            self._all_started = True
+            for _ in range(excess):
+                self._queue.put(WAKE)  # idle workers look at the excess too
+
+    def _retire_worker(self) -> bool:
+        """A worker saw an excess: True if it is to leave now (it then does)."""
+        with self._lock:
+            retirement = self._retirement
+            if retirement.excess <= 0:
+                return False
+            retirement.excess -= 1
+            thread = threading.current_thread()
+            self._threads.discard(thread)
+            self._retired.append(thread)
+            return True
 
     def _move_locked(self, task: Task, to: Phase, outcome: Outcome | None = None) -> bool:
         """Move ``task`` to phase ``to`` and keep the books of that step, once.
@@ -416,7 +457,9 @@ class PoolLedger:
     def _join(self, deadline: float | None = None) -> bool:
         """Wait for the workers (and the idle scheduler) to exit, until ``deadline`` (a
         ``time.monotonic()`` value; None: as long as it takes). True if they all did."""
-        for thread in list(self._threads):
+        with self._lock:  # a worker leaving on a shrink moves itself between the two
+            threads = [*self._threads, *self._retired]
+        for thread in threads:
             if thread is not threading.current_thread():
                 while thread.is_alive():
                     if deadline is not None and time.monotonic() >= deadline:

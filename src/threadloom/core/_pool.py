@@ -265,6 +265,27 @@ class Pool(PoolEngine, Executor):
         if self._released:
             self._start_released()
 
+    def resize(self, max_workers: int) -> None:
+        """Change the pool's ``max_workers`` from now on.
+
+        Growing takes effect at once: a thread starts for each task already waiting, up
+        to the new maximum, and later work starts threads on demand as before. Shrinking
+        never interrupts a task: each worker in excess leaves when it is about to take
+        its next item (an idle one at once), so the pool reaches the new size as its
+        busy workers finish their current tasks. :meth:`statistics` shows the target
+        (``max_workers``) and the threads alive (``workers``). Thread names keep their
+        scheme, ``{prefix}_{n}``, with ``n`` counting every thread the pool has started
+        (a number is never reused). A map already running keeps the number of pullers
+        it started with. Safe from any thread, a task of this pool included (that task's
+        worker may then be one that leaves, after the task). Raises ValueError unless
+        ``max_workers`` >= 1, RuntimeError after shutdown.
+        """
+        if not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        with self._lock:
+            self._check_open_locked()
+            self._resize_locked(max_workers)
+
     # ---- events ------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:

@@ -13,6 +13,7 @@ from typing import Any, Protocol, cast
 from ._events import describe
 from ._exit import exiting
 from ._priority import PRIO, _Prio
+from ._resize import Retirement
 from ._task import Task
 from ._threads import WorkerState, worker_local
 
@@ -58,6 +59,8 @@ class WorkerHost(Protocol):
 
     def _pop_prio(self) -> Item: ...
 
+    def _retire_worker(self) -> bool: ...
+
 
 def worker(
     pool_ref: weakref.ref[WorkerHost],
@@ -66,6 +69,7 @@ def worker(
     state: WorkerState,
     initializer: Callable[..., object] | None,
     initargs: tuple[Any, ...],
+    retirement: Retirement,
 ) -> None:
     """The body of one worker thread of the pool behind ``pool_ref``."""
     if initializer is not None:
@@ -91,6 +95,12 @@ def worker(
     item: Item
     try:
         while True:
+            if retirement.excess:
+                # The pool shrank: leave between two tasks if the pool picks this one.
+                pool = pool_ref()
+                if pool is None or pool._retire_worker():
+                    return
+                del pool
             if ready:
                 # Tasks that already waited (behind a full key, or for a retry) go first.
                 try:
