@@ -69,14 +69,22 @@ def test_parked_tasks_of_a_key_start_by_priority() -> None:
     with Pool(4) as pool:
         first = pool.submit_task(hold, key="host", key_limit=1)
         assert started.wait(10)
+        parked = threading.Semaphore(0)
+
+        def on_wait(delta: int) -> None:
+            if delta > 0:
+                parked.release()
+
         futures = [
-            pool.submit_task(order.append, (name,), key="host", key_limit=1, priority=prio)
+            pool.submit_task(
+                order.append, (name,), key="host", key_limit=1, priority=prio, on_wait=on_wait
+            )
             for name, prio in [("low", 0), ("high", 3), ("mid", 1), ("high2", 3)]
         ]
         # Every one of them is parked behind the key before the slot frees.
-        while pool.statistics().queued < 4:
-            assert not first.done()
-            threading.Event().wait(0.005)
+        for _ in range(4):
+            assert parked.acquire(timeout=10)
+        assert not first.done()
         gate.set()
         for future in futures:
             future.result(10)

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 from . import _exit, _task
 from ._accounting import Counters, Emitter
+from ._adaptive import ThrottleBook
 from ._errors import BrokenPool
 from ._exit import exiting
 from ._future import TaskFuture
@@ -48,6 +49,7 @@ from ._task import (
     Task,
 )
 from ._threads import Draining, WorkerState
+from ._throttle import Throttle
 from ._timers import TimerHandle
 from ._waiting import wait_slice
 from ._worker import WAKE, Item, worker
@@ -75,6 +77,7 @@ class PoolLedger:
         key_limit: int | None,
         retry: Retry | None,
         raise_unread: bool,
+        throttle: Throttle | None = None,
     ) -> None:
         self._max_workers = max_workers
         self._prefix = prefix
@@ -120,6 +123,7 @@ class PoolLedger:
         self._queued = 0  # bounded pools only: tasks counted against max_queued
         self._counts = Counters()
         self._gate = KeyGate(key_limit, self._scheduler, self._key_tick)
+        self._throttles = ThrottleBook(throttle)
         self._retrying: dict[int, Task] = {}
         # returns_future attempts whose inner future has not resolved yet, by task id.
         self._awaiting: dict[int, Task] = {}
@@ -342,6 +346,13 @@ class PoolLedger:
         elif to is FINISHING and task.keyed:
             self._release_slot_locked(task)
         return True
+
+    def _apply_throttle_locked(self, key: Hashable, limit: int | None, interval: float) -> None:
+        """Give ``key`` the limit and spacing a throttle decided (None: no limit of its
+        own); start what that lets go."""
+        self._start_successors_locked(self._gate.set_limit(key, limit))
+        if interval != self._gate.spacing(key):
+            self._start_successors_locked(self._gate.set_spacing(key, interval))
 
     def _release_slot_locked(self, task: Task) -> None:
         successors = self._gate.release(task)

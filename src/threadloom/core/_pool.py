@@ -24,6 +24,7 @@ from ._ledger import WhenFull
 from ._mapping import MapRun
 from ._retry import Retry
 from ._threads import worker_local
+from ._throttle import Throttle
 from ._timers import TimerHandle
 
 __all__ = ["Pool", "WhenFull"]
@@ -60,6 +61,7 @@ class Pool(PoolEngine, Executor):
     name: the pool's name for logs and traces (defaults to the thread name prefix).
     raise_unread: if True, leaving a ``with`` block normally calls :meth:`raise_failures`
         after the shutdown, so failures nobody read are not lost.
+    throttle: a :class:`Throttle` every key follows (see :meth:`set_throttle`).
     """
 
     _counter = itertools.count().__next__
@@ -77,6 +79,7 @@ class Pool(PoolEngine, Executor):
         retry: Retry | None = None,
         name: str | None = None,
         raise_unread: bool = False,
+        throttle: Throttle | None = None,
     ) -> None:
         if max_workers is None:
             max_workers = min(32, (os.cpu_count() or 1) + 4)
@@ -105,6 +108,7 @@ class Pool(PoolEngine, Executor):
             key_limit,
             retry,
             raise_unread,
+            throttle,
         )
 
     # ---- submission ------------------------------------------------------------------
@@ -262,6 +266,35 @@ class Pool(PoolEngine, Executor):
             raise ValueError(f"key rate must be > 0 tasks/s, got {rate}")
         with self._lock:
             self._start_successors_locked(self._gate.set_rate(key, rate))
+        if self._released:
+            self._start_released()
+
+    def set_throttle(self, throttle: Throttle | None) -> None:
+        """Adapt the concurrency of every key to how its tasks fare, under ``throttle``
+        (None: no default; keys already throttled keep their state).
+
+        For each key (one without its own :meth:`set_key_throttle`) a
+        :class:`KeyThrottle` starts at ``throttle.initial_limit`` and sees every finished
+        attempt of the key's tasks (start, end, exception): slow or overloaded attempts
+        cut the key's limit, healthy ones raise it (see :class:`Throttle`). Its
+        decisions replace the key's limit (as :meth:`set_key_limit` would: the policy's
+        ``max_limit`` is the ceiling, and an explicit limit is overwritten by the next
+        decision) and add a spacing between starts at the floor (the longer of it and
+        the key's rate holds). Each decision is a ``"throttle"`` :class:`TaskEvent`.
+        A key's state is kept for the pool's life.
+        """
+        self._throttles.set_default(throttle)
+
+    def set_key_throttle(self, key: Hashable, throttle: Throttle | None) -> None:
+        """Give ``key`` its own :class:`Throttle` (None: none, whatever the default),
+        starting afresh from its ``initial_limit``; see :meth:`set_throttle`. With None
+        the key goes back to its limit without a throttle, and loses its spacing."""
+        controller = self._throttles.set_key(key, throttle)
+        with self._lock:
+            if controller is None:
+                self._apply_throttle_locked(key, None, 0.0)
+            else:
+                self._apply_throttle_locked(key, controller.limit, controller.interval)
         if self._released:
             self._start_released()
 

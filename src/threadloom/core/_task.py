@@ -162,6 +162,7 @@ class Task:
         "retry",
         "retry_entry",
         "returns_future",
+        "started",
         "thread",
     )
 
@@ -202,6 +203,7 @@ class Task:
         # returns_future: the running attempt's inner future and the worker that started it
         self.inner: Future[Any] | None = None
         self.thread = ""
+        self.started = 0.0  # time.monotonic() when the current attempt started
 
     @property
     def label(self) -> str:

@@ -49,6 +49,12 @@ class Throttle:
         overload. Whatever it says, an exception with a numeric ``retry_after`` attribute
         (an HTTP Retry-After) is one too. Other failures (a 404, a refused connection)
         say nothing about load and change nothing.
+    latency_factor: if given (> 1), the target follows the key: an attempt is slow when
+        it takes longer than ``max(target_latency, latency_factor x the fastest
+        successful attempt of the key so far)``, so ``target_latency`` becomes a floor
+        (below it, latency is noise) and one policy fits hosts of any speed. The fastest
+        attempt is the one least queued, which is how the key answers when it is not
+        overloaded (the "minimum RTT" of delay-based congestion control).
     """
 
     target_latency: float
@@ -59,8 +65,13 @@ class Throttle:
     backoff: float = 0.5
     max_interval: float = 60.0
     overload_on: OverloadOn = (TimeoutError,)
+    latency_factor: float | None = None
 
     def __post_init__(self) -> None:
+        if self.latency_factor is not None and not (
+            self.latency_factor > 1 and math.isfinite(self.latency_factor)
+        ):
+            raise ValueError(f"Throttle.latency_factor must be > 1, got {self.latency_factor}")
         if not (self.target_latency > 0 and math.isfinite(self.target_latency)):
             raise ValueError(f"Throttle.target_latency must be > 0 s, got {self.target_latency}")
         if self.min_limit < 1:
@@ -136,6 +147,7 @@ class KeyThrottle:
         self._interval = 0.0
         self._slow_start = True
         self._last_cut = -math.inf
+        self._fastest = math.inf  # latency_factor: the fastest successful attempt
 
     @property
     def limit(self) -> int:
@@ -155,9 +167,15 @@ class KeyThrottle:
         policy = self.policy
         if error is not None and not policy.is_overload(error):
             return None  # a failure that says nothing about load
+        took = finished - started
         with self._lock:
             before = (int(self._limit), self._interval)
-            if error is not None or finished - started > policy.target_latency:
+            target = policy.target_latency
+            if policy.latency_factor is not None:
+                if error is None and took < self._fastest:
+                    self._fastest = took
+                target = max(target, policy.latency_factor * self._fastest)
+            if error is not None or took > target:
                 if started < self._last_cut:
                     return None  # this round was already cut
                 reason = self._cut(finished, retry_after_of(error), error is not None)
