@@ -262,6 +262,15 @@ _MAX_MAX_SIZE = 2**63 - 1
     " robots.txt (4xx): all allowed; 5xx or unreachable after --retries: the host's"
     " URLs all disallowed for the run. Default: off (robots.txt never requested).",
 )
+@click.option(
+    "--auto-throttle",
+    is_flag=True,
+    help="Adapt each host's requests in flight to how it answers, between 1 and"
+    " --per-host (the ceiling): start at 2, grow while answers stay fast, halve on an"
+    " answer slower than twice the host's fastest (and over 50 ms), an HTTP 429 or 503,"
+    " or a timeout; a Retry-After spaces the host's requests. Default: off (--per-host"
+    " for every host).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
     urls: str,
@@ -294,6 +303,7 @@ def fetch(
     refresh: bool,
     refresh_older_than: float | None,
     robots: bool,
+    auto_throttle: bool,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -339,6 +349,7 @@ def fetch(
         refresh=refresh or refresh_older_than is not None,
         refresh_older_than=refresh_older_than,
         robots=robots,
+        auto_throttle=auto_throttle,
     )
     code = run_fetch(
         out,
