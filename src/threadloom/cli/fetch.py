@@ -266,10 +266,10 @@ _MAX_MAX_SIZE = 2**63 - 1
     "--auto-throttle",
     is_flag=True,
     help="Adapt each host's requests in flight to how it answers, between 1 and"
-    " --per-host (the ceiling): start at 2, grow while answers stay fast, halve on an"
-    " answer slower than twice the host's fastest (and over 50 ms), an HTTP 429 or 503,"
-    " or a timeout; a Retry-After spaces the host's requests. Default: off (--per-host"
-    " for every host).",
+    " --per-host (the ceiling): start at 2, grow while answers stay fast, cut by a"
+    " quarter on an answer slower than 1.5 times the host's fastest (and over 20 ms), an"
+    " HTTP 429 or 503, or a timeout; a Retry-After spaces the host's requests. Default:"
+    " off (--per-host for every host).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
