@@ -65,3 +65,23 @@ def test_help_documents_the_option() -> None:
     result = CliRunner().invoke(main, ["fetch", "--help"])
     assert "--auto-throttle" in result.output
     assert "Default: off" in result.output
+
+
+def test_the_report_draws_the_per_host_limit_over_time(tmp_path: Path, server: FaultServer) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text(
+        "".join(server.url(f"/capacity/4/report?base=10&n={n}") + "\n" for n in range(150))
+    )
+    report = tmp_path / "report.html"
+    args = ["fetch", "-q", "--per-host", "16", "--auto-throttle", "--report", str(report)]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "r.db"), str(urls)])
+    assert result.exit_code == 0, result.output
+    page = report.read_text()
+    assert "<h2>Per-host limit</h2>" in page
+    assert '<svg id="limits"' in page
+    assert "<title>127.0.0.1:" in page  # the host's line names it
+
+    plain = tmp_path / "plain.html"
+    args = ["fetch", "-q", "--report", str(plain), "-o", str(tmp_path / "p.db"), str(urls)]
+    assert CliRunner().invoke(main, [*args]).exit_code == 0
+    assert "Per-host limit" not in plain.read_text()
