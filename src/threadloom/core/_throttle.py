@@ -14,6 +14,11 @@ Two details keep it from over-reacting:
 - One cut per round. When a server is overloaded, every attempt in flight comes back slow at
   about the same time; cutting once per slow completion would take the limit to the floor
   at once. An overload sign only counts if its attempt started after the last cut.
+- A plateau near the last cut. Within one of the limit the last cut started from, growth
+  is :data:`PLATEAU` times slower (TCP CUBIC's idea): that limit overloaded the key, the
+  one below it probably did not, so the key spends its time just under the level that
+  hurt instead of in the sawtooth's valleys and peaks. Past it, growth is normal again
+  (the key may have got faster).
 - Below the floor, spacing. At ``min_limit`` with overload still reported, concurrency
   cannot drop further, so starts are spaced out instead (``interval`` starts at the target
   latency and doubles, and a ``Retry-After`` the error carries is honoured as the
@@ -28,7 +33,10 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-__all__ = ["KeyThrottle", "Throttle", "ThrottleDecision"]
+__all__ = ["PLATEAU", "KeyThrottle", "Throttle", "ThrottleDecision"]
+
+PLATEAU = 8.0
+"""How many times slower a limit grows within one of the limit its last cut started from."""
 
 OverloadOn = tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
@@ -148,6 +156,7 @@ class KeyThrottle:
         self._slow_start = True
         self._last_cut = -math.inf
         self._fastest = math.inf  # latency_factor: the fastest successful attempt
+        self._ceiling = math.inf  # the limit the last cut started from
 
     @property
     def limit(self) -> int:
@@ -193,10 +202,13 @@ class KeyThrottle:
         if retry_after is not None:
             # The server said when to come back: one start per that many seconds, from
             # the floor, until healthy answers earn concurrency back.
+            if self._limit > policy.min_limit:
+                self._ceiling = self._limit
             self._limit = float(policy.min_limit)
             self._interval = min(max(self._interval, retry_after), policy.max_interval)
             return "retry-after"
         if self._limit > policy.min_limit:
+            self._ceiling = self._limit
             self._limit = max(float(policy.min_limit), self._limit * policy.backoff)
         elif policy.max_interval > 0:
             # Starts cannot overlap less: space them out instead.
@@ -216,5 +228,7 @@ class KeyThrottle:
             self._limit = min(float(policy.max_limit), self._limit + 1)
             return "slow start"
         step = policy.increase / max(self._limit, 1.0)
+        if self._ceiling - 1 <= self._limit < self._ceiling + 1:
+            step /= PLATEAU
         self._limit = min(float(policy.max_limit), self._limit + step)
         return "healthy"

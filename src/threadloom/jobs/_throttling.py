@@ -11,7 +11,9 @@ spacing between the host's requests while at one request in flight).
 Why these values (benchmarks/bench_throttle.py, a host of capacity 8 answering in 20 ms):
 a host's queue makes every answer slower as soon as one request too many is in flight,
 so the time spent over capacity costs the most; a gentle cut (x 0.75, not x 0.5) spends
-fewer rounds far below it, and a tight target (1.5x) notices the first excess request.
+fewer rounds far below it, a tight target (1.5x) notices the first excess request, and
+the throttle's plateau (``core/_throttle.py``: slow growth near the limit that was cut)
+keeps the host just under its capacity most of the time.
 """
 
 from __future__ import annotations
