@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from threadloom.core._throttle import KeyThrottle, Throttle, ThrottleDecision
+from threadloom.core._throttle import PLATEAU, KeyThrottle, Throttle, ThrottleDecision
 
 
 class Overloaded(Exception):
@@ -68,6 +68,25 @@ def test_after_a_cut_growth_is_additive_about_one_per_round() -> None:
     assert [d.limit if d else None for d in grown] == [None, None, None, None, 5]
     assert grown[-1] is not None
     assert grown[-1].reason == "healthy"
+
+
+def test_growth_slows_near_the_limit_the_last_cut_started_from() -> None:
+    state = KeyThrottle(Throttle(target_latency=1.0, start=8, max_limit=16), "h")
+    state.observe(0.0, 2.0)  # cut from 8 to 4
+
+    def completions_to_grow() -> int:
+        before, count = state.limit, 0
+        while state.limit == before:
+            state.observe(3.0, 3.1)
+            count += 1
+        return count
+
+    steps = [completions_to_grow() for _ in range(6)]  # 4->5 ... 9->10
+    assert steps[0] <= 5  # about one round of 4
+    # Within one of 8 (7->8 and 8->9), PLATEAU times slower.
+    assert steps[3] >= (PLATEAU - 2) * 7
+    assert steps[4] >= (PLATEAU - 2) * 8
+    assert steps[5] <= 11  # past it, one round again: the key may have got faster
 
 
 def test_failures_that_say_nothing_about_load_change_nothing() -> None:

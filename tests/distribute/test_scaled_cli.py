@@ -100,6 +100,7 @@ def test_without_dask_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--refresh"], "--refresh"),
         (["--refresh-older-than", "1h"], "--refresh"),
         (["--robots"], "--robots"),
+        (["--auto-throttle"], "--auto-throttle"),
         (["--process", "xml"], "--process with input columns"),
     ],
 )

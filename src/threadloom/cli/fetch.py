@@ -279,7 +279,8 @@ _MAX_MAX_SIZE = 2**63 - 1
     help="Fetch on N worker processes of a Dask LocalCluster started for the run (needs"
     " the dask extra: pip install 'threadloom[dask]'). -j is per process; --per-host"
     " and --rate stay global (divided among the processes). Results go to the same -o"
-    " store. Not yet with --refresh, --robots or --process over input columns (refused)."
+    " store. Not yet with --refresh, --robots, --auto-throttle or --process over input columns"
+    " (refused)."
     " See 'Scaling out' in docs/guide.md.",
 )
 @click.option(
@@ -298,6 +299,15 @@ _MAX_MAX_SIZE = 2**63 - 1
     metavar="N",
     help="With --processes or --cluster: URLs per shard, the unit of work a worker"
     " process fetches and hands back.",
+)
+@click.option(
+    "--auto-throttle",
+    is_flag=True,
+    help="Adapt each host's requests in flight to how it answers, between 1 and"
+    " --per-host (the ceiling): start at 2, grow while answers stay fast, cut by a"
+    " quarter on an answer slower than 1.5 times the host's fastest (and over 20 ms), an"
+    " HTTP 429 or 503, or a timeout; a Retry-After spaces the host's requests. Default:"
+    " off (--per-host for every host).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def fetch(
@@ -334,6 +344,7 @@ def fetch(
     processes: int | None,
     cluster: str | None,
     shard_size: int,
+    auto_throttle: bool,
     quiet: bool,
 ) -> None:
     """Fetch every URL listed in URLS (a file, or - for standard input) into a store.
@@ -356,6 +367,7 @@ def fetch(
         _check_scalable(
             refresh=refresh or refresh_older_than is not None,
             robots=robots,
+            auto_throttle=auto_throttle,
             columns_to_process=process is not None and reads_columns(urls, input_format),
         )
     if urls != "-":
@@ -386,6 +398,7 @@ def fetch(
         refresh=refresh or refresh_older_than is not None,
         refresh_older_than=refresh_older_than,
         robots=robots,
+        auto_throttle=auto_throttle,
     )
     code = run_fetch(
         out,
@@ -418,16 +431,19 @@ def _scale_out(processes: int | None, cluster: str | None, shard_size: int) -> S
     return ScaleOut(processes=processes, cluster=cluster, shard_size=shard_size)
 
 
-def _check_scalable(*, refresh: bool, robots: bool, columns_to_process: bool) -> None:
+def _check_scalable(
+    *, refresh: bool, robots: bool, auto_throttle: bool, columns_to_process: bool
+) -> None:
     """Refuse what a scaled-out run does not do yet, rather than do it differently:
-    --refresh (workers fetch only URLs still to do), --robots (each worker would read
-    robots.txt and keep Crawl-delay on its own, so the delay would not hold across
-    them) and --process over input columns (workers do not see the columns)."""
+    --refresh (workers fetch only URLs still to do), --robots and --auto-throttle (each
+    worker would keep a host's Crawl-delay or adapted limit on its own, so neither would
+    hold across them) and --process over input columns (workers do not see them)."""
     unsupported = [
         name
         for name, asked in (
             ("--refresh", refresh),
             ("--robots", robots),
+            ("--auto-throttle", auto_throttle),
             ("--process with input columns", columns_to_process),
         )
         if asked

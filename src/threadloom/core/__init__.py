@@ -21,6 +21,8 @@ from ._pipeline import ErrorPolicy, Pipeline, PipelineRun, Stage, StageStatistic
 from ._pool import Pool
 from ._pool import WhenFull as WhenFull
 from ._retry import Retry, RetryLater
+from ._throttle import KeyThrottle as KeyThrottle
+from ._throttle import Throttle, ThrottleDecision
 from ._timers import Timer as Timer
 from ._timers import TimerHandle
 from ._trace import Span, TraceRecorder
@@ -45,6 +47,8 @@ __all__ = [
     "TaskCancelled",
     "TaskEvent",
     "TaskFuture",
+    "Throttle",
+    "ThrottleDecision",
     "TimerHandle",
     "TraceRecorder",
     "cancel_requested",

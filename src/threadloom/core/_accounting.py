@@ -133,6 +133,29 @@ class Emitter:
             error=None if error is None else describe(error),
         )
 
+    def throttle(
+        self, key: Hashable, limit: int, interval: float, reason: str, when: float
+    ) -> None:
+        """Emit a ``"throttle"`` event: ``key`` now has ``limit`` and ``interval``."""
+        event = TaskEvent(
+            "throttle",
+            0,
+            threading.current_thread().name,
+            when,
+            key,
+            0,
+            reason,
+            None,
+            self.name,
+            limit,
+            interval,
+        )
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                _log.exception("pool %r: event listener %r raised", self.name, listener)
+
     def raw(
         self,
         kind: EventKind,

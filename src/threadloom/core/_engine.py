@@ -18,6 +18,7 @@ from ._errors import PoolFull
 from ._future import TaskFuture, settled_outcome
 from ._ledger import PoolLedger, WhenFull
 from ._mapping import MapRun
+from ._priority import PRIO
 from ._retry import Retry
 from ._task import (
     AWAITING,
@@ -64,6 +65,7 @@ class PoolEngine(PoolLedger):
         returns_future: bool = False,
         start_inline: bool = False,
         on_wait: Callable[[int], None] | None = None,
+        priority: int = 0,
     ) -> TaskFuture[_T]:
         future: TaskFuture[_T] = TaskFuture()
         future.task_id = next(self._ids)
@@ -84,9 +86,13 @@ class PoolEngine(PoolLedger):
             task.on_wait = on_wait
         if start_inline:
             task.inline = True
+        if priority:
+            task.priority = priority
         run_inline = False
         with self._lock:
             self._check_open_locked()
+            if priority and self._heap is None:
+                self._prioritize_locked()
             if self._max_queued is not None and not internal:
                 if self._queued >= self._max_queued and worker_local.pool is not self:
                     mode = self._when_full
@@ -106,6 +112,11 @@ class PoolEngine(PoolLedger):
                     task.bounded = True
             self._counts.submitted += 1
             self._counts.outstanding += 1
+            if key is not None and self._throttles.active:
+                controller, new = self._throttles.controller(key)
+                if new and controller is not None:
+                    # A key's first task under a throttle: the key starts at its limit.
+                    self._apply_throttle_locked(key, controller.limit, controller.interval)
             if deadline is not None:
                 task.deadline_entry = self._scheduler.call_later(
                     deadline, lambda: self._expire(task)
@@ -118,8 +129,8 @@ class PoolEngine(PoolLedger):
             # As on a worker: the deadline may already have failed the future (deadline=0,
             # or this thread was descheduled), and then the task is settled, not run.
             self._start_here(task)
-            if self._released:
-                self._start_released()
+        if self._released:
+            self._start_released()
         return future
 
     def _admit(self, task: Task) -> bool:
@@ -269,7 +280,7 @@ class PoolEngine(PoolLedger):
             ws.current = future
         previous = _current.token
         _current.token = future.token
-        t0 = time.monotonic()
+        task.started = t0 = time.monotonic()
         try:
             result = task.fn(*task.args, **task.kwargs)
         except BaseException as exc:
@@ -337,6 +348,8 @@ class PoolEngine(PoolLedger):
         inner future resolved on another thread, from phase AWAITING).
         """
         future = task.future
+        if task.key is not None and self._throttles.active:
+            self._observe(task, error)
         listeners = self._events.listeners
         if error is None:
             resolved = future._succeed(result)
@@ -387,6 +400,28 @@ class PoolEngine(PoolLedger):
         del error
         with self._lock:
             self._move_locked(task, SETTLED, FAILED if resolved else None)
+
+    def _observe(self, task: Task, error: BaseException | None) -> None:
+        """Feed an ended attempt of a keyed task to its key's throttle; apply (and emit)
+        what it decides before the attempt gives its slot back."""
+        key = task.key
+        controller, new = self._throttles.controller(key)
+        if controller is None:
+            return
+        decision = controller.observe(task.started, time.monotonic(), error)
+        if decision is None and not new:
+            return
+        limit = controller.limit if decision is None else decision.limit
+        interval = controller.interval if decision is None else decision.interval
+        with self._lock:
+            self._apply_throttle_locked(key, limit, interval)
+        if self._released:
+            self._start_released()
+        if self._events.listeners:
+            if decision is None:
+                self._events.throttle(key, limit, interval, "policy", time.monotonic())
+            else:
+                self._events.throttle(key, limit, interval, decision.reason, decision.time)
 
     def _await_inner(
         self, task: Task, inner: Future[Any], attempt: int, ws: WorkerState | None
@@ -478,9 +513,16 @@ class PoolEngine(PoolLedger):
         with self._lock:
             if self._closed or self._broken is not None:
                 return 0
+            heap = self._heap
+            if run.priority and heap is None:
+                heap = self._prioritize_locked()
             for _ in range(count):
                 self._counts.outstanding += 1
-                self._queue.put(run)
+                if heap is None:
+                    self._queue.put(run)
+                else:
+                    heap.push(run.priority, next(self._ids), run)
+                    self._queue.put(PRIO)
                 self._adjust_thread_count_locked()
         return count
 

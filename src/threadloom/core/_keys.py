@@ -1,5 +1,6 @@
 """Per-key admission: at most ``limit`` running tasks per key, at most one start per
-``1/rate`` seconds, and a FIFO of the tasks waiting for their key.
+``1/rate`` seconds, and a FIFO of the tasks waiting for their key (ordered by priority
+once a task with a priority parks there).
 
 :class:`KeyGate` owns every per-key structure; the pool asks it questions and starts what
 it hands back. Every method is called with the pool's lock held (the gate has no lock of
@@ -13,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 
+from ._priority import PriorityWaiting
 from ._scheduler import Scheduler, _Entry
 from ._task import Task
 
@@ -28,6 +30,7 @@ class _KeyState:
         "interval",
         "limit",
         "next_start",
+        "rate",
         "requested",
         "tick",
         "waiting",
@@ -38,12 +41,14 @@ class _KeyState:
         # The key_limit of the submit call that brought the key into use: what the key's
         # limit falls back to when set_key_limit(key, None) drops an explicit one.
         self.requested = requested
+        self.rate = rate  # the submit call's key_rate (set_rate's, if any, wins)
         # Rate limit: at most one start per `interval` seconds for the key.
         self.interval = 0.0 if rate is None else 1.0 / rate
         self.next_start = 0.0
         self.tick: _Entry | None = None  # scheduler entry that re-checks the key
         self.active = 0
-        self.waiting: deque[Task] = deque()
+        # FIFO until a task with a priority parks here (see _priority).
+        self.waiting: deque[Task] | PriorityWaiting = deque()
         self.dropped = 0  # tasks in `waiting` that were cancelled there (Task.dropped)
 
     def has_waiting(self) -> bool:
@@ -61,7 +66,16 @@ class KeyGate:
     start now (each already holds its slot), oldest first: the caller starts them.
     """
 
-    __slots__ = ("_default", "_keys", "_limits", "_on_tick", "_rates", "_scheduler", "_stopping")
+    __slots__ = (
+        "_default",
+        "_keys",
+        "_limits",
+        "_on_tick",
+        "_rates",
+        "_scheduler",
+        "_spacing",
+        "_stopping",
+    )
 
     def __init__(
         self,
@@ -77,6 +91,8 @@ class KeyGate:
         self._keys: dict[Hashable, _KeyState] = {}
         self._limits: dict[Hashable, int] = {}  # set_key_limit's explicit limits
         self._rates: dict[Hashable, float] = {}  # set_rate's, kept for the pool's life
+        # set_spacing's (a throttle's): seconds between starts, on top of the rate.
+        self._spacing: dict[Hashable, float] = {}
         self._stopping = False
 
     def __len__(self) -> int:
@@ -92,9 +108,11 @@ class KeyGate:
         if state is None:
             limit = self._limit(key, task.key_limit)
             rate = self._rates.get(key, task.key_rate) if self._rates else task.key_rate
-            if limit is None and rate is None:
+            spacing = self._spacing.get(key, 0.0) if self._spacing else 0.0
+            if limit is None and rate is None and not spacing:
                 return True
             state = self._keys[key] = _KeyState(limit, task.key_limit, rate)
+            state.interval = max(state.interval, spacing)
         if state.has_waiting() or state.active >= state.limit:
             return False
         if state.interval:
@@ -113,6 +131,8 @@ class KeyGate:
         # Refused for its rate alone (room, nobody ahead): nothing frees a slot, so the
         # scheduler must come back when the rate allows.
         rate_only = not state.has_waiting() and state.active < state.limit
+        if task.priority and type(state.waiting) is deque:
+            state.waiting = PriorityWaiting(state.waiting)
         state.waiting.append(task)
         if rate_only:
             self._arm(key, state)
@@ -164,12 +184,36 @@ class KeyGate:
         For a key with state, the next start moves to 1/``rate`` after the last one: a
         slower rate holds waiting tasks back longer, a faster one releases them sooner.
         """
-        interval = 1.0 / rate
         self._rates[key] = rate
         state = self._keys.get(key)
         if state is None:
             return _NONE
-        if state.interval:
+        return self._retime(key, state, max(1.0 / rate, self._spacing.get(key, 0.0)))
+
+    def set_spacing(self, key: Hashable, interval: float) -> Sequence[Task]:
+        """At least ``interval`` seconds between two starts of ``key`` (0: none), on top
+        of its rate (the longer of the two spacings holds), from now on and for the
+        pool's life; returns the tasks to start. A throttle's back-off uses it."""
+        if interval > 0:
+            self._spacing[key] = interval
+        else:
+            self._spacing.pop(key, None)
+        state = self._keys.get(key)
+        if state is None:
+            return _NONE
+        rate = self._rates.get(key, state.rate)
+        return self._retime(key, state, max(0.0 if rate is None else 1.0 / rate, interval))
+
+    def spacing(self, key: Hashable) -> float:
+        """The spacing :meth:`set_spacing` gave ``key`` (0: none)."""
+        return self._spacing.get(key, 0.0)
+
+    def _retime(self, key: Hashable, state: _KeyState, interval: float) -> Sequence[Task]:
+        """Give ``key`` the spacing ``interval``: its next start moves to ``interval``
+        after its last one."""
+        if not interval:
+            state.next_start = 0.0  # _pump reads no clock for a key without spacing
+        elif state.interval:
             state.next_start += interval - state.interval  # was the last start + old
         state.interval = interval
         if state.tick is not None:

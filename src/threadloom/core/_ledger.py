@@ -16,15 +16,18 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import _exit, _task
 from ._accounting import Counters, Emitter
+from ._adaptive import ThrottleBook
 from ._errors import BrokenPool
 from ._exit import exiting
 from ._future import TaskFuture
 from ._keys import KeyGate
 from ._mapping import MapRun
+from ._priority import PRIO, RunHeap
+from ._resize import Retirement
 from ._retry import Retry
 from ._scheduler import Scheduler
 from ._task import (
@@ -46,6 +49,7 @@ from ._task import (
     Task,
 )
 from ._threads import Draining, WorkerState
+from ._throttle import Throttle
 from ._timers import TimerHandle
 from ._waiting import wait_slice
 from ._worker import WAKE, Item, worker
@@ -73,6 +77,7 @@ class PoolLedger:
         key_limit: int | None,
         retry: Retry | None,
         raise_unread: bool,
+        throttle: Throttle | None = None,
     ) -> None:
         self._max_workers = max_workers
         self._prefix = prefix
@@ -91,8 +96,14 @@ class PoolLedger:
         # start once it has let go of the lock (_start_released).
         self._released: deque[Task] = deque()
         self._draining = Draining()
+        # None until the first task with a priority: then every queued task goes through
+        # it (and a PRIO token through the run queue), highest priority first.
+        self._heap: RunHeap | None = None
         self._idle = threading.Semaphore(0)
-        self._threads: set[threading.Thread] = set()
+        self._threads: set[threading.Thread] = set()  # live workers
+        self._retired: list[threading.Thread] = []  # workers that left on a shrink
+        self._thread_seq = 0  # the n of the next thread's name, {prefix}_{n}
+        self._retirement = Retirement()
         self._all_started = False  # max_workers threads exist: skip the idle bookkeeping
         self._workers: list[WorkerState] = []
         self._lock = threading.Lock()
@@ -112,6 +123,7 @@ class PoolLedger:
         self._queued = 0  # bounded pools only: tasks counted against max_queued
         self._counts = Counters()
         self._gate = KeyGate(key_limit, self._scheduler, self._key_tick)
+        self._throttles = ThrottleBook(throttle)
         self._retrying: dict[int, Task] = {}
         # returns_future attempts whose inner future has not resolved yet, by task id.
         self._awaiting: dict[int, Task] = {}
@@ -144,16 +156,61 @@ class PoolLedger:
     def _dispatch_locked(self, task: Task, *, front: bool = False) -> None:
         """Queue an attempt: at the back of the run queue, or (``front``) on the ready
         deque that workers serve first, for tasks that already waited their turn."""
-        if front:
+        if self._heap is not None:
+            self._push_heap_locked(self._heap, task)
+        elif front:
             self._push_ready_locked(task)
-            return
-        self._queue.put(task)
-        self._adjust_thread_count_locked()
+        else:
+            self._queue.put(task)
+            self._adjust_thread_count_locked()
 
     def _push_ready_locked(self, task: Task) -> None:
+        if self._heap is not None:
+            self._push_heap_locked(self._heap, task)
+            return
         self._ready.append(task)
         self._queue.put(WAKE)
         self._adjust_thread_count_locked()
+
+    def _push_heap_locked(self, heap: RunHeap, task: Task) -> None:
+        heap.push_task(task)
+        self._queue.put(PRIO)
+        self._adjust_thread_count_locked()
+
+    def _prioritize_locked(self) -> RunHeap:
+        """Switch to priority order (once, at the first task with a priority): the
+        tasks already queued move to the heap, so that a later, higher-priority task
+        can pass them. Returns the heap."""
+        heap = self._heap
+        if heap is not None:
+            return heap
+        heap = self._heap = RunHeap()
+        moved: list[Task] = []
+        while self._ready:
+            moved.append(self._ready.popleft())
+        others: list[Item] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if type(item) is Task:
+                moved.append(item)
+            elif item is not WAKE:
+                others.append(item)
+        for item in others:
+            self._queue.put(item)
+        for task in moved:
+            heap.push_task(task)
+            self._queue.put(PRIO)
+        return heap
+
+    def _pop_prio(self) -> Item:
+        """For a worker that took a PRIO token: the best item of the heap (None if a
+        drain emptied it)."""
+        with self._lock:
+            heap = self._heap
+            return None if heap is None else cast(Item, heap.pop())
 
     def _start_successors_locked(self, successors: Sequence[Task]) -> None:
         """Start tasks their key let go (each holds its slot already)."""
@@ -175,22 +232,59 @@ class PoolLedger:
         n = len(self._threads)
         self._all_started = n + 1 >= self._max_workers
         if n < self._max_workers:
-            state = WorkerState(f"{self._prefix}_{n}")
-            thread = threading.Thread(
-                name=state.name,
-                target=worker,
-                args=(
-                    self._ref,
-                    self._queue,
-                    self._ready,
-                    state,
-                    self._initializer,
-                    self._initargs,
-                ),
-            )
-            thread.start()
-            self._threads.add(thread)
-            self._workers.append(state)
+            self._spawn_worker_locked()
+
+    def _spawn_worker_locked(self) -> None:
+        # Numbered for the pool's life: after a shrink and a grow, names are not reused.
+        state = WorkerState(f"{self._prefix}_{self._thread_seq}")
+        self._thread_seq += 1
+        thread = threading.Thread(
+            name=state.name,
+            target=worker,
+            args=(
+                self._ref,
+                self._queue,
+                self._ready,
+                state,
+                self._initializer,
+                self._initargs,
+                self._retirement,
+            ),
+        )
+        thread.start()
+        self._threads.add(thread)
+        self._workers.append(state)  # kept after it leaves: its counters still count
+
+    def _resize_locked(self, max_workers: int) -> None:
+        """Pool.resize under the lock: start threads for waiting work up to the new
+        maximum, or mark the workers in excess (each leaves before its next item)."""
+        self._max_workers = max_workers
+        live = len(self._threads)
+        if max_workers >= live:
+            self._retirement.excess = 0
+            # Grow at once: a thread per item waiting (tokens included: a rough count),
+            # the rest on demand as before.
+            waiting = self._queue.qsize() + len(self._ready)
+            for _ in range(min(max_workers - live, waiting)):
+                self._spawn_worker_locked()
+            self._all_started = len(self._threads) >= max_workers
+        else:
+            excess = self._retirement.excess = live - max_workers
+            self._all_started = True
+            for _ in range(excess):
+                self._queue.put(WAKE)  # idle workers look at the excess too
+
+    def _retire_worker(self) -> bool:
+        """A worker saw an excess: True if it is to leave now (it then does)."""
+        with self._lock:
+            retirement = self._retirement
+            if retirement.excess <= 0:
+                return False
+            retirement.excess -= 1
+            thread = threading.current_thread()
+            self._threads.discard(thread)
+            self._retired.append(thread)
+            return True
 
     def _move_locked(self, task: Task, to: Phase, outcome: Outcome | None = None) -> bool:
         """Move ``task`` to phase ``to`` and keep the books of that step, once.
@@ -252,6 +346,13 @@ class PoolLedger:
         elif to is FINISHING and task.keyed:
             self._release_slot_locked(task)
         return True
+
+    def _apply_throttle_locked(self, key: Hashable, limit: int | None, interval: float) -> None:
+        """Give ``key`` the limit and spacing a throttle decided (None: no limit of its
+        own); start what that lets go."""
+        self._start_successors_locked(self._gate.set_limit(key, limit))
+        if interval != self._gate.spacing(key):
+            self._start_successors_locked(self._gate.set_spacing(key, interval))
 
     def _release_slot_locked(self, task: Task) -> None:
         successors = self._gate.release(task)
@@ -337,6 +438,9 @@ class PoolLedger:
         for ready in (self._ready, self._released):
             while ready:
                 drained.append(ready.popleft())
+        if self._heap is not None:
+            # Map pullers stay (as in the run queue below), with their PRIO tokens.
+            drained.extend(self._heap.drain_tasks())
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -364,7 +468,9 @@ class PoolLedger:
     def _join(self, deadline: float | None = None) -> bool:
         """Wait for the workers (and the idle scheduler) to exit, until ``deadline`` (a
         ``time.monotonic()`` value; None: as long as it takes). True if they all did."""
-        for thread in list(self._threads):
+        with self._lock:  # a worker leaving on a shrink moves itself between the two
+            threads = [*self._threads, *self._retired]
+        for thread in threads:
             if thread is not threading.current_thread():
                 while thread.is_alive():
                     if deadline is not None and time.monotonic() >= deadline:

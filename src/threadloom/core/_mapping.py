@@ -115,6 +115,8 @@ class MapRun(Generic[_T]):
         self._max_pullers = pool._max_workers
         self._chunk = 1
         self.token = CancelToken()
+        # Pool.map's priority=: the pool queues this map's pullers by it.
+        self.priority = 0
 
     # ---- pullers (worker threads) -----------------------------------------------------
 

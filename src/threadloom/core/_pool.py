@@ -24,6 +24,7 @@ from ._ledger import WhenFull
 from ._mapping import MapRun
 from ._retry import Retry
 from ._threads import worker_local
+from ._throttle import Throttle
 from ._timers import TimerHandle
 
 __all__ = ["Pool", "WhenFull"]
@@ -60,6 +61,7 @@ class Pool(PoolEngine, Executor):
     name: the pool's name for logs and traces (defaults to the thread name prefix).
     raise_unread: if True, leaving a ``with`` block normally calls :meth:`raise_failures`
         after the shutdown, so failures nobody read are not lost.
+    throttle: a :class:`Throttle` every key follows (see :meth:`set_throttle`).
     """
 
     _counter = itertools.count().__next__
@@ -77,6 +79,7 @@ class Pool(PoolEngine, Executor):
         retry: Retry | None = None,
         name: str | None = None,
         raise_unread: bool = False,
+        throttle: Throttle | None = None,
     ) -> None:
         if max_workers is None:
             max_workers = min(32, (os.cpu_count() or 1) + 4)
@@ -105,6 +108,7 @@ class Pool(PoolEngine, Executor):
             key_limit,
             retry,
             raise_unread,
+            throttle,
         )
 
     # ---- submission ------------------------------------------------------------------
@@ -135,8 +139,19 @@ class Pool(PoolEngine, Executor):
         returns_future: bool = False,
         start_inline: bool = False,
         on_wait: Callable[[int], None] | None = None,
+        priority: int = 0,
     ) -> TaskFuture[_T]:
         """Schedule ``fn(*args, **kwargs)`` with the pool's extra controls.
+
+        priority: among tasks waiting to start, a higher ``priority`` starts first and
+            equal priorities start in submission order (default 0). It holds in the run
+            queue, among the tasks parked behind a key (a key's next slot goes to its
+            highest-priority task), and for retries (a retry keeps its priority and its
+            place by submission order). It does not preempt: a running task runs on.
+            Starvation: while higher-priority tasks keep arriving faster than the workers
+            finish them, lower-priority tasks wait (there is no ageing). A pool in which
+            no task ever has a non-zero priority keeps its plain FIFO queues and pays
+            nothing for the option; the first non-zero priority switches it to a heap.
 
         key: tasks with the same key run at most ``limit`` at a time, where the limit is
             ``set_key_limit(key, ...)`` if given, else this call's ``key_limit``, else the
@@ -219,6 +234,7 @@ class Pool(PoolEngine, Executor):
             returns_future=returns_future,
             start_inline=start_inline,
             on_wait=on_wait,
+            priority=priority,
         )
 
     def set_key_limit(self, key: Hashable, limit: int | None) -> None:
@@ -252,6 +268,56 @@ class Pool(PoolEngine, Executor):
             self._start_successors_locked(self._gate.set_rate(key, rate))
         if self._released:
             self._start_released()
+
+    def set_throttle(self, throttle: Throttle | None) -> None:
+        """Adapt the concurrency of every key to how its tasks fare, under ``throttle``
+        (None: no default; keys already throttled keep their state).
+
+        For each key (one without its own :meth:`set_key_throttle`) a
+        :class:`KeyThrottle` starts at ``throttle.initial_limit`` and sees every finished
+        attempt of the key's tasks (start, end, exception): slow or overloaded attempts
+        cut the key's limit, healthy ones raise it (see :class:`Throttle`). Its
+        decisions replace the key's limit (as :meth:`set_key_limit` would: the policy's
+        ``max_limit`` is the ceiling, and an explicit limit is overwritten by the next
+        decision) and add a spacing between starts at the floor (the longer of it and
+        the key's rate holds). Each decision is a ``"throttle"`` :class:`TaskEvent`.
+        A key's state is kept for the pool's life.
+        """
+        self._throttles.set_default(throttle)
+
+    def set_key_throttle(self, key: Hashable, throttle: Throttle | None) -> None:
+        """Give ``key`` its own :class:`Throttle` (None: none, whatever the default),
+        starting afresh from its ``initial_limit``; see :meth:`set_throttle`. With None
+        the key goes back to its limit without a throttle, and loses its spacing."""
+        controller = self._throttles.set_key(key, throttle)
+        with self._lock:
+            if controller is None:
+                self._apply_throttle_locked(key, None, 0.0)
+            else:
+                self._apply_throttle_locked(key, controller.limit, controller.interval)
+        if self._released:
+            self._start_released()
+
+    def resize(self, max_workers: int) -> None:
+        """Change the pool's ``max_workers`` from now on.
+
+        Growing takes effect at once: a thread starts for each task already waiting, up
+        to the new maximum, and later work starts threads on demand as before. Shrinking
+        never interrupts a task: each worker in excess leaves when it is about to take
+        its next item (an idle one at once), so the pool reaches the new size as its
+        busy workers finish their current tasks. :meth:`statistics` shows the target
+        (``max_workers``) and the threads alive (``workers``). Thread names keep their
+        scheme, ``{prefix}_{n}``, with ``n`` counting every thread the pool has started
+        (a number is never reused). A map already running keeps the number of pullers
+        it started with. Safe from any thread, a task of this pool included (that task's
+        worker may then be one that leaves, after the task). Raises ValueError unless
+        ``max_workers`` >= 1, RuntimeError after shutdown.
+        """
+        if not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        with self._lock:
+            self._check_open_locked()
+            self._resize_locked(max_workers)
 
     # ---- events ------------------------------------------------------------------------
 
@@ -355,6 +421,7 @@ class Pool(PoolEngine, Executor):
         timeout: float | None = None,
         chunksize: int = 1,
         buffersize: int | None = None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         """``Executor.map``: results in input order.
 
@@ -367,17 +434,24 @@ class Pool(PoolEngine, Executor):
         ignored: items are dispatched in chunks sized automatically from measured run time
         (tiny tasks share one dispatch; slow ones go one at a time), with no Future per item.
         An item's exception is raised when its result would have been yielded.
+        ``priority`` ranks the whole call's work against the pool's other tasks, as
+        ``submit_task``'s ``priority`` does (items of one map keep their order).
         """
         if buffersize is not None and (not isinstance(buffersize, int) or buffersize < 1):
             raise ValueError(f"buffersize must be None or an integer > 0, got {buffersize!r}")
         del chunksize
         source = zip(*iterables, strict=False)
         if buffersize is None:
-            return self._start_map(fn, list(source), True, None, timeout)
-        return self._start_map(fn, source, True, buffersize, timeout)
+            return self._start_map(fn, list(source), True, None, timeout, priority)
+        return self._start_map(fn, source, True, buffersize, timeout, priority)
 
     def imap(
-        self, fn: Callable[[Any], _T], iterable: Iterable[Any], *, buffersize: int | None = None
+        self,
+        fn: Callable[[Any], _T],
+        iterable: Iterable[Any],
+        *,
+        buffersize: int | None = None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         """Lazy ``map`` of a one-argument ``fn``: results in input order.
 
@@ -386,18 +460,24 @@ class Pool(PoolEngine, Executor):
         memory. The input iterator is advanced by worker threads, one at a time, without
         blocking this iterator (``cancel_requested()`` is true there once the map stops); an
         exception it raises is re-raised by this iterator after the results before it.
+        ``priority``: as for :meth:`map`.
         """
         return self._start_map(
-            fn, _single(iterable), True, buffersize or self._default_buffer(), None
+            fn, _single(iterable), True, buffersize or self._default_buffer(), None, priority
         )
 
     def imap_unordered(
-        self, fn: Callable[[Any], _T], iterable: Iterable[Any], *, buffersize: int | None = None
+        self,
+        fn: Callable[[Any], _T],
+        iterable: Iterable[Any],
+        *,
+        buffersize: int | None = None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         """As :meth:`imap` but yields results in completion order, so one slow item never
         holds back the others (the fix for joining threads in FIFO order)."""
         return self._start_map(
-            fn, _single(iterable), False, buffersize or self._default_buffer(), None
+            fn, _single(iterable), False, buffersize or self._default_buffer(), None, priority
         )
 
     def _default_buffer(self) -> int:
@@ -410,8 +490,10 @@ class Pool(PoolEngine, Executor):
         ordered: bool,
         limit: int | None,
         timeout: float | None,
+        priority: int = 0,
     ) -> Iterator[_T]:
         run: MapRun[_T] = MapRun(self, fn, source, ordered=ordered, limit=limit, timeout=timeout)
+        run.priority = priority
         with self._lock:
             self._check_open_locked()
             self._maps.add(run)

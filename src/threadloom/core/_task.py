@@ -158,9 +158,11 @@ class Task:
         "owes_wait_end",
         "phase",
         "pool",
+        "priority",
         "retry",
         "retry_entry",
         "returns_future",
+        "started",
         "thread",
     )
 
@@ -182,6 +184,8 @@ class Task:
         self.retry: Retry | None = None
         self.key_limit: int | None = None
         self.key_rate: float | None = None
+        # Higher starts first; 0 for all tasks of a pool that never saw a priority.
+        self.priority = 0
         self.keyed = False
         self.bounded = False
         self.deadline_entry: _Entry | None = None
@@ -199,6 +203,7 @@ class Task:
         # returns_future: the running attempt's inner future and the worker that started it
         self.inner: Future[Any] | None = None
         self.thread = ""
+        self.started = 0.0  # time.monotonic() when the current attempt started
 
     @property
     def label(self) -> str:

@@ -14,6 +14,11 @@ Two details keep it from over-reacting:
 - One cut per round. When a server is overloaded, every attempt in flight comes back slow at
   about the same time; cutting once per slow completion would take the limit to the floor
   at once. An overload sign only counts if its attempt started after the last cut.
+- A plateau near the last cut. Within one of the limit the last cut started from, growth
+  is :data:`PLATEAU` times slower (TCP CUBIC's idea): that limit overloaded the key, the
+  one below it probably did not, so the key spends its time just under the level that
+  hurt instead of in the sawtooth's valleys and peaks. Past it, growth is normal again
+  (the key may have got faster).
 - Below the floor, spacing. At ``min_limit`` with overload still reported, concurrency
   cannot drop further, so starts are spaced out instead (``interval`` starts at the target
   latency and doubles, and a ``Retry-After`` the error carries is honoured as the
@@ -28,7 +33,10 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-__all__ = ["KeyThrottle", "Throttle", "ThrottleDecision"]
+__all__ = ["PLATEAU", "KeyThrottle", "Throttle", "ThrottleDecision"]
+
+PLATEAU = 8.0
+"""How many times slower a limit grows within one of the limit its last cut started from."""
 
 OverloadOn = tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
@@ -49,6 +57,12 @@ class Throttle:
         overload. Whatever it says, an exception with a numeric ``retry_after`` attribute
         (an HTTP Retry-After) is one too. Other failures (a 404, a refused connection)
         say nothing about load and change nothing.
+    latency_factor: if given (> 1), the target follows the key: an attempt is slow when
+        it takes longer than ``max(target_latency, latency_factor x the fastest
+        successful attempt of the key so far)``, so ``target_latency`` becomes a floor
+        (below it, latency is noise) and one policy fits hosts of any speed. The fastest
+        attempt is the one least queued, which is how the key answers when it is not
+        overloaded (the "minimum RTT" of delay-based congestion control).
     """
 
     target_latency: float
@@ -59,8 +73,13 @@ class Throttle:
     backoff: float = 0.5
     max_interval: float = 60.0
     overload_on: OverloadOn = (TimeoutError,)
+    latency_factor: float | None = None
 
     def __post_init__(self) -> None:
+        if self.latency_factor is not None and not (
+            self.latency_factor > 1 and math.isfinite(self.latency_factor)
+        ):
+            raise ValueError(f"Throttle.latency_factor must be > 1, got {self.latency_factor}")
         if not (self.target_latency > 0 and math.isfinite(self.target_latency)):
             raise ValueError(f"Throttle.target_latency must be > 0 s, got {self.target_latency}")
         if self.min_limit < 1:
@@ -136,6 +155,8 @@ class KeyThrottle:
         self._interval = 0.0
         self._slow_start = True
         self._last_cut = -math.inf
+        self._fastest = math.inf  # latency_factor: the fastest successful attempt
+        self._ceiling = math.inf  # the limit the last cut started from
 
     @property
     def limit(self) -> int:
@@ -155,9 +176,15 @@ class KeyThrottle:
         policy = self.policy
         if error is not None and not policy.is_overload(error):
             return None  # a failure that says nothing about load
+        took = finished - started
         with self._lock:
             before = (int(self._limit), self._interval)
-            if error is not None or finished - started > policy.target_latency:
+            target = policy.target_latency
+            if policy.latency_factor is not None:
+                if error is None and took < self._fastest:
+                    self._fastest = took
+                target = max(target, policy.latency_factor * self._fastest)
+            if error is not None or took > target:
                 if started < self._last_cut:
                     return None  # this round was already cut
                 reason = self._cut(finished, retry_after_of(error), error is not None)
@@ -175,10 +202,13 @@ class KeyThrottle:
         if retry_after is not None:
             # The server said when to come back: one start per that many seconds, from
             # the floor, until healthy answers earn concurrency back.
+            if self._limit > policy.min_limit:
+                self._ceiling = self._limit
             self._limit = float(policy.min_limit)
             self._interval = min(max(self._interval, retry_after), policy.max_interval)
             return "retry-after"
         if self._limit > policy.min_limit:
+            self._ceiling = self._limit
             self._limit = max(float(policy.min_limit), self._limit * policy.backoff)
         elif policy.max_interval > 0:
             # Starts cannot overlap less: space them out instead.
@@ -198,5 +228,7 @@ class KeyThrottle:
             self._limit = min(float(policy.max_limit), self._limit + 1)
             return "slow start"
         step = policy.increase / max(self._limit, 1.0)
+        if self._ceiling - 1 <= self._limit < self._ceiling + 1:
+            step /= PLATEAU
         self._limit = min(float(policy.max_limit), self._limit + step)
         return "healthy"

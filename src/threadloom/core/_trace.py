@@ -18,7 +18,7 @@ from ._events import TaskEvent
 if TYPE_CHECKING:
     from ._pool import Pool
 
-__all__ = ["Span", "TraceRecorder", "TrackBy", "span_tracks"]
+__all__ = ["LimitChange", "Span", "TraceRecorder", "TrackBy", "span_tracks"]
 
 TrackBy = Literal["thread", "pool"]
 
@@ -46,6 +46,23 @@ class Span:
     pool: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LimitChange:
+    """A throttle's decision for a key (a ``"throttle"`` :class:`TaskEvent`).
+
+    time: ``time.monotonic()``. key: the key. limit: its tasks allowed at once from then
+    on. interval: seconds between two of its starts (0: none). reason: the event's
+    label. pool: the pool's name.
+    """
+
+    time: float
+    key: Hashable | None
+    limit: int
+    interval: float
+    reason: str
+    pool: str
+
+
 class TraceRecorder:
     """Records every attempt of the tasks of one or more pools while attached.
 
@@ -60,6 +77,7 @@ class TraceRecorder:
         self._lock = threading.Lock()
         self._open: dict[tuple[str, int, int, str], TaskEvent] = {}
         self._spans: list[Span] = []
+        self._limits: list[LimitChange] = []
         self._origin = time.monotonic()
         self._unsubscribes: list[Callable[[], None]] = [
             pool.subscribe(self._on_event) for pool in pools
@@ -89,6 +107,18 @@ class TraceRecorder:
                         )
                     )
 
+        elif event.kind == "throttle" and event.limit is not None:
+            change = LimitChange(
+                event.time, event.key, event.limit, event.interval or 0.0, event.label, event.pool
+            )
+            with self._lock:
+                self._limits.append(change)
+
+    def limit_changes(self) -> list[LimitChange]:
+        """The throttle decisions recorded so far, in time order."""
+        with self._lock:
+            return sorted(self._limits, key=lambda change: change.time)
+
     @classmethod
     def of_spans(cls, spans: Iterable[Span], *, origin: float) -> TraceRecorder:
         """A closed recorder holding ``spans`` (recorded elsewhere, e.g. by the worker
@@ -98,6 +128,7 @@ class TraceRecorder:
         recorder._lock = threading.Lock()
         recorder._open = {}
         recorder._spans = list(spans)
+        recorder._limits = []
         recorder._origin = origin
         recorder._unsubscribes = []
         return recorder

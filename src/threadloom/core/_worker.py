@@ -12,6 +12,8 @@ from typing import Any, Protocol, cast
 
 from ._events import describe
 from ._exit import exiting
+from ._priority import PRIO, _Prio
+from ._resize import Retirement
 from ._task import Task
 from ._threads import WorkerState, worker_local
 
@@ -42,7 +44,7 @@ class MapWork(Protocol):
 
 # What the run queue holds: a task, a map's puller, a wake-up for the ready deque, or
 # None (the pool may have closed, or been collected: look).
-Item = Task | MapWork | _Wake | None
+Item = Task | MapWork | _Wake | _Prio | None
 
 
 class WorkerHost(Protocol):
@@ -55,6 +57,10 @@ class WorkerHost(Protocol):
 
     def _initializer_failed(self) -> None: ...
 
+    def _pop_prio(self) -> Item: ...
+
+    def _retire_worker(self) -> bool: ...
+
 
 def worker(
     pool_ref: weakref.ref[WorkerHost],
@@ -63,6 +69,7 @@ def worker(
     state: WorkerState,
     initializer: Callable[..., object] | None,
     initargs: tuple[Any, ...],
+    retirement: Retirement,
 ) -> None:
     """The body of one worker thread of the pool behind ``pool_ref``."""
     if initializer is not None:
@@ -88,6 +95,12 @@ def worker(
     item: Item
     try:
         while True:
+            if retirement.excess:
+                # The pool shrank: leave between two tasks if the pool picks this one.
+                pool = pool_ref()
+                if pool is None or pool._retire_worker():
+                    return
+                del pool
             if ready:
                 # Tasks that already waited (behind a full key, or for a retry) go first.
                 try:
@@ -115,6 +128,13 @@ def worker(
                     return
                 del pool
                 continue
+            if item is PRIO:
+                # Priority order: the token stands for the heap's best entry.
+                pool = pool_ref()
+                item = None if pool is None else pool._pop_prio()
+                del pool
+                if item is None:
+                    continue
             if type(item) is Task:
                 worker_local.pool = item.pool
                 item.pool._run_task(item, state)

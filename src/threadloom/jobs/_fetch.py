@@ -43,6 +43,7 @@ from threadloom.jobs._refresh import RefreshPass, RefreshTally
 from threadloom.jobs._robots import RobotsGate, user_agent_in_use
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary
+from threadloom.jobs._throttling import fetch_throttle
 from threadloom.jobs._trace import RunTrace
 from threadloom.jobs._work import Work, host_of, retryable, work_host, work_url
 from threadloom.store import (
@@ -120,6 +121,8 @@ class FetchOptions:
     use; a disallowed URL fails with the reason "disallowed by robots.txt", never
     fetched; Crawl-delay lowers the host's ``rate`` (the stricter wins). See
     ``_robots.py`` for what each robots.txt outcome means.
+    auto_throttle: adapt each host's requests in flight to how it answers, within
+    ``[1, per_host]`` (``_throttling.py`` says how); off: ``per_host`` for every host.
     """
 
     jobs: int = 8
@@ -147,6 +150,7 @@ class FetchOptions:
     refresh: bool = False
     refresh_older_than: float | None = None
     robots: bool = False
+    auto_throttle: bool = False
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -433,6 +437,9 @@ class FetchJob:
         with Pipeline(stages, name="job").run(works) as run:
             if gate is not None:
                 gate.attach(timers=run.pools[0], fetch_pool=run.pools[1])
+            if self._options.auto_throttle:
+                fetch_pool = run.pools[0 if gate is None else 1]
+                fetch_pool.set_throttle(fetch_throttle(self._options.per_host))
             record_trace(run.pools)
             record_document = store.record_document
             try:

@@ -50,6 +50,7 @@ def write_outputs(
                     process_failed=summary.process_failed,
                     process_reasons=summary.process_reasons,
                     headline=summary.headline(),
+                    limits=result.trace.limit_timeline(),
                 ),
                 report_path,
             )

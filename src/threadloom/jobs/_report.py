@@ -45,6 +45,7 @@ from threadloom.jobs._report_charts import (
     csp_hash,
     duration,
     esc,
+    limits_svg,
     num,
     throughput_svg,
     timeline_svg,
@@ -76,7 +77,9 @@ class ReportData:
     None it is counted from the spans whose outcome is in
     ``COMPLETION_OUTCOMES``. ``process_failed`` counts the done URLs whose
     processing failed and ``process_reasons`` their most frequent reasons.
-    ``headline`` is the run's one-line account (`RunSummary.headline`, the line
+    ``limits`` are ``(seconds, host, limit)`` changes of a host's limit under
+    ``--auto-throttle``, drawn as the per-host limit over time. ``headline`` is the
+    run's one-line account (`RunSummary.headline`, the line
     the summary ends with), shown under the title; a run that fetched nothing
     shows it in place of its speed and lanes.
     """
@@ -94,6 +97,7 @@ class ReportData:
     process_failed: int = 0
     process_reasons: Sequence[tuple[str, int]] = ()
     headline: str | None = None
+    limits: Sequence[tuple[float, str, int]] = ()
 
 
 def _share_bar(share: float, css_class: str) -> str:
@@ -256,6 +260,13 @@ def render_report(data: ReportData) -> str:
         if data.hosts
         else ""
     )
+    limits = (
+        f"<section><h2>Per-host limit</h2>{limits_svg(data.limits, scale)}"
+        '<p class="note">Requests allowed in flight per host over time, as'
+        " --auto-throttle moved them (a line per host; hover for its name).</p></section>"
+        if data.limits
+        else ""
+    )
     body = f"""<main>
 <h1>{esc(data.title)}</h1>
 <p class="meta">started <b>{esc(started)}</b> · elapsed <b>{esc(duration(data.elapsed))}</b>
@@ -264,6 +275,7 @@ def render_report(data: ReportData) -> str:
 <div class="cards">{card_html}</div>
 <section><h2>Timeline</h2>{palette.legend(outcomes)}{timeline}{timeline_note}</section>
 <section><h2>Throughput</h2>{throughput}{throughput_note}</section>
+{limits}
 <div class="grid2">
 <section><h2>States</h2>{_states_table(data.counts, palette)}</section>
 <section><h2>Problems</h2>{_problems(data)}</section>

@@ -368,3 +368,59 @@ def throughput_svg(
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts), width
+
+
+_LIMITS_HEIGHT = 120.0
+_LIMIT_HOSTS = 8
+"""Hosts drawn in the per-host limit chart: those whose limit changed most."""
+_LIMIT_COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
+
+
+def limits_svg(changes: Sequence[tuple[float, str, int]], scale: Scale) -> str:
+    """A step line per host of its limit over time (``(seconds, host, limit)`` in time
+    order), for the :data:`_LIMIT_HOSTS` hosts with the most changes."""
+    by_host: dict[str, list[tuple[float, int]]] = {}
+    for t, host, limit in changes:
+        by_host.setdefault(host, []).append((t, limit))
+    hosts = sorted(by_host, key=lambda h: (-len(by_host[h]), h))[:_LIMIT_HOSTS]
+    peak = max((limit for h in hosts for _, limit in by_host[h]), default=1)
+    y_step = max(1.0, _nice_step(peak, 4))
+    y_max = max(y_step, math.ceil(peak / y_step) * y_step)
+    top, bottom = 10.0, 10.0 + _LIMITS_HEIGHT
+
+    def y_of(value: float) -> float:
+        return bottom - value / y_max * _LIMITS_HEIGHT
+
+    parts = [
+        f'<svg id="limits" class="chart" viewBox="0 0 {num(_VIEW_WIDTH)}'
+        f' {num(bottom + _AXIS_HEIGHT)}" role="img" aria-label="per-host limit over time">'
+    ]
+    parts.extend(_time_axis(scale, top, bottom))
+    parts.append('<g class="axis">')
+    for i in range(int(y_max / y_step + 1e-9) + 1):
+        value = i * y_step
+        y = num(y_of(value))
+        parts.append(
+            f'<text x="{num(_GUTTER - 8)}" y="{y}" dy="4" text-anchor="end">{value:g}</text>'
+        )
+    parts.append("</g>")
+    end = scale.x(scale.seconds)
+    for index, host in enumerate(hosts):
+        points: list[str] = []
+        previous: int | None = None
+        for t, limit in by_host[host]:
+            x = scale.x(t)
+            if previous is not None:
+                points.append(f"{num(x)},{num(y_of(previous))}")
+            points.append(f"{num(x)},{num(y_of(limit))}")
+            previous = limit
+        if previous is not None:
+            points.append(f"{num(end)},{num(y_of(previous))}")
+        colour = _LIMIT_COLOURS[index % len(_LIMIT_COLOURS)]
+        parts.append(
+            f'<polyline class="limit" fill="none" stroke="{colour}" stroke-width="1.5"'
+            f' points="{" ".join(points)}"><title>{esc(host)}:'
+            f" {len(by_host[host])} changes, last {previous}</title></polyline>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

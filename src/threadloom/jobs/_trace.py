@@ -76,6 +76,14 @@ class RunTrace:
             )
         return timeline
 
+    def limit_timeline(self) -> list[tuple[float, str, int]]:
+        """``(seconds since the run started, host, limit)`` for every change of a host's
+        limit that ``--auto-throttle`` made, in time order."""
+        return [
+            (change.time - self.origin, str(change.key), change.limit)
+            for change in self.recorder.limit_changes()
+        ]
+
 
 def _stage_of(pool_name: str) -> str:
     """``"job-process"`` -> ``"process"``: stage pools are named ``{pipeline}-{stage}``;
