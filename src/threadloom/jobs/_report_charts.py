@@ -14,7 +14,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -205,6 +205,34 @@ def _time_axis(scale: Scale, top: float, bottom: float) -> list[str]:
     return parts
 
 
+def _count_scale(peak: float) -> tuple[float, float]:
+    """A count axis for values up to ``peak``: (step between labels, top of the axis),
+    about four whole-number steps; (1, 1) for nothing to show."""
+    step = max(1.0, _nice_step(peak, 4)) if peak else 1.0
+    return step, max(step, math.ceil(peak / step) * step)
+
+
+def _count_axis(
+    y_step: float, y_max: float, y_of: Callable[[float], float], *, grid: bool
+) -> list[str]:
+    """Labels of a count axis left of the plot (and horizontal grid lines with ``grid``)."""
+    parts = ['<g class="axis">']
+    for i in range(int(y_max / y_step + 1e-9) + 1):
+        value = i * y_step
+        y = num(y_of(value))
+        line = (
+            f'<line class="gl" x1="{num(_GUTTER)}" x2="{num(_VIEW_WIDTH - _RIGHT)}"'
+            f' y1="{y}" y2="{y}"/>'
+            if grid
+            else ""
+        )
+        parts.append(
+            f'{line}<text x="{num(_GUTTER - 8)}" y="{y}" dy="4" text-anchor="end">{value:g}</text>'
+        )
+    parts.append("</g>")
+    return parts
+
+
 def _span_title(span: TimelineSpan) -> str:
     """Tooltip text of one span: label, then outcome/attempt/duration/times/thread, then detail."""
     lines = [
@@ -320,8 +348,7 @@ def throughput_svg(
             index = min(bucket_count - 1, max(0, int(span.end / width)))
             bars[index][span.outcome] += 1
     peak = max((sum(bar.values()) for bar in bars), default=0)
-    y_step = max(1.0, _nice_step(peak, 4)) if peak else 1.0
-    y_max = max(y_step, math.ceil(peak / y_step) * y_step)
+    y_step, y_max = _count_scale(peak)
     top, bottom = 10.0, 10.0 + _THROUGHPUT_HEIGHT
     height = bottom + _AXIS_HEIGHT
 
@@ -333,16 +360,7 @@ def throughput_svg(
         f' role="img" aria-label="URLs finished per {esc(duration(width))}">'
     ]
     parts.extend(_time_axis(scale, top, bottom))
-    parts.append('<g class="axis">')
-    for i in range(int(y_max / y_step + 1e-9) + 1):
-        value = i * y_step
-        y = num(y_of(value))
-        parts.append(
-            f'<line class="gl" x1="{num(_GUTTER)}" x2="{num(_VIEW_WIDTH - _RIGHT)}"'
-            f' y1="{y}" y2="{y}"/><text x="{num(_GUTTER - 8)}" y="{y}" dy="4"'
-            f' text-anchor="end">{value:g}</text>'
-        )
-    parts.append("</g>")
+    parts.extend(_count_axis(y_step, y_max, y_of, grid=True))
     for index, bar in enumerate(bars):
         total = sum(bar.values())
         if not total:
@@ -384,8 +402,7 @@ def limits_svg(changes: Sequence[tuple[float, str, int]], scale: Scale) -> str:
         by_host.setdefault(host, []).append((t, limit))
     hosts = sorted(by_host, key=lambda h: (-len(by_host[h]), h))[:_LIMIT_HOSTS]
     peak = max((limit for h in hosts for _, limit in by_host[h]), default=1)
-    y_step = max(1.0, _nice_step(peak, 4))
-    y_max = max(y_step, math.ceil(peak / y_step) * y_step)
+    y_step, y_max = _count_scale(peak)
     top, bottom = 10.0, 10.0 + _LIMITS_HEIGHT
 
     def y_of(value: float) -> float:
@@ -396,14 +413,7 @@ def limits_svg(changes: Sequence[tuple[float, str, int]], scale: Scale) -> str:
         f' {num(bottom + _AXIS_HEIGHT)}" role="img" aria-label="per-host limit over time">'
     ]
     parts.extend(_time_axis(scale, top, bottom))
-    parts.append('<g class="axis">')
-    for i in range(int(y_max / y_step + 1e-9) + 1):
-        value = i * y_step
-        y = num(y_of(value))
-        parts.append(
-            f'<text x="{num(_GUTTER - 8)}" y="{y}" dy="4" text-anchor="end">{value:g}</text>'
-        )
-    parts.append("</g>")
+    parts.extend(_count_axis(y_step, y_max, y_of, grid=False))
     end = scale.x(scale.seconds)
     for index, host in enumerate(hosts):
         points: list[str] = []
