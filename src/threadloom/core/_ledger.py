@@ -188,6 +188,17 @@ class PoolLedger:
         moved: list[Task] = []
         while self._ready:
             moved.append(self._ready.popleft())
+        moved.extend(self._take_queued_tasks_locked())
+        for task in moved:
+            heap.push_task(task)
+            self._queue.put(PRIO)
+        return heap
+
+    def _take_queued_tasks_locked(self) -> list[Task]:
+        """Take the tasks out of the run queue, in order. What else it holds (map
+        pullers, PRIO tokens) goes back in, in order; wake-ups are dropped (whoever
+        empties the queue has nothing for a woken worker to find)."""
+        tasks: list[Task] = []
         others: list[Item] = []
         while True:
             try:
@@ -195,15 +206,12 @@ class PoolLedger:
             except queue.Empty:
                 break
             if type(item) is Task:
-                moved.append(item)
+                tasks.append(item)
             elif item is not WAKE:
                 others.append(item)
         for item in others:
             self._queue.put(item)
-        for task in moved:
-            heap.push_task(task)
-            self._queue.put(PRIO)
-        return heap
+        return tasks
 
     def _pop_prio(self) -> Item:
         """For a worker that took a PRIO token: the best item of the heap (None if a
@@ -431,7 +439,6 @@ class PoolLedger:
     def _drain_locked(self) -> list[Task]:
         """Remove every task waiting to start or waiting for a retry; the caller settles
         each (``_move_locked``, which gives back their queue places and key slots)."""
-        others: list[Item] = []
         drained: list[Task] = self._gate.drain()
         for task in drained:
             task.future._on_cancel = None  # cancelled by the caller, as drained
@@ -441,17 +448,7 @@ class PoolLedger:
         if self._heap is not None:
             # Map pullers stay (as in the run queue below), with their PRIO tokens.
             drained.extend(self._heap.drain_tasks())
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if type(item) is Task:
-                drained.append(item)
-            elif item is not WAKE:
-                others.append(item)  # map pullers and wake-ups stay
-        for item in others:
-            self._queue.put(item)
+        drained.extend(self._take_queued_tasks_locked())
         for task in self._retrying.values():
             # The retry wait ends once, under the future's lock: a cancel() or deadline
             # that ended it first settles the task itself, so it is not drained twice.

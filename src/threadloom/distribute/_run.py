@@ -42,14 +42,15 @@ from threadloom.jobs import (
     PendingFollower,
     ProgressMode,
     ProgressReporter,
-    RunSummary,
     RunTrace,
     StoredOutcome,
     StoredProcessing,
     StoreUnavailable,
+    input_outcome,
     load_processor,
+    summarise_store,
 )
-from threadloom.store import AddItem, AddResult, Store, StoreError, open_store, store_owns
+from threadloom.store import AddItem, Store, StoreError, open_store, store_owns
 
 TASK_RETRIES: Final = 2
 """Dask retries of a shard task that raised (a store error on a worker's disk, ...); a
@@ -160,12 +161,12 @@ class DistributedFetchJob:
                 notes.extend(failures)
             if self._options.process is not None and not interrupted:
                 store.set_processor(self._options.process)
-            added, input_error = _input_outcome(reader)
+            added, input_error = input_outcome(reader)
             store.flush()
-            summary = _summary(
+            summary = summarise_store(
                 store,
                 self._store_path,
-                self._options,
+                processor=self._options.process,
                 finished=finished,
                 processed=processed,
                 elapsed=time.monotonic() - started,
@@ -341,47 +342,6 @@ def _wait_some(finished: queue.SimpleQueue[Any]) -> list[Any]:
 def _on_clock(span: Span, shift: float) -> Span:
     """A worker's span (wall-clock times) on this process's monotonic clock."""
     return replace(span, start=span.start - shift, end=span.end - shift)
-
-
-def _input_outcome(reader: InputReader | None) -> tuple[AddResult | None, str | None]:
-    """What the input reader did (as `FetchJob` reports it)."""
-    if reader is None or not reader.done.is_set():
-        return None, None
-    added = reader.result()
-    if reader.read_error is not None:
-        return added, f"cannot read the input: {reader.read_error}"
-    return added, None
-
-
-def _summary(
-    store: Store,
-    path: str,
-    options: FetchOptions,
-    *,
-    finished: int,
-    processed: int,
-    elapsed: float,
-    interrupted: bool,
-) -> RunSummary:
-    counts = store.counts()
-    return RunSummary(
-        store=path,
-        counts={
-            "done": counts.done,
-            "failed": counts.failed,
-            "invalid": counts.invalid,
-            "pending": counts.pending,
-        },
-        bytes_total=counts.bytes,
-        error_reasons=store.error_reasons(limit=5),
-        finished_this_run=finished,
-        elapsed=elapsed,
-        interrupted=interrupted,
-        process_failed=counts.process_failed,
-        process_reasons=store.process_error_reasons(limit=5) if counts.process_failed else [],
-        processed_this_run=processed,
-        processor=options.process,
-    )
 
 
 __all__ = ["ClusterUnavailable", "DistributedFetchJob", "ScaleOut"]

@@ -14,7 +14,7 @@ from threadloom.jobs._fetch import (
     RequestSetupError,
     StoreUnavailable,
 )
-from threadloom.jobs._input import InputReader, PendingFollower, read_lines
+from threadloom.jobs._input import InputReader, PendingFollower, input_outcome, read_lines
 from threadloom.jobs._outputs import write_outputs
 from threadloom.jobs._process import (
     InputResponse,
@@ -24,7 +24,7 @@ from threadloom.jobs._process import (
 )
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
-from threadloom.jobs._summary import RunSummary, render_summary
+from threadloom.jobs._summary import RunSummary, render_summary, summarise_store
 from threadloom.jobs._trace import RunTrace
 
 if TYPE_CHECKING:
@@ -68,10 +68,12 @@ __all__ = [
     "StoredProcessing",
     "TimelineSpan",
     "human_bytes",
+    "input_outcome",
     "load_processor",
     "read_input",
     "read_lines",
     "render_summary",
+    "summarise_store",
     "write_outputs",
     "write_report",
     "xml_summary",

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
-from threadloom.jobs._input import InputReader, PendingFollower
+from threadloom.jobs._input import InputReader, PendingFollower, input_outcome
 from threadloom.jobs._process import (
     Processor,
     load_processor,
@@ -42,7 +42,7 @@ from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._refresh import RefreshPass, RefreshTally
 from threadloom.jobs._robots import RobotsGate, user_agent_in_use
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
-from threadloom.jobs._summary import RunSummary
+from threadloom.jobs._summary import RunSummary, summarise_store
 from threadloom.jobs._throttling import fetch_throttle
 from threadloom.jobs._trace import RunTrace
 from threadloom.jobs._work import Work, host_of, retryable, work_host, work_url
@@ -222,21 +222,6 @@ class RequestSetupError(Exception):
     opened or fetched."""
 
 
-def _input_outcome(reader: InputReader | None) -> tuple[AddResult | None, str | None]:
-    """What the input reader did: its AddResult, and a one-line reason if it stopped early.
-
-    A reader that has not finished (Ctrl-C) gives neither. A failure to read the input
-    (an unreadable file, a broken pipe) is a reason, not an exception: what was read is
-    fetched and kept. A failure of the store itself is raised.
-    """
-    if reader is None or not reader.done.is_set():
-        return None, None
-    added = reader.result()
-    if reader.read_error is not None:
-        return added, f"cannot read the input: {reader.read_error}"
-    return added, None
-
-
 class FetchJob:
     """One run of the fetch job over a store; see the module docstring for the flow.
 
@@ -363,7 +348,7 @@ class FetchJob:
                 if recorders:
                     recorders[0].close()
                     trace = RunTrace(recorders[0], origin=started)
-            added, input_error = _input_outcome(reader)
+            added, input_error = input_outcome(reader)
             store.flush()
             summary = self._summary(
                 store, finished, processed, time.monotonic() - started, interrupted, refreshed
@@ -589,25 +574,14 @@ class FetchJob:
         interrupted: bool,
         refreshed: RefreshTally,
     ) -> RunSummary:
-        counts = store.counts()
-        process_reasons = store.process_error_reasons(limit=5) if counts.process_failed else []
-        return RunSummary(
-            store=self._store_path,
-            counts={
-                "done": counts.done,
-                "failed": counts.failed,
-                "invalid": counts.invalid,
-                "pending": counts.pending,
-            },
-            bytes_total=counts.bytes,
-            error_reasons=store.error_reasons(limit=5),
-            finished_this_run=finished + refreshed.total,
+        return summarise_store(
+            store,
+            self._store_path,
+            processor=self._options.process,
+            finished=finished + refreshed.total,
+            processed=processed,
             elapsed=elapsed,
             interrupted=interrupted,
-            process_failed=counts.process_failed,
-            process_reasons=process_reasons,
-            processed_this_run=processed,
-            processor=self._options.process,
             refresh=(refreshed.confirmed, refreshed.changed, refreshed.failed)
             if self._options.refresh
             else None,

@@ -398,3 +398,18 @@ class PendingFollower:
             assert reader is not None
             reader.done.wait(self._poll)
             yield IDLE  # the consumer delivers finished work while the input is slow
+
+
+def input_outcome(reader: InputReader | None) -> tuple[AddResult | None, str | None]:
+    """What the input reader did: its AddResult, and a one-line reason if it stopped early.
+
+    A reader that has not finished (Ctrl-C) gives neither. A failure to read the input
+    (an unreadable file, a broken pipe) is a reason, not an exception: what was read is
+    fetched and kept. A failure of the store itself is raised.
+    """
+    if reader is None or not reader.done.is_set():
+        return None, None
+    added = reader.result()
+    if reader.read_error is not None:
+        return added, f"cannot read the input: {reader.read_error}"
+    return added, None

@@ -16,6 +16,8 @@ from threadloom._units import human_bytes
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from threadloom.store import Store
+
 STATES = ("done", "failed", "invalid", "pending")
 """Every URL is in exactly one of these states."""
 
@@ -106,6 +108,42 @@ class RunSummary:
         if self.interrupted:
             line += "; interrupted: run the same command again to resume"
         return line
+
+
+def summarise_store(
+    store: Store,
+    path: str,
+    *,
+    processor: str | None,
+    finished: int,
+    processed: int,
+    elapsed: float,
+    interrupted: bool,
+    refresh: tuple[int, int, int] | None = None,
+) -> RunSummary:
+    """The `RunSummary` of a run over ``store`` (opened at ``path``): its counts and
+    most frequent reasons now, and what this run did (``finished`` and ``processed``
+    URLs, ``refresh`` results, ``elapsed`` seconds, whether Ctrl-C ``interrupted`` it)."""
+    counts = store.counts()
+    return RunSummary(
+        store=path,
+        counts={
+            "done": counts.done,
+            "failed": counts.failed,
+            "invalid": counts.invalid,
+            "pending": counts.pending,
+        },
+        bytes_total=counts.bytes,
+        error_reasons=store.error_reasons(limit=5),
+        finished_this_run=finished,
+        elapsed=elapsed,
+        interrupted=interrupted,
+        process_failed=counts.process_failed,
+        process_reasons=store.process_error_reasons(limit=5) if counts.process_failed else [],
+        processed_this_run=processed,
+        processor=processor,
+        refresh=refresh,
+    )
 
 
 def render_summary(
