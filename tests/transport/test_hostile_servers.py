@@ -220,6 +220,21 @@ def test_a_stalled_tls_handshake_is_cut_by_the_connect_timeout(
     assert error.retryable
 
 
+def test_the_stall_watch_leaves_a_handshake_to_the_connect_timeout(
+    client_class: type[HttpClient],
+) -> None:
+    # A shorter stall cut does not apply before the connection is up, on either client.
+    # (The multi client's stall watch once cut handshakes itself, at times first when both
+    # limits were equal, and libcurl, not having connected, then had no details to say
+    # which step it was in: "connect timed out".)
+    options = TransportOptions(connect_timeout=1, low_speed_time=0.3)
+    with _silent_listener() as port:
+        error, elapsed = _failure(client_class, options, f"https://127.0.0.1:{port}/")
+    assert isinstance(error, TransferTimeout)
+    assert 1.0 <= elapsed < 2.5
+    assert error.reason == "TLS handshake timed out after 1 s"
+
+
 def test_a_server_that_accepts_and_never_answers_is_a_stall(
     client_class: type[HttpClient],
 ) -> None:

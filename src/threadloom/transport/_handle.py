@@ -282,6 +282,11 @@ class Handle:
         # second when it does not; returning non-zero aborts the transfer.
         return 1 if self.stalled_now(dlnow) else 0
 
+    def still_connecting(self) -> None:
+        """Note that the transfer has no connection up yet (TCP, proxy or TLS steps):
+        ``connect_timeout`` governs it, and the stall clock starts once it connects."""
+        self._last_change = self._window_start = self._monotonic()
+
     def stalled_now(self, dlnow: int) -> bool:
         """Whether the transfer, having received ``dlnow`` body bytes so far, is stalled
         (no data, or too slow, for ``low_speed_time``); if so ``stalled`` says how."""

@@ -350,9 +350,17 @@ class MultiDriver:
         self._free.append(handle)
 
     def _sweep(self) -> None:
-        """Abort transfers that stalled (no data, or too slow, for ``low_speed_time``)."""
+        """Abort transfers that stalled (no data, or too slow, for ``low_speed_time``).
+
+        A transfer still connecting (no active socket until the TCP, proxy and TLS steps
+        are done) is libcurl's to cut at ``connect_timeout``, as in the easy client, and
+        its error names the step; cut here, it could not (libcurl fills in a
+        connection's details only once connected or failed).
+        """
         for curl, (handle, _request) in list(self._active.items()):
-            if handle.stalled_now(curl.getinfo(pycurl.SIZE_DOWNLOAD_T)):
+            if curl.getinfo(pycurl.ACTIVESOCKET) < 0:
+                handle.still_connecting()
+            elif handle.stalled_now(curl.getinfo(pycurl.SIZE_DOWNLOAD_T)):
                 self._finish(curl, pycurl.E_ABORTED_BY_CALLBACK, "stalled")
 
     def _drain_wake(self) -> None:
