@@ -34,4 +34,4 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build src/*.egg-info src/threadloom/sync/*.so .mypy_cache .pytest_cache .ruff_cache

@@ -10,13 +10,15 @@ exists only for the watchdog and the "every thread is stuck" check.
 from __future__ import annotations
 
 import _thread
+import functools
 import os
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from time import monotonic
 from types import CodeType, FrameType
-from typing import Protocol
+from typing import Protocol, cast
 
 from threadloom.sync._graph import Node
 
@@ -180,6 +182,19 @@ service_idents: set[int] = set()
 local = _thread._local()
 _fork_hook_registered = False
 
+current_or_none: Callable[[], ThreadState | None]
+"""The calling thread's state, or None before its first use of a primitive (the first
+thing every uncontended acquisition does: see _cstate.c for what it costs)."""
+_remember: Callable[[ThreadState], None]
+try:
+    from threadloom.sync import _cstate
+except ImportError:  # built without a C compiler: a threading.local, slower
+    current_or_none = functools.partial(getattr, local, "state", None)
+    _remember = functools.partial(setattr, local, "state")
+else:
+    current_or_none = cast("Callable[[], ThreadState | None]", _cstate.get)
+    _remember = _cstate.set
+
 
 def new_state() -> ThreadState:
     """Create and register the calling thread's state (first use of a primitive)."""
@@ -190,7 +205,7 @@ def new_state() -> ThreadState:
         _fork_hook_registered = True
     ident = get_ident()
     state = ThreadState(ident)
-    local.state = state
+    _remember(state)
     states[ident] = state
     return state
 
@@ -219,11 +234,8 @@ def prune(state: ThreadState) -> None:
 
 def current_state() -> ThreadState:
     """The calling thread's state, created on first use."""
-    try:
-        state: ThreadState = local.state
-    except AttributeError:
-        return new_state()
-    return state
+    state = current_or_none()
+    return new_state() if state is None else state
 
 
 def lock_graph(state: ThreadState) -> bool:
