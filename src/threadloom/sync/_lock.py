@@ -352,15 +352,19 @@ class Lock(_TrackedLock):
             node = self._node
             if node is not None and settings.level:
                 self._after = check_order(state, node)
+            # A warning filter or handler run by the check may take (and release) locks.
+            top = state.top
         if not self._lock_acquire(*_NONBLOCKING):
             self._acquire_slow(state, -1)
+            # So may a signal handler run during the wait.
+            top = state.top
         self._owner = state
         if self._sites:
             frame = _getframe(1)
             self._acq_code = frame.f_code
             self._acq_lasti = frame.f_lasti
         ref = self._ref
-        ref.prev = state.top
+        ref.prev = top
         state.top = ref
         return True
 
@@ -430,13 +434,15 @@ class RLock(_TrackedLock):
     never blocks); only the owner may release it, as many times as it acquired it.
     """
 
-    __slots__ = ("_count",)
+    __slots__ = ("_reentries",)
 
     _kind = "RLock"
 
     def __init__(self) -> None:
         super().__init__()
-        self._count = 0
+        # How many times the owner holds it beyond the first: 0 whenever it is not held,
+        # so a first acquisition stores nothing and a last release just tests it.
+        self._reentries = 0
 
     def acquire(self, blocking: bool = True, timeout: float = FOREVER) -> bool:
         """Acquire the lock, as ``threading.RLock.acquire``; returns whether it was acquired."""
@@ -446,12 +452,9 @@ class RLock(_TrackedLock):
         if state is None:
             state = new_state()
         if self._owner is state:
-            self._count += 1
+            self._reentries += 1
             return True
-        if not self._order_and_take(state, blocking, timeout):
-            return False
-        self._count = 1
-        return True
+        return self._order_and_take(state, blocking, timeout)
 
     def __enter__(self) -> bool:
         # acquire(), specialised for ``with`` (blocking, no timeout): the hot path.
@@ -459,7 +462,7 @@ class RLock(_TrackedLock):
         if state is None:
             state = new_state()
         if self._owner is state:
-            self._count += 1
+            self._reentries += 1
             return True
         top = state.top
         # Nothing to check unless the thread holds a lock other than the one whose edge
@@ -470,16 +473,19 @@ class RLock(_TrackedLock):
             node = self._node
             if node is not None and settings.level:
                 self._after = check_order(state, node)
+            # A warning filter or handler run by the check may take (and release) locks.
+            top = state.top
         if not self._lock_acquire(*_NONBLOCKING):
             self._acquire_slow(state, -1)
+            # So may a signal handler run during the wait.
+            top = state.top
         self._owner = state
         if self._sites:
             frame = _getframe(1)
             self._acq_code = frame.f_code
             self._acq_lasti = frame.f_lasti
-        self._count = 1
         ref = self._ref
-        ref.prev = state.top
+        ref.prev = top
         state.top = ref
         return True
 
@@ -488,15 +494,15 @@ class RLock(_TrackedLock):
         state = current_or_none()
         if state is None or self._owner is not state:
             raise RuntimeError("cannot release un-acquired lock")
-        count = self._count - 1
-        if count:
-            self._count = count
+        reentries = self._reentries
+        if reentries:
+            self._reentries = reentries - 1
             return
         self._release_all(state)
 
     def _release_all(self, state: ThreadState) -> None:
         """Give the lock up entirely (the owner, ``state``, is the caller)."""
-        self._count = 0
+        self._reentries = 0
         self._disown(state)
         self._lock.release()
 
@@ -510,11 +516,10 @@ class RLock(_TrackedLock):
         state = current_or_none()
         if state is None or self._owner is not state:
             raise RuntimeError("cannot release un-acquired lock")
-        count = self._count - 1
-        if count:
-            self._count = count
+        reentries = self._reentries
+        if reentries:
+            self._reentries = reentries - 1
             return
-        self._count = 0
         ref = self._ref
         if state.top is ref:
             state.top = ref.prev
@@ -530,31 +535,31 @@ class RLock(_TrackedLock):
         state = self._owner
         if state is None or state is not _state.current_state():
             raise RuntimeError("cannot release un-acquired lock")
-        count = self._count
+        reentries = self._reentries
         self._release_all(state)
-        return (count, state)
+        return (reentries, state)
 
     def _acquire_restore(self, saved: tuple[int, ThreadState]) -> None:
         self.acquire()
-        self._count = saved[0]
+        self._reentries = saved[0]
 
     def _recursion_count(self) -> int:
         """How many times the calling thread holds the lock (0 if it does not own it)."""
-        return self._count if self._is_owned() else 0
+        return self._reentries + 1 if self._is_owned() else 0
 
     def _count_held(self) -> int:
-        return self._count
+        return self._reentries + 1 if self._owner is not None else 0
 
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()  # type: ignore[attr-defined]
         self._forget_owner()
-        self._count = 0
+        self._reentries = 0
         self._waiters.clear()
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
         return (
-            f"<{state} threadloom.sync.RLock object count={self._count} "
+            f"<{state} threadloom.sync.RLock object count={self._count_held()} "
             f"{self._repr_facts()} at {id(self):#x}>"
         )
 
