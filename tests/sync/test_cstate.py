@@ -18,7 +18,7 @@ import warnings
 import threadloom.sync as tsync
 from threadloom.sync import _state
 
-assert type(_state.current_or_none).__name__ == "partial", _state.current_or_none
+assert _state.current_state is _state._current_from_local, _state.current_state
 a, b, r = tsync.Lock(), tsync.Lock(), tsync.RLock()
 with a, r, r, b:
     assert tsync.held() == (a, r, b)
@@ -48,26 +48,28 @@ def test_the_c_helper_is_built_and_used() -> None:
     # failed build would otherwise go unnoticed: only the benchmark would show it.
     from threadloom.sync import _cstate
 
-    assert _state.current_or_none is _cstate.get
+    assert _state.current_state is _cstate.current
 
 
-def test_each_thread_finds_its_own_state_and_a_new_thread_none() -> None:
+def test_each_thread_finds_its_own_state_made_on_first_use() -> None:
     mine = _state.current_state()
-    assert _state.current_or_none() is mine
+    assert _state.current_state() is mine
     seen: list[object] = []
 
     def worker() -> None:
-        seen.append(_state.current_or_none())
+        seen.append(_state.states.get(threading.get_ident()))
         seen.append(_state.current_state())
-        seen.append(_state.current_or_none())
+        seen.append(_state.current_state())
 
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join()
-    assert seen[0] is None
-    assert seen[1] is seen[2]
-    assert seen[1] is not mine
-    assert _state.current_or_none() is mine
+    made, again = seen[1], seen[2]
+    assert isinstance(made, _state.ThreadState)
+    assert made is again
+    assert made is not mine
+    assert seen[0] is not made  # none before, or a dead thread's with the same ident
+    assert _state.current_state() is mine
 
 
 def test_the_primitives_work_without_the_c_helper() -> None:

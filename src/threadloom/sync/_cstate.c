@@ -23,32 +23,51 @@
 
 static PyObject *key; /* interned "threadloom.sync.state" */
 
-PyDoc_STRVAR(get_doc,
-"get()\n--\n\n"
-"The object set() stored for the calling thread, or None.");
+/* Called when a thread has no state yet: threadloom.sync._state.new_state, which
+ * makes one and stores it with set(). */
+static PyObject *factory;
+
+PyDoc_STRVAR(current_doc,
+"current()\n--\n\n"
+"The object set() stored for the calling thread; if none, what the factory returns.");
 
 /* METH_FASTCALL rather than METH_NOARGS: 3.11's interpreter specialises calls of
  * fastcall builtins (PRECALL_BUILTIN_FAST), not of noargs ones. */
 static PyObject *
-get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+current(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 0) {
-        PyErr_SetString(PyExc_TypeError, "get() takes no arguments");
+        PyErr_SetString(PyExc_TypeError, "current() takes no arguments");
         return NULL;
     }
     PyObject *dict = PyThreadState_GetDict();  /* borrowed */
-    if (dict == NULL) {
-        Py_RETURN_NONE;
-    }
-    PyObject *value = PyDict_GetItemWithError(dict, key);  /* borrowed */
-    if (value == NULL) {
+    if (dict != NULL) {
+        PyObject *value = PyDict_GetItemWithError(dict, key);  /* borrowed */
+        if (value != NULL) {
+            Py_INCREF(value);
+            return value;
+        }
         if (PyErr_Occurred()) {
             return NULL;
         }
-        Py_RETURN_NONE;
     }
+    if (factory == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "threadloom.sync._cstate: no factory set");
+        return NULL;
+    }
+    return PyObject_CallNoArgs(factory);
+}
+
+PyDoc_STRVAR(set_factory_doc,
+"set_factory(factory)\n--\n\n"
+"What current() calls in a thread that has no state yet.");
+
+static PyObject *
+set_factory(PyObject *module, PyObject *value)
+{
     Py_INCREF(value);
-    return value;
+    Py_XSETREF(factory, value);
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(set_doc,
@@ -70,8 +89,9 @@ set(PyObject *module, PyObject *value)
 }
 
 static PyMethodDef methods[] = {
-    {"get", (PyCFunction)(void (*)(void))get, METH_FASTCALL, get_doc},
+    {"current", (PyCFunction)(void (*)(void))current, METH_FASTCALL, current_doc},
     {"set", set, METH_O, set_doc},
+    {"set_factory", set_factory, METH_O, set_factory_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,9 +24,8 @@ from threadloom.sync._state import (
     HeldRef,
     ThreadState,
     WaitRecord,
-    current_or_none,
+    current_state,
     get_ident,
-    new_state,
 )
 from threadloom.sync._stats import LockStatistics, waiters_of
 
@@ -333,16 +332,12 @@ class Lock(_TrackedLock):
         """Acquire the lock, as ``threading.Lock.acquire``; returns whether it was acquired."""
         if (blocking is not True and blocking is not False) or timeout is not FOREVER:
             blocking, timeout = acquire_args(blocking, timeout)
-        state = current_or_none()
-        if state is None:
-            state = new_state()
+        state = current_state()
         return self._order_and_take(state, blocking, timeout)
 
     def __enter__(self) -> bool:
         # acquire(), specialised for ``with`` (blocking, no timeout): the hot path.
-        state = current_or_none()
-        if state is None:
-            state = new_state()
+        state = current_state()
         top = state.top
         # Nothing to check unless the thread holds a lock other than the one whose edge
         # to this lock is known (two loads and compares: the nested pair's steady state).
@@ -448,9 +443,7 @@ class RLock(_TrackedLock):
         """Acquire the lock, as ``threading.RLock.acquire``; returns whether it was acquired."""
         if (blocking is not True and blocking is not False) or timeout is not FOREVER:
             blocking, timeout = acquire_args(blocking, timeout)
-        state = current_or_none()
-        if state is None:
-            state = new_state()
+        state = current_state()
         if self._owner is state:
             self._reentries += 1
             return True
@@ -458,9 +451,7 @@ class RLock(_TrackedLock):
 
     def __enter__(self) -> bool:
         # acquire(), specialised for ``with`` (blocking, no timeout): the hot path.
-        state = current_or_none()
-        if state is None:
-            state = new_state()
+        state = current_state()
         if self._owner is state:
             self._reentries += 1
             return True
@@ -491,8 +482,8 @@ class RLock(_TrackedLock):
 
     def release(self) -> None:
         """Release one level; RuntimeError unless the calling thread owns the lock."""
-        state = current_or_none()
-        if state is None or self._owner is not state:
+        state = current_state()
+        if self._owner is not state:
             raise RuntimeError("cannot release un-acquired lock")
         reentries = self._reentries
         if reentries:
@@ -513,8 +504,8 @@ class RLock(_TrackedLock):
         tb: TracebackType | None,
     ) -> None:
         # release(), with _release_all and _disown inlined: ``with`` is the hot path.
-        state = current_or_none()
-        if state is None or self._owner is not state:
+        state = current_state()
+        if self._owner is not state:
             raise RuntimeError("cannot release un-acquired lock")
         reentries = self._reentries
         if reentries:

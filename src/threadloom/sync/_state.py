@@ -182,18 +182,18 @@ service_idents: set[int] = set()
 local = _thread._local()
 _fork_hook_registered = False
 
-current_or_none: Callable[[], ThreadState | None]
-"""The calling thread's state, or None before its first use of a primitive (the first
-thing every uncontended acquisition does: see _cstate.c for what it costs)."""
+current_state: Callable[[], ThreadState]
+"""The calling thread's state, created on first use: the first thing every uncontended
+acquisition does (see _cstate.c for what it costs)."""
 _remember: Callable[[ThreadState], None]
-try:
-    from threadloom.sync import _cstate
-except ImportError:  # built without a C compiler: a threading.local, slower
-    current_or_none = functools.partial(getattr, local, "state", None)
-    _remember = functools.partial(setattr, local, "state")
-else:
-    current_or_none = cast("Callable[[], ThreadState | None]", _cstate.get)
-    _remember = _cstate.set
+
+
+def _current_from_local() -> ThreadState:
+    try:
+        state: ThreadState = local.state
+    except AttributeError:
+        return new_state()
+    return state
 
 
 def new_state() -> ThreadState:
@@ -208,6 +208,17 @@ def new_state() -> ThreadState:
     _remember(state)
     states[ident] = state
     return state
+
+
+try:
+    from threadloom.sync import _cstate
+except ImportError:  # built without a C compiler: a threading.local, slower
+    current_state = _current_from_local
+    _remember = functools.partial(setattr, local, "state")
+else:
+    current_state = cast("Callable[[], ThreadState]", _cstate.current)
+    _remember = _cstate.set
+    _cstate.set_factory(new_state)
 
 
 def held_entries(state: ThreadState) -> list[HeldRef]:
@@ -230,12 +241,6 @@ def prune(state: ThreadState) -> None:
             return
         if state.top is top:
             state.top = top.prev
-
-
-def current_state() -> ThreadState:
-    """The calling thread's state, created on first use."""
-    state = current_or_none()
-    return new_state() if state is None else state
 
 
 def lock_graph(state: ThreadState) -> bool:
