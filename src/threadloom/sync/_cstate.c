@@ -22,10 +22,10 @@
 #include <Python.h>
 
 static PyObject *key; /* interned "threadloom.sync.state" */
-
-/* Called when a thread has no state yet: threadloom.sync._state.new_state, which
- * makes one and stores it with set(). */
-static PyObject *factory;
+/* interned "threadloom.sync.state_factory": the factory is kept in the interpreter's
+ * dict, not in a C global, since a legacy subinterpreter (mod_wsgi) shares this module's
+ * C state but must call its own interpreter's function. */
+static PyObject *factory_key;
 
 PyDoc_STRVAR(current_doc,
 "current()\n--\n\n"
@@ -51,11 +51,20 @@ current(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
     }
+    /* First use in this thread: threadloom.sync._state.new_state makes the state and
+     * stores it with set(). */
+    PyObject *interp = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    PyObject *factory = interp == NULL ? NULL : PyDict_GetItemWithError(interp, factory_key);
     if (factory == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "threadloom.sync._cstate: no factory set");
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "threadloom.sync._cstate: no factory set");
+        }
         return NULL;
     }
-    return PyObject_CallNoArgs(factory);
+    Py_INCREF(factory);  /* the call may replace it in the dict */
+    PyObject *state = PyObject_CallNoArgs(factory);
+    Py_DECREF(factory);
+    return state;
 }
 
 PyDoc_STRVAR(set_factory_doc,
@@ -65,8 +74,14 @@ PyDoc_STRVAR(set_factory_doc,
 static PyObject *
 set_factory(PyObject *module, PyObject *value)
 {
-    Py_INCREF(value);
-    Py_XSETREF(factory, value);
+    PyObject *interp = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (interp == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no interpreter state dictionary");
+        return NULL;
+    }
+    if (PyDict_SetItem(interp, factory_key, value) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -101,6 +116,10 @@ static struct PyModuleDef module = {
     "The calling thread's threadloom.sync state, kept in the thread state's dict.",
     -1,
     methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC
@@ -109,6 +128,12 @@ PyInit__cstate(void)
     if (key == NULL) {
         key = PyUnicode_InternFromString("threadloom.sync.state");
         if (key == NULL) {
+            return NULL;
+        }
+    }
+    if (factory_key == NULL) {
+        factory_key = PyUnicode_InternFromString("threadloom.sync.state_factory");
+        if (factory_key == NULL) {
             return NULL;
         }
     }
