@@ -211,14 +211,16 @@ def new_state() -> ThreadState:
 
 
 try:
-    from threadloom.sync import _cstate
+    from threadloom.sync._cstate import current as _c_current
+    from threadloom.sync._cstate import set as _c_set
+    from threadloom.sync._cstate import set_factory as _c_set_factory
 except ImportError:  # built without a C compiler: a threading.local, slower
     current_state = _current_from_local
     _remember = functools.partial(setattr, local, "state")
 else:
-    current_state = cast("Callable[[], ThreadState]", _cstate.current)
-    _remember = _cstate.set
-    _cstate.set_factory(new_state)
+    current_state = cast("Callable[[], ThreadState]", _c_current)
+    _remember = _c_set
+    _c_set_factory(new_state)
 
 
 def held_entries(state: ThreadState) -> list[HeldRef]:
