@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: bytecode demo test lint typecheck unit clean
 
-$(STAMP): pyproject.toml
+# setup.py and the C source: the editable install compiles sync/_cstate.c, so a change
+# to either must rebuild it.
+$(STAMP): pyproject.toml setup.py src/threadloom/sync/_cstate.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -34,4 +36,4 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build src/*.egg-info src/threadloom/sync/*.so .mypy_cache .pytest_cache .ruff_cache

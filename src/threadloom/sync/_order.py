@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import traceback
 import warnings
-import weakref
 from collections import deque
 
 from threadloom.sync import _state
@@ -31,20 +30,20 @@ _numbers = itertools.count(1)
 _site_nodes: dict[tuple[str, int, str], Node] = {}
 
 
-def check_order(state: _state.ThreadState, node: Node) -> weakref.ref[_state.Held] | None:
+def check_order(state: _state.ThreadState, node: Node) -> _state.HeldRef | None:
     """Record held -> ``node`` for every lock ``state``'s thread holds (not yet seen in
     that order), reporting a cycle; the caller is acquiring the lock of ``node``.
 
     Called only when the thread holds something and lock order is on: a thread that
-    holds nothing never gets here, so the uncontended path stays one flag test.
-    Returns the one held lock's reference when the thread holds exactly one lock and
-    its edge to ``node`` is now in the graph (edges are never removed): the caller
+    holds nothing never gets here, so the uncontended path stays one test.
+    Returns the one held lock's entry when the thread holds exactly one lock and its
+    edge to ``node`` is now in the graph (edges are never removed): the caller
     remembers it and skips the call while it holds just that lock again, which is what
     a nested pair does on every round. None otherwise.
     """
-    held = state.held
+    _state.prune(state)
     complete = True
-    for ref in held:
+    for ref in _state.held_entries(state):
         other = ref()
         if other is None:
             complete = False
@@ -54,7 +53,8 @@ def check_order(state: _state.ThreadState, node: Node) -> weakref.ref[_state.Hel
             record(state, other_node, node)
             # Not added when the thread was busy or the graph lock's holder stuck.
             complete = complete and node in other_node.succ
-    return held[0] if complete and len(held) == 1 else None
+    top = state.top
+    return top if complete and top is not None and top.prev is None else None
 
 
 def new_label(kind: str, site: _state.Site) -> str:

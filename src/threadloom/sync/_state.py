@@ -1,22 +1,24 @@
 """Per-thread bookkeeping shared by every instrumented primitive.
 
-A thread's :class:`ThreadState` lists the locks it holds (in acquisition order) and the
-wait it is blocked in, if any.  Locks point at their owner's state, and a state points at
-the primitive it waits for, so the wait-for graph is followed without any global table on
-the hot path; ``states`` (ident -> state) exists only for the watchdog and the
-"every thread is stuck" check.
+A thread's :class:`ThreadState` chains the locks it holds (innermost first, see
+:class:`HeldRef`) and names the wait it is blocked in, if any.  Locks point at their
+owner's state, and a state points at the primitive it waits for, so the wait-for graph
+is followed without any global table on the hot path; ``states`` (ident -> state)
+exists only for the watchdog and the "every thread is stuck" check.
 """
 
 from __future__ import annotations
 
 import _thread
+import functools
 import os
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from time import monotonic
 from types import CodeType, FrameType
-from typing import Protocol
+from typing import Protocol, cast
 
 from threadloom.sync._graph import Node
 
@@ -99,10 +101,37 @@ class Unowned:
 
 
 class Held(Protocol):
-    """What a thread's held list refers to: a tracked lock and its lock-order node."""
+    """What a thread's held chain refers to: a tracked lock and its lock-order node."""
 
     @property
     def _node(self) -> Node | None: ...  # pragma: no cover
+
+
+class HeldRef(weakref.ref["Held"]):
+    """A lock's entry in its owner's held chain: a weak reference plus the link below it.
+
+    Each lock makes one at creation and pushes that same object whenever it is acquired
+    afresh (``prev`` = the owner's innermost entry, then the owner's ``top`` = it), so an
+    acquisition allocates nothing and a release innermost-first is one compare and one
+    store; a list would cost two method calls, and the chain is what the uncontended
+    path could afford (bench_sync.py).  The reference is weak, so a lock dropped while
+    held is freed; its dead entry is skipped.
+
+    Why no chain is ever edited in its middle: only the owner pushes, and any thread may
+    unlink the innermost entry (a Lock released by another thread, a ``with`` block in a
+    generator resumed elsewhere) with a test and a store that no other thread can run
+    between (no call between them: the interpreter switches threads only at calls and
+    loop ends).  A lock released while it is not its owner's innermost entry leaves its
+    entry in the chain as a *tombstone* (``tomb``: skipped by every walk, unlinked once it
+    is innermost) and makes itself a new one.
+    """
+
+    __slots__ = ("prev", "tomb")
+
+    def __init__(self, lock: Held) -> None:
+        # weakref.ref.__new__ has made the reference; its __init__ only checks arguments.
+        self.prev: HeldRef | None = None
+        self.tomb = False
 
 
 class WaitRecord:
@@ -128,13 +157,13 @@ class ThreadState:
     wait-for check) instead of waiting for the graph lock their own thread holds.
     """
 
-    __slots__ = ("__weakref__", "busy", "held", "ident", "waiting")
+    __slots__ = ("__weakref__", "busy", "ident", "top", "waiting")
 
     def __init__(self, ident: int) -> None:
         self.ident = ident
-        # Weak references (each lock's own, made once at its creation): a lock dropped
-        # while held is freed, and its dead reference is skipped and never ordered.
-        self.held: list[weakref.ref[Held]] = []
+        # The innermost entry of the chain of held locks (see HeldRef), None when the
+        # thread holds no tracked lock.
+        self.top: HeldRef | None = None
         self.waiting: WaitRecord | None = None
         self.busy = False
 
@@ -153,6 +182,19 @@ service_idents: set[int] = set()
 local = _thread._local()
 _fork_hook_registered = False
 
+current_state: Callable[[], ThreadState]
+"""The calling thread's state, created on first use: the first thing every uncontended
+acquisition does (see _cstate.c for what it costs)."""
+_remember: Callable[[ThreadState], None]
+
+
+def _current_from_local() -> ThreadState:
+    try:
+        state: ThreadState = local.state
+    except AttributeError:
+        return new_state()
+    return state
+
 
 def new_state() -> ThreadState:
     """Create and register the calling thread's state (first use of a primitive)."""
@@ -163,18 +205,44 @@ def new_state() -> ThreadState:
         _fork_hook_registered = True
     ident = get_ident()
     state = ThreadState(ident)
-    local.state = state
+    _remember(state)
     states[ident] = state
     return state
 
 
-def current_state() -> ThreadState:
-    """The calling thread's state, created on first use."""
-    try:
-        state: ThreadState = local.state
-    except AttributeError:
-        return new_state()
-    return state
+try:
+    from threadloom.sync._cstate import current as _c_current
+    from threadloom.sync._cstate import set as _c_set
+    from threadloom.sync._cstate import set_factory as _c_set_factory
+except ImportError:  # built without a C compiler: a threading.local, slower
+    current_state = _current_from_local
+    _remember = functools.partial(setattr, local, "state")
+else:
+    current_state = cast("Callable[[], ThreadState]", _c_current)
+    _remember = _c_set
+    _c_set_factory(new_state)
+
+
+def held_entries(state: ThreadState) -> list[HeldRef]:
+    """``state``'s held chain, innermost first, tombstones left out (dead entries kept)."""
+    entries = []
+    entry = state.top
+    while entry is not None:
+        if not entry.tomb:
+            entries.append(entry)
+        entry = entry.prev
+    return entries
+
+
+def prune(state: ThreadState) -> None:
+    """Unlink the tombstones and dead entries at the top of ``state``'s chain (the
+    calling thread's own): each unlink is a test and a store, atomic as HeldRef says."""
+    while True:
+        top = state.top
+        if top is None or not (top.tomb or top() is None):
+            return
+        if state.top is top:
+            state.top = top.prev
 
 
 def lock_graph(state: ThreadState) -> bool:
