@@ -136,15 +136,12 @@ class DirectFetch:
         bar: ProgressReporter,
         reported: list[int],
     ) -> None:
-        assert self._link is not None
-        wake_transfers = self._link.wake
         lock = self._lock
         inbox = self._inbox
         exhausted = False
         while self._error is None and not self._gone:
             if not exhausted and self._wants_input():
                 exhausted = self._input_done = self._read(records, INBOX - len(inbox))
-                wake_transfers()
             elif exhausted and self._settled == self._added:
                 return
             else:
@@ -157,7 +154,8 @@ class DirectFetch:
 
     def _read(self, records: Iterator[UrlRecord | object], count: int) -> bool:
         """Move up to ``count`` URLs from ``records`` to the inbox (fewer if the input
-        pauses: IDLE); True when ``records`` is exhausted."""
+        pauses: IDLE) and wake the transfer thread for them; True when ``records`` is
+        exhausted."""
         works: list[Work] = []
         exhausted = True
         for record in records:
@@ -173,6 +171,8 @@ class DirectFetch:
             with self._lock:
                 self._inbox.extend(works)
                 self._added += len(works)
+            assert self._link is not None
+            self._link.wake()
         return exhausted
 
     def _wants_input(self) -> bool:
