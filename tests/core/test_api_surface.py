@@ -49,7 +49,16 @@ def test_earlier_names_are_aliases_of_the_new_ones() -> None:
 
 
 def test_the_top_level_holds_no_helper_of_sibling_packages() -> None:
-    for name in ("LeanFuture", "span_tracks", "IDLE", "Timer", "EventKind", "Listener"):
+    for name in (
+        "LeanFuture",
+        "span_tracks",
+        "IDLE",
+        "Timer",
+        "EventKind",
+        "Listener",
+        "KeyGate",
+        "Scheduler",
+    ):
         assert name not in threadloom.__all__, name
         assert name not in core.__all__, name
         assert hasattr(core, name), name  # still importable where threadloom needs it

@@ -4,7 +4,9 @@ once a task with a priority parks there).
 
 :class:`KeyGate` owns every per-key structure; the pool asks it questions and starts what
 it hands back. Every method is called with the pool's lock held (the gate has no lock of
-its own: its state changes together with the pool's counters).
+its own: its state changes together with the pool's counters). The gate admits any
+`Gated` item: the pool's tasks, or the fetch job's URLs on its plain path, whose one
+thread is the lock.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
 
+from ._gated import Gated
 from ._priority import PriorityWaiting
 from ._scheduler import Scheduler, _Entry
-from ._task import Task
 
 __all__ = ["KeyGate"]
 
-_NONE: tuple[Task, ...] = ()
+_G = TypeVar("_G", bound=Gated)
+
+_NONE: tuple[()] = ()
 
 
-class _KeyState:
+class _KeyState(Generic[_G]):
     __slots__ = (
         "active",
         "dropped",
@@ -48,7 +53,7 @@ class _KeyState:
         self.tick: _Entry | None = None  # scheduler entry that re-checks the key
         self.active = 0
         # FIFO until a task with a priority parks here (see _priority).
-        self.waiting: deque[Task] | PriorityWaiting = deque()
+        self.waiting: deque[_G] | PriorityWaiting[_G] = deque()
         self.dropped = 0  # tasks in `waiting` that were cancelled there (Task.dropped)
 
     def has_waiting(self) -> bool:
@@ -56,7 +61,7 @@ class _KeyState:
         return len(self.waiting) > self.dropped
 
 
-class KeyGate:
+class KeyGate(Generic[_G]):
     """Admits, parks, drops, releases and drains the keyed tasks of one pool.
 
     A task's key is checked when a worker reaches the task, not at submit: a slot is never
@@ -68,6 +73,7 @@ class KeyGate:
 
     __slots__ = (
         "_default",
+        "_default_rate",
         "_keys",
         "_limits",
         "_on_tick",
@@ -82,13 +88,18 @@ class KeyGate:
         default_limit: int | None,
         scheduler: Scheduler,
         on_tick: Callable[[Hashable], None],
+        *,
+        default_rate: float | None = None,
     ) -> None:
         self._default = default_limit
+        # The rate of a key whose items carry none (a pool has none: rates come with
+        # each submit call's key_rate).
+        self._default_rate = default_rate
         self._scheduler = scheduler
         # Called on the scheduler thread when a rate-limited key may start its next task;
         # it takes the pool lock and calls tick().
         self._on_tick = on_tick
-        self._keys: dict[Hashable, _KeyState] = {}
+        self._keys: dict[Hashable, _KeyState[_G]] = {}
         self._limits: dict[Hashable, int] = {}  # set_key_limit's explicit limits
         self._rates: dict[Hashable, float] = {}  # set_rate's, kept for the pool's life
         # set_spacing's (a throttle's): seconds between starts, on top of the rate.
@@ -99,7 +110,7 @@ class KeyGate:
         """Keys with tasks running or waiting (or whose rate still holds)."""
         return len(self._keys)
 
-    def admit(self, task: Task) -> bool:
+    def admit(self, task: _G) -> bool:
         """True if ``task`` may start now (taking a slot of its key if the key is capped);
         False if it must wait: the caller then parks it (or lets it through if it was
         cancelled meanwhile)."""
@@ -107,7 +118,11 @@ class KeyGate:
         state = self._keys.get(key)
         if state is None:
             limit = self._limit(key, task.key_limit)
-            rate = self._rates.get(key, task.key_rate) if self._rates else task.key_rate
+            rate = task.key_rate
+            if rate is None:
+                rate = self._default_rate
+            if self._rates:
+                rate = self._rates.get(key, rate)
             spacing = self._spacing.get(key, 0.0) if self._spacing else 0.0
             if limit is None and rate is None and not spacing:
                 return True
@@ -124,7 +139,7 @@ class KeyGate:
         task.keyed = True
         return True
 
-    def park(self, task: Task) -> None:
+    def park(self, task: _G) -> None:
         """Queue ``task`` (just refused by :meth:`admit`) behind its key."""
         key = task.key
         state = self._keys[key]
@@ -137,7 +152,7 @@ class KeyGate:
         if rate_only:
             self._arm(key, state)
 
-    def drop(self, task: Task) -> Sequence[Task] | None:
+    def drop(self, task: _G) -> Sequence[_G] | None:
         """``task``, parked, was cancelled: mark it so that it costs no start when its
         key reaches it. None if its key is gone (drained); else the tasks to start."""
         key = task.key
@@ -148,7 +163,7 @@ class KeyGate:
         state.dropped += 1
         return self._pump(key, state)
 
-    def release(self, task: Task) -> Sequence[Task]:
+    def release(self, task: _G) -> Sequence[_G]:
         """``task`` gives its slot back; returns the tasks to start."""
         task.keyed = False
         key = task.key
@@ -156,7 +171,7 @@ class KeyGate:
         state.active -= 1
         return self._pump(key, state)
 
-    def tick(self, key: Hashable) -> Sequence[Task]:
+    def tick(self, key: Hashable) -> Sequence[_G]:
         """The scheduler's call for a rate-limited key: the tasks its rate lets start."""
         state = self._keys.get(key)
         if state is None:
@@ -164,7 +179,7 @@ class KeyGate:
         state.tick = None
         return self._pump(key, state)
 
-    def set_limit(self, key: Hashable, limit: int | None) -> Sequence[Task]:
+    def set_limit(self, key: Hashable, limit: int | None) -> Sequence[_G]:
         """Set (None: drop) the explicit limit of ``key``; returns the tasks to start."""
         if limit is None:
             self._limits.pop(key, None)
@@ -177,7 +192,7 @@ class KeyGate:
         state.limit = sys.maxsize if effective is None else effective
         return self._pump(key, state)
 
-    def set_rate(self, key: Hashable, rate: float) -> Sequence[Task]:
+    def set_rate(self, key: Hashable, rate: float) -> Sequence[_G]:
         """Start at most ``rate`` (> 0) tasks of ``key`` per second from now on, for the
         pool's life (a key that comes back uses it); returns the tasks to start.
 
@@ -190,7 +205,7 @@ class KeyGate:
             return _NONE
         return self._retime(key, state, max(1.0 / rate, self._spacing.get(key, 0.0)))
 
-    def set_spacing(self, key: Hashable, interval: float) -> Sequence[Task]:
+    def set_spacing(self, key: Hashable, interval: float) -> Sequence[_G]:
         """At least ``interval`` seconds between two starts of ``key`` (0: none), on top
         of its rate (the longer of the two spacings holds), from now on and for the
         pool's life; returns the tasks to start. A throttle's back-off uses it."""
@@ -208,7 +223,7 @@ class KeyGate:
         """The spacing :meth:`set_spacing` gave ``key`` (0: none)."""
         return self._spacing.get(key, 0.0)
 
-    def _retime(self, key: Hashable, state: _KeyState, interval: float) -> Sequence[Task]:
+    def _retime(self, key: Hashable, state: _KeyState[_G], interval: float) -> Sequence[_G]:
         """Give ``key`` the spacing ``interval``: its next start moves to ``interval``
         after its last one."""
         if not interval:
@@ -235,9 +250,9 @@ class KeyGate:
                 state.tick.cancel()
                 state.tick = None
 
-    def drain(self) -> list[Task]:
+    def drain(self) -> list[_G]:
         """Remove and return every parked task not dropped; forget keys left idle."""
-        drained: list[Task] = []
+        drained: list[_G] = []
         for key, state in list(self._keys.items()):
             for task in state.waiting:
                 if not task.dropped:  # a dropped one is settled already
@@ -255,10 +270,10 @@ class KeyGate:
         else ``requested`` (a submit call's ``key_limit``), else the pool's default."""
         return self._limits.get(key) or requested or self._default
 
-    def _pump(self, key: Hashable, state: _KeyState) -> Sequence[Task]:
+    def _pump(self, key: Hashable, state: _KeyState[_G]) -> Sequence[_G]:
         """Hand slots to waiting tasks while the limit and rate allow; drop idle state."""
         now = time.monotonic() if state.interval else 0.0
-        started: list[Task] | None = None
+        started: list[_G] | None = None
         while state.waiting and state.active < state.limit:
             if state.waiting[0].dropped:
                 state.waiting.popleft()
@@ -288,7 +303,7 @@ class KeyGate:
                 del self._keys[key]  # keys come and go: keep no state for idle ones
         return started or _NONE
 
-    def _arm(self, key: Hashable, state: _KeyState) -> None:
+    def _arm(self, key: Hashable, state: _KeyState[_G]) -> None:
         if state.tick is None:
             on_tick = self._on_tick
             state.tick = self._scheduler.call_at(state.next_start, lambda: on_tick(key))

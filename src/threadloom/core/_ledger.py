@@ -122,7 +122,7 @@ class PoolLedger:
         self._broken: str | None = None
         self._queued = 0  # bounded pools only: tasks counted against max_queued
         self._counts = Counters()
-        self._gate = KeyGate(key_limit, self._scheduler, self._key_tick)
+        self._gate: KeyGate[Task] = KeyGate(key_limit, self._scheduler, self._key_tick)
         self._throttles = ThrottleBook(throttle)
         self._retrying: dict[int, Task] = {}
         # returns_future attempts whose inner future has not resolved yet, by task id.

@@ -16,10 +16,14 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterator
+from typing import Generic, TypeVar
 
+from ._gated import Gated
 from ._task import Task
 
 __all__ = ["PRIO", "PriorityWaiting", "RunHeap"]
+
+_G = TypeVar("_G", bound=Gated)
 
 
 class _Prio:
@@ -71,8 +75,8 @@ class RunHeap:
         return tasks
 
 
-class PriorityWaiting:
-    """A key's parked tasks by (priority descending, task id ascending).
+class PriorityWaiting(Generic[_G]):
+    """A key's parked items by (priority descending, ``order`` ascending: a task's id).
 
     It offers the part of ``deque`` the :class:`~._keys.KeyGate` uses (``append``,
     ``popleft``, ``[0]``, ``len``, iteration, ``clear``), so the gate swaps it in for a
@@ -81,17 +85,17 @@ class PriorityWaiting:
 
     __slots__ = ("_heap",)
 
-    def __init__(self, tasks: deque[Task]) -> None:
-        self._heap = [(-t.priority, t.future.task_id, t) for t in tasks]
+    def __init__(self, tasks: deque[_G]) -> None:
+        self._heap = [(-t.priority, t.order, t) for t in tasks]
         heapq.heapify(self._heap)
 
-    def append(self, task: Task) -> None:
-        heapq.heappush(self._heap, (-task.priority, task.future.task_id, task))
+    def append(self, task: _G) -> None:
+        heapq.heappush(self._heap, (-task.priority, task.order, task))
 
-    def popleft(self) -> Task:
+    def popleft(self) -> _G:
         return heapq.heappop(self._heap)[2]
 
-    def __getitem__(self, index: int) -> Task:
+    def __getitem__(self, index: int) -> _G:
         if index != 0:
             raise IndexError("PriorityWaiting only gives its first task")
         return self._heap[0][2]
@@ -102,7 +106,7 @@ class PriorityWaiting:
     def __bool__(self) -> bool:
         return bool(self._heap)
 
-    def __iter__(self) -> Iterator[Task]:
+    def __iter__(self) -> Iterator[_G]:
         return (entry[2] for entry in self._heap)
 
     def clear(self) -> None:

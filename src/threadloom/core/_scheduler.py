@@ -86,6 +86,15 @@ class Scheduler:
                 self._heap = [item for item in self._heap if not item[2].cancelled]
                 heapq.heapify(self._heap)
 
+    def cancel_all(self) -> None:
+        """Cancel every entry not yet run (their owner stops); the thread then exits."""
+        with self._cond:
+            for _when, _seq, entry in self._heap:
+                entry.cancelled = True
+            self._heap.clear()
+            self._live = 0
+            self._cond.notify()
+
     def join_idle(self) -> None:
         """Wait for the scheduler thread to exit if nothing is left to run; else return.
 

@@ -206,6 +206,11 @@ class Task:
         self.started = 0.0  # time.monotonic() when the current attempt started
 
     @property
+    def order(self) -> int:
+        """Its place among tasks of equal priority (`Gated.order`): the task id."""
+        return self.future.task_id
+
+    @property
     def label(self) -> str:
         """The task's name in events, traces and error messages: its ``label``, else
         ``fn.__name__``, else ``task-{task_id}`` (a partial or a callable object)."""

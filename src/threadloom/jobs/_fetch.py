@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
+from threadloom.jobs._direct import DirectFetch
 from threadloom.jobs._input import InputReader, PendingFollower, input_outcome
 from threadloom.jobs._process import (
     Processor,
@@ -45,13 +46,19 @@ from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary, summarise_store
 from threadloom.jobs._throttling import fetch_throttle
 from threadloom.jobs._trace import RunTrace
-from threadloom.jobs._work import Work, host_of, retryable, work_host, work_url
+from threadloom.jobs._work import (
+    Work,
+    fail_work,
+    host_of,
+    record_work,
+    retryable,
+    work_host,
+    work_outcome,
+    work_url,
+)
 from threadloom.store import (
-    NOT_PROCESSED,
     AddItem,
     AddResult,
-    Outcome,
-    State,
     Store,
     StoreError,
     UrlRecord,
@@ -62,11 +69,8 @@ from threadloom.transport import (
     DEFAULT_USER_AGENT,
     MAX_SECONDS,
     HttpClient,
-    HttpStatusError,
-    TransportError,
     TransportOptions,
     check_cookie_file,
-    response_head,
 )
 
 DEFAULT_MAX_SIZE: Final = 100 * 1024 * 1024
@@ -395,7 +399,7 @@ class FetchJob:
             store,
             older_than=None if older_than is None else time.time() - older_than,
             stages=self._stages(),
-            outcome=self._outcome,
+            outcome=work_outcome,
         ).run(progress=self._progress, on_start=record_trace)
 
     def _fetch_pass(
@@ -408,6 +412,9 @@ class FetchJob:
         many finished, how many of them were processed, and whether Ctrl-C stopped it."""
         finished = processed = 0
         source = PendingFollower(store, self._options.retry_failed, reader)
+        if self._plain():
+            finished, interrupted = self._direct_pass(store, source)
+            return finished, 0, interrupted
         works = (
             Work(record, host_of(record.url)) if isinstance(record, UrlRecord) else record
             for record in source
@@ -426,32 +433,11 @@ class FetchJob:
                 fetch_pool = run.pools[0 if gate is None else 1]
                 fetch_pool.set_throttle(fetch_throttle(self._options.per_host))
             record_trace(run.pools)
-            record_document = store.record_document
             try:
                 with ProgressReporter(source.expected, mode=self._progress) as bar:
                     for work in run:
-                        response = work.response
-                        if response is not None and work.processed is None:
-                            # A plain done document (most of them): its row straight
-                            # from the response, without an Outcome.
-                            body = response.body
-                            ok = record_document(
-                                work.record.url,
-                                body,
-                                response.status,
-                                work.attempts,
-                                response.content_type,
-                                response.final_url,
-                                response_head(
-                                    response.status, response.http_version, response.headers
-                                ),
-                            )
-                            size = len(body) if ok else 0
-                        else:
-                            outcome = store.record(self._outcome(work))
-                            processed += work.processed is not None
-                            ok = outcome.state is State.DONE
-                            size = len(outcome.body) if ok and outcome.body is not None else 0
+                        ok, size = record_work(store, work)
+                        processed += work.processed is not None
                         if self._on_outcome is not None:
                             self._on_outcome(ok, size)
                         finished += 1
@@ -462,6 +448,53 @@ class FetchJob:
                 run.close(timeout=1.0)
                 return finished, processed, True
         return finished, processed, False
+
+    def _plain(self) -> bool:
+        """Whether nothing of this run needs a pool task per URL: no processor (a
+        stage of its own), no robots.txt (a stage before the fetch), no adaptive
+        per-host limit (fed by each attempt's task) and no trace (the tasks' spans).
+        Such a run fetches through `DirectFetch` instead of a pipeline."""
+        options = self._options
+        return (
+            self._processor is None
+            and not options.robots
+            and not options.auto_throttle
+            and not self._record_trace
+        )
+
+    def _direct_pass(self, store: Store, source: PendingFollower) -> tuple[int, bool]:
+        """The fetch pass of a plain run (see `_plain`): `DirectFetch`, same limits,
+        retries and outcomes as the pipeline's fetch stage."""
+        assert self._client is not None  # set by run() before the passes
+        options = self._options
+        direct = DirectFetch(
+            self._client,
+            store,
+            per_host=options.per_host,
+            rate=options.rate,
+            retry=self._retry(),
+            max_waiting=self._max_waiting(),
+            on_outcome=self._on_outcome,
+        )
+        with ProgressReporter(source.expected, mode=self._progress) as bar:
+            return direct.run(source, bar)
+
+    def _retry(self) -> Retry:
+        """The fetch's retry policy: ``retries`` more attempts for what the transport
+        calls retryable, backing off from ``backoff`` up to 30 s."""
+        options = self._options
+        return Retry(
+            attempts=options.retries + 1,
+            backoff=options.backoff,
+            max_backoff=30.0,
+            retry_on=retryable,
+            max_retry_after=options.max_retry_after,
+        )
+
+    def _max_waiting(self) -> int:
+        """How many URLs may wait for a busy host or a retry's delay beyond those in
+        flight: URLs of other hosts are read past them (~3 KB each while they wait)."""
+        return max(2048, self._options.jobs * 256)
 
     def _stages(self) -> list[Stage]:
         options = self._options
@@ -475,21 +508,13 @@ class FetchJob:
                 # Transfers run on the client's thread, so the stage's items are the
                 # requests in flight (-j of them) plus finished ones not yet taken.
                 queue_size=options.jobs,
-                # URLs waiting for a busy host or for a retry take no room from the rest:
-                # up to this many are read past them (~3 KB each while they wait).
-                max_waiting=max(2048, options.jobs * 256),
+                max_waiting=self._max_waiting(),
                 ordered=False,
-                on_error=self._fetch_failed,
+                on_error=fail_work,
                 key=work_host,
                 key_limit=options.per_host,
                 key_rate=options.rate,
-                retry=Retry(
-                    attempts=options.retries + 1,
-                    backoff=options.backoff,
-                    max_backoff=30.0,
-                    retry_on=retryable,
-                    max_retry_after=options.max_retry_after,
-                ),
+                retry=self._retry(),
                 label=work_url,
                 name="fetch",
             )
@@ -518,16 +543,6 @@ class FetchJob:
         work.attempts += 1
         return self._client.submit(work.record.url, headers=work.headers, then=work.took)
 
-    def _fetch_failed(self, work: Work, exc: BaseException) -> Work:
-        """The fetch stage's error policy: a failure after the last attempt is an outcome."""
-        if isinstance(exc, TransportError):
-            work.error = exc.reason
-            if isinstance(exc, HttpStatusError):
-                work.http_status = exc.status
-        else:
-            work.error = f"{type(exc).__name__}: {exc}"
-        return work
-
     def _process(self, work: Work) -> Work:
         """The process stage: runs the processor; its failure is confined to this URL."""
         if work.response is not None and self._processor is not None:
@@ -536,34 +551,6 @@ class FetchJob:
                 self._processor, work.response, self._store, work.record.url
             )
         return work
-
-    def _outcome(self, work: Work) -> Outcome:
-        response = work.response
-        if response is None:
-            return Outcome(
-                url=work.record.url,
-                state=State.FAILED,
-                http_status=work.http_status,
-                attempts=work.attempts,
-                error=work.error or "unknown failure",
-            )
-        processed = work.processed
-        return Outcome(
-            url=work.record.url,
-            state=State.DONE,
-            http_status=response.status,
-            body=response.body,
-            attempts=work.attempts,
-            content_type=response.content_type,
-            final_url=response.final_url,
-            # A failed processing has no result: the URL is processed again by the next
-            # run asked to process (a result of None is a result, stored as null).
-            processed=NOT_PROCESSED
-            if processed is None or processed.error is not None
-            else processed.value,
-            process_error=None if processed is None else processed.error,
-            response_head=response_head(response.status, response.http_version, response.headers),
-        )
 
     def _summary(
         self,

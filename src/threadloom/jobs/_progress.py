@@ -1,7 +1,8 @@
 """Progress display for a fetch run: a rich bar on a terminal, plain lines otherwise.
 
-All methods are called from the one thread that consumes the job's results, so
-no locking is needed; the rich bar refreshes itself from its own thread.
+All methods are called from the one thread that consumes the job's results (the
+thread that runs the job), so no locking is needed; the rich bar refreshes itself from
+its own thread.
 """
 
 from __future__ import annotations
@@ -87,13 +88,21 @@ class ProgressReporter:
         """Count one finished URL (``ok`` for done, else failed) and ``size`` bytes;
         ``total``, when given, is the exact number of URLs expected from now on (it
         replaces a ``total`` function given to the constructor)."""
+        if ok:
+            self.add(done=1, size=size, total=total)
+        else:
+            self.add(failed=1, size=size, total=total)
+
+    def add(
+        self, *, done: int = 0, failed: int = 0, size: int = 0, total: int | None = None
+    ) -> None:
+        """Count ``done`` and ``failed`` finished URLs and ``size`` bytes at once (what
+        `advance` counts one at a time); ``total`` as for `advance`."""
         if total is not None:
             self._total = total
             self._expected = None
-        if ok:
-            self._done += 1
-        else:
-            self._failed += 1
+        self._done += done
+        self._failed += failed
         self._bytes += size
         if self._mode == "plain":
             now = time.monotonic()

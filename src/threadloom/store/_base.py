@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -45,6 +46,7 @@ from threadloom.store._refresh import (
     RefreshCounts,
     Refreshed,
     RefreshRecord,
+    RefreshResult,
     RefreshUpdate,
     apply_refresh,
     count_to_refresh,
@@ -214,8 +216,8 @@ class Store:
 
     def record(self, outcome: Outcome, timeout: float | None = None) -> Outcome:
         """Queue ``outcome`` for the writer thread; thread-safe; returns before the commit,
-        with the outcome as it will be stored (a kind may turn one it cannot hold into a
-        failure, see `SqliteStore.record`).
+        with the outcome as it will be stored (a done outcome whose body the kind cannot
+        hold is recorded failed with the reason: a body over `SqliteStore.max_body_size`).
 
         Validates first and raises `ValueError`/`TypeError` for a malformed outcome (a
         state other than done/failed, a done without body, a failed without error, a
@@ -225,6 +227,11 @@ class Store:
         happens within ``max_delay`` seconds or sooner; `flush` waits for it.
         """
         writer = self._writer_or_raise()
+        body = outcome.body
+        if body is not None and outcome.state == State.DONE:
+            refused = self._refuse_body(len(body))
+            if refused is not None:
+                outcome = dataclasses.replace(outcome, state=State.FAILED, body=None, error=refused)
         writer.put(self._prepare(outcome), timeout)  # put() checks the writer first
         return outcome
 
@@ -251,6 +258,22 @@ class Store:
         """
         if type(body) is not bytes or type(url) is not str or not url:
             raise TypeError(f"a document needs a non-empty str url and bytes body: {url!r}")
+        refused = self._refuse_body(len(body))
+        if refused is not None:
+            # What `record` makes of that done outcome: failed, with the same fields.
+            self.record(
+                Outcome(
+                    url,
+                    State.FAILED,
+                    http_status,
+                    attempts=attempts,
+                    error=refused,
+                    content_type=content_type,
+                    final_url=final_url,
+                ),
+                timeout,
+            )
+            return False
         item = document_item(
             url, http_status, body, attempts, content_type, final_url, response_head,
             self._keep_body,
@@ -313,14 +336,26 @@ class Store:
 
     def record_refresh(self, refreshed: Refreshed, timeout: float | None = None) -> Refreshed:
         """Queue the result of refreshing a done URL, committed like `record` (same
-        ``timeout`` and errors); returns it as it will be stored (see
-        `SqliteStore.record_refresh`). Confirmed: ``confirmed_at`` set, nothing else
+        ``timeout`` and errors); returns it as it will be stored (a changed document
+        whose body the kind cannot hold, as `record` refuses it, is a failed refresh
+        with that reason, the stored document kept). Confirmed: ``confirmed_at`` set, nothing else
         changes but the attempts. Changed: ``refreshed.outcome`` replaces the URL's row
         and body in the same transaction as the refresh columns (a directory store
         writes the new body under a second name and removes the old file after the
         commit, so a crash leaves the old document or the new one whole). Failed: the
         URL keeps its body, head and processing; ``refresh_error`` is set. A URL not
         done at commit time is left as it is."""
+        outcome = refreshed.outcome
+        if outcome is not None and outcome.body is not None and not self.closed:
+            refused = self._refuse_body(len(outcome.body))
+            if refused is not None:
+                refreshed = Refreshed(
+                    refreshed.url,
+                    RefreshResult.FAILED,
+                    attempts=refreshed.attempts,
+                    at=refreshed.at,
+                    error=refused,
+                )
         update = refresh_update(refreshed, self._keep_new_body)
         self._writer_or_raise().put(update, timeout)
         return refreshed
@@ -514,6 +549,13 @@ class Store:
         if items:
             self._write_batch(conn, items)
         apply_refresh(conn, updates)
+
+    def _refuse_body(self, size: int) -> str | None:
+        """Why this kind cannot hold a body of ``size`` bytes now (one line), or None.
+        The one rule `record`, `record_document` and `record_refresh` apply: a done
+        outcome whose body is refused is recorded failed with that reason (a changed
+        refresh, a failed refresh). Default: every body is held."""
+        return None
 
     def _committed(self, batch: list[_Queued]) -> None:
         """Called by the writer after ``batch`` is committed. Default: nothing."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import sqlite3
@@ -13,9 +12,8 @@ from threadloom.store._base import Store
 from threadloom.store._db import open_error, rows_per_statement
 from threadloom.store._lock import ProcessLock
 from threadloom.store._places import ensure_parent_directory
-from threadloom.store._refresh import Refreshed, RefreshResult
-from threadloom.store._rows import Item, document_item
-from threadloom.store._types import Outcome, State, StoreClosedError
+from threadloom.store._rows import Item
+from threadloom.store._types import StoreClosedError
 from threadloom.store._writer import DEFAULT_WRITER_SETTINGS, WriterSettings
 
 LOCK_SUFFIX: Final = ".threadloom.lock"
@@ -83,83 +81,20 @@ class SqliteStore(Store):
             raise StoreClosedError(f"{self.location} is closed")
         return conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
 
-    def record(self, outcome: Outcome, timeout: float | None = None) -> Outcome:
-        """`Store.record`, except that a done outcome whose body is larger than
-        `max_body_size` is recorded as failed (same status, attempts and metadata, no
-        body) with a reason naming both sizes: SQLite would refuse its row, which would
-        stop the writer thread and so every later commit, run after run."""
-        body, conn = outcome.body, self._conn
-        # max_body_size inline (it is read on every call: the limit can be lowered).
-        if body is not None and conn is not None and outcome.state == State.DONE:
-            limit = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
-            if len(body) > limit:
-                outcome = dataclasses.replace(
-                    outcome,
-                    state=State.FAILED,
-                    body=None,
-                    error=f"body of {len(body):,} bytes is larger than the SQLite"
-                    f" store allows ({limit:,}); use a directory store (-o DIR/)",
-                )
-        return super().record(outcome, timeout)
-
-    def record_document(
-        self,
-        url: str,
-        body: bytes,
-        http_status: int | None,
-        attempts: int,
-        content_type: str | None = None,
-        final_url: str | None = None,
-        response_head: bytes | None = None,
-        timeout: float | None = None,
-    ) -> bool:
-        """`Store.record_document`, except that a body larger than `max_body_size` is
-        recorded as failed, as `record` records it (and False returned)."""
-        if type(body) is not bytes or type(url) is not str or not url:
-            raise TypeError(f"a document needs a non-empty str url and bytes body: {url!r}")
+    def _refuse_body(self, size: int) -> str | None:
+        """A body larger than `max_body_size`: SQLite would refuse its row, which would
+        stop the writer thread and so every later commit, run after run. Read on every
+        call (the limit can be lowered); None once closed (the writer raises then)."""
         conn = self._conn
-        if (
-            conn is not None
-            and len(body) > conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
-        ):
-            outcome = Outcome(
-                url,
-                State.DONE,
-                http_status,
-                body,
-                attempts,
-                content_type=content_type,
-                final_url=final_url,
-                response_head=response_head,
-            )
-            self.record(outcome, timeout)
-            return False
-        # Store.record_document's own steps, inline: a super() call and a frame more
-        # on every document of a bulk fetch.
-        item = document_item(
-            url, http_status, body, attempts, content_type, final_url, response_head,
-            self._keep_body,
-        )  # fmt: skip
-        self._writer_or_raise().put(item, timeout)
-        return True
-
-    def record_refresh(self, refreshed: Refreshed, timeout: float | None = None) -> Refreshed:
-        """`Store.record_refresh`, except that a changed document whose body is larger
-        than `max_body_size` is a failed refresh (the stored document is kept), for
-        the reason `record` gives."""
-        outcome = refreshed.outcome
-        if outcome is not None and outcome.body is not None and not self.closed:
-            limit = self.max_body_size
-            if len(outcome.body) > limit:
-                refreshed = Refreshed(
-                    refreshed.url,
-                    RefreshResult.FAILED,
-                    attempts=refreshed.attempts,
-                    at=refreshed.at,
-                    error=f"body of {len(outcome.body):,} bytes is larger than the SQLite"
-                    f" store allows ({limit:,}); use a directory store (-o DIR/)",
-                )
-        return super().record_refresh(refreshed, timeout)
+        if conn is None:
+            return None
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) - _ROW_OVERHEAD
+        if size <= limit:
+            return None
+        return (
+            f"body of {size:,} bytes is larger than the SQLite store allows ({limit:,});"
+            " use a directory store (-o DIR/)"
+        )
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         super()._write_batch(conn, batch)

@@ -23,8 +23,10 @@ from threadloom.transport._errors import (
     TruncatedBody,
     status_text,
 )
+from threadloom.transport._feed import FeedResult, TransferFeed
 from threadloom.transport._handle import check_cookie_file
 from threadloom.transport._headers import Headers, response_head
+from threadloom.transport._multi import FeedLink
 from threadloom.transport._options import (
     DEFAULT_USER_AGENT,
     MAX_SECONDS,
@@ -43,6 +45,8 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "ConnectError",
     "ConnectionLost",
+    "FeedLink",
+    "FeedResult",
     "Headers",
     "HttpClient",
     "HttpStatusError",
@@ -52,6 +56,7 @@ __all__ = [
     "Response",
     "TlsError",
     "TooLarge",
+    "TransferFeed",
     "TransferTimeout",
     "TransportError",
     "TransportOptions",

@@ -12,9 +12,10 @@ from typing import Any, Self, TypeVar, overload
 import pycurl
 
 from threadloom.transport._exchange import build_response, request_url
+from threadloom.transport._feed import TransferFeed
 from threadloom.transport._handle import Handle, cookie_share
 from threadloom.transport._mapping import map_curl_error
-from threadloom.transport._multi import MultiDriver
+from threadloom.transport._multi import FeedLink, MultiDriver
 from threadloom.transport._options import TransportOptions, check_header
 from threadloom.transport._response import Response
 
@@ -137,17 +138,29 @@ class HttpClient:
         a bad one, raised here). Raises RuntimeError if the client is closed.
         """
         extra = _checked(headers)
-        driver = self._driver
-        if driver is None:
-            with self._lock:
-                if self._closed:
-                    raise RuntimeError("HttpClient is closed")
-                driver = self._driver
-                if driver is None:
-                    driver = self._driver = MultiDriver(
-                        self.options, max_transfers=self._max_transfers, share=self._share
-                    )
+        driver = self._driver or self._start_driver()
         return driver.submit(url, raise_for_status=raise_for_status, headers=extra, then=then)
+
+    def attach(self, feed: TransferFeed) -> FeedLink:
+        """Drive the requests ``feed`` hands out on the transfer thread (the one
+        `submit` uses, started if need be) and hand it their results in batches: see
+        `TransferFeed`. At most ``max_transfers`` run at once, submitted ones and the
+        feed's together (submitted ones start first). Returns the `FeedLink` that wakes
+        the thread for new requests and detaches the feed. RuntimeError if the client
+        is closed or a feed is attached already. Closing the client detaches the feed
+        (``detached`` gets a RuntimeError)."""
+        return (self._driver or self._start_driver()).attach(feed)
+
+    def _start_driver(self) -> MultiDriver:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("HttpClient is closed")
+            driver = self._driver
+            if driver is None:
+                driver = self._driver = MultiDriver(
+                    self.options, max_transfers=self._max_transfers, share=self._share
+                )
+            return driver
 
     def _handle(self) -> Handle:
         handle: Handle | None = getattr(self._local, "handle", None)

@@ -12,7 +12,9 @@ That costs a few Python calls per *loop*, not per socket event: 20,000 small doc
 from nginx took ~15 us of CPU each this way, against ~45 us with ``socket_action`` and
 a Python callback per socket change. Callers hand it requests through a locked deque
 and one wake-up byte on a socketpair (sent only when the driver may be asleep), which
-the poll watches too.
+the poll watches too. A ``TransferFeed`` (``_feed.py``) is the other way in: the driver
+asks it for requests when it has room and hands it each wake-up's finished transfers as
+one list, with no future per request and no other thread involved.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pycurl
 
 from threadloom.core._future import LeanFuture
 from threadloom.transport._errors import InvalidUrl
 from threadloom.transport._exchange import build_response, request_url
+from threadloom.transport._feed import FeedResult, TransferFeed
 from threadloom.transport._handle import Handle
 from threadloom.transport._mapping import map_curl_error
 from threadloom.transport._options import TransportOptions
@@ -65,6 +68,8 @@ _UNWATCHED_WAIT_MS = 5
 _KEEP_BODY_BYTES = 1 << 20
 # Wake-up bytes read at once (each submit from another thread sends at most one).
 _DRAIN_BYTES = 4096
+# The room a feed is offered when the driver has no cap on transfers.
+_UNCAPPED_ROOM = 1 << 16
 _POLL_IN = select.POLLIN
 _POLL_OUT = select.POLLOUT
 
@@ -74,9 +79,10 @@ class _Request:
     url: str
     target: str
     raise_for_status: bool
-    future: Future[Any]
+    future: Future[Any] | None  # None: a feed's request, its result goes to the feed
     then: Callable[[Response], Any] | None
     headers: tuple[str, ...] = ()
+    tag: object = None  # a feed's tag for the request
 
 
 class MultiDriver:
@@ -113,6 +119,14 @@ class MultiDriver:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        # The feed (see attach): handed over and let go under the lock, used by the
+        # driver thread only once taken up.
+        self._feed_attached = False
+        self._attaching: TransferFeed | None = None
+        self._detaching = False
+        self._feed_gone = threading.Event()
+        self._feed: TransferFeed | None = None
+        self._finished: list[FeedResult] = []
         # Everything below is touched by the driver thread only.
         self._multi = pycurl.CurlMulti()
         self._wake_fd = self._wake_r.fileno()
@@ -170,6 +184,40 @@ class MultiDriver:
             self._wake()
         return future
 
+    def attach(self, feed: TransferFeed) -> FeedLink:
+        """Let the driver take requests from ``feed`` and give it their results (see
+        `TransferFeed`), besides submitted ones (which start first when both wait).
+        RuntimeError if the driver is closed or another feed is attached."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("HttpClient is closed")
+            if self._feed_attached:
+                raise RuntimeError("a transfer feed is attached already; detach it first")
+            self._feed_attached = True
+            self._attaching = feed
+            self._detaching = False
+            gone = self._feed_gone = threading.Event()
+        self.wake()
+        return FeedLink(self, gone)
+
+    def wake(self) -> None:
+        """Make the driver look at its feed (and submitted requests) again soon: for a
+        feed that has new requests. Free on the driver thread, cheap elsewhere."""
+        if threading.get_ident() == self._ident:
+            return  # the driver asks its feed again before it next waits
+        with self._lock:
+            if self._closed or self._wake_pending:
+                return
+            self._wake_pending = True
+        self._wake()
+
+    def _detach(self) -> None:
+        with self._lock:
+            if self._closed or not self._feed_attached:
+                return
+            self._detaching = True
+        self._wake()
+
     def close(self, timeout: float | None = 10.0) -> None:
         """Stop the driver: requests not started are cancelled, running transfers are
         aborted (their futures fail with RuntimeError), handles and connections closed.
@@ -221,9 +269,16 @@ class MultiDriver:
                 if monotonic() >= next_sweep:
                     next_sweep = monotonic() + _SWEEP
                     self._sweep()
-            if self._incoming or (self._waiting and (limit is None or len(active) < limit)):
+            delivered = bool(self._finished)
+            if delivered:
+                self._deliver()
+            room = limit is None or len(active) < limit
+            if self._incoming or (
+                room and (self._waiting or (delivered and self._feed is not None))
+            ):
                 # Finished transfers made room, or callbacks on this thread (of finished
-                # or failed requests) submitted more without a wake-up: go on at once.
+                # or failed requests) submitted more without a wake-up, or the feed may
+                # have more now: go on at once.
                 continue
             poller = select.poll()
             poller.register(wake, _POLL_IN)
@@ -274,7 +329,8 @@ class MultiDriver:
         return unnamed and self._high_sockets
 
     def _take_incoming(self) -> bool:
-        """Move submitted requests to the waiting line; True when the driver must stop."""
+        """Move submitted requests to the waiting line, take up or let go of a feed;
+        True when the driver must stop."""
         with self._lock:
             if self._closed:
                 return True
@@ -283,6 +339,11 @@ class MultiDriver:
             if incoming:
                 self._waiting.extend(incoming)
                 incoming.clear()
+            if self._attaching is not None:
+                self._feed, self._attaching = self._attaching, None
+            detach, self._detaching = self._detaching, False
+        if detach:
+            self._drop_feed(None)
         return False
 
     def _start_waiting(self) -> None:
@@ -290,14 +351,71 @@ class MultiDriver:
         limit = self._max
         while waiting and (limit is None or len(self._active) < limit):
             request = waiting.popleft()
-            if not request.future.set_running_or_notify_cancel():
+            future = request.future
+            assert future is not None  # the waiting line holds submitted requests only
+            if not future.set_running_or_notify_cancel():
                 continue  # cancelled before it started
             try:
                 self._start(request)
             except BaseException as exc:
                 # The request is in neither line now, so nothing else would ever settle
                 # its future; the failure (a setopt pycurl refused, a bug) is its alone.
-                request.future.set_exception(exc)
+                future.set_exception(exc)
+        feed = self._feed
+        if feed is None or waiting:
+            return
+        room = _UNCAPPED_ROOM if limit is None else limit - len(self._active)
+        if room <= 0:
+            return
+        try:
+            taken = feed.take(room)
+        except BaseException as exc:
+            self._feed_failed(exc)
+            return
+        finished = self._finished
+        for url, tag in taken:
+            try:
+                self._start(_Request(url, request_url(url), True, None, None, (), tag))
+            except BaseException as exc:  # an InvalidUrl, a setopt refused: this one's
+                finished.append((tag, exc))
+
+    def _deliver(self) -> None:
+        """Hand the feed the results of its requests that ended in this loop."""
+        results, self._finished = self._finished, []
+        feed = self._feed
+        if feed is None:
+            return
+        try:
+            feed.finished(results)
+        except BaseException as exc:
+            self._feed_failed(exc)
+
+    def _feed_failed(self, exc: BaseException) -> None:
+        _log.critical("transfer feed %r failed; detached", self._feed, exc_info=exc)
+        self._drop_feed(exc)
+
+    def _drop_feed(self, error: BaseException | None) -> None:
+        """Let the feed go: abort its transfers, drop their results, tell it (once)."""
+        feed = self._feed
+        if feed is None:
+            return
+        self._feed = None
+        for curl, (handle, request) in list(self._active.items()):
+            if request.future is None:
+                del self._active[curl]
+                with contextlib.suppress(pycurl.error):
+                    self._multi.remove_handle(curl)
+                self._free.append(handle)
+        self._finished.clear()
+        with self._lock:
+            self._feed_attached = False
+            gone = self._feed_gone
+        try:
+            feed.detached(error)
+        except BaseException:
+            _log.critical("transfer feed %r failed while detached", feed, exc_info=True)
+        finally:
+            gone.set()
 
     def _start(self, request: _Request) -> None:
         handle = (
@@ -341,10 +459,13 @@ class MultiDriver:
             # bug) is this request's too, rather than the end of the driver with this
             # future, already out of ``_active``, never settled.
             outcome = exc
-        if isinstance(outcome, BaseException):
-            request.future.set_exception(outcome)
+        future = request.future
+        if future is None:  # a feed's request: no ``then``, so a Response or an error
+            self._finished.append((request.tag, cast("Response | BaseException", outcome)))
+        elif isinstance(outcome, BaseException):
+            future.set_exception(outcome)
         else:
-            request.future.set_result(outcome)
+            future.set_result(outcome)
         if handle.body.tell() > _KEEP_BODY_BYTES:
             handle.end()  # an idle handle should not pin a large body in memory
         self._free.append(handle)
@@ -384,16 +505,21 @@ class MultiDriver:
         with self._lock:
             self._waiting.extend(self._incoming)
             self._incoming.clear()
-        # Futures first: an error while releasing resources must not leave one pending.
+            if self._attaching is not None:
+                self._feed, self._attaching = self._attaching, None
+        # The feed first (its transfers aborted, then told), then the futures: an error
+        # while releasing resources must not leave one pending.
+        self._drop_feed(_closed_error("HttpClient is closed", failure))
         for request in self._waiting:
             future = request.future  # pending or cancelled: only this thread starts one
+            assert future is not None  # the waiting line holds submitted requests only
             if failure is None:
                 future.cancel()
             elif future.set_running_or_notify_cancel():  # so no cancel() races set_exception
                 future.set_exception(_closed_error("HttpClient is closed", failure))
         self._waiting.clear()
         for _handle, request in self._active.values():
-            if not request.future.done():
+            if request.future is not None and not request.future.done():
                 request.future.set_exception(
                     _closed_error("HttpClient was closed while the request was in flight", failure)
                 )
@@ -417,3 +543,32 @@ def _closed_error(message: str, failure: BaseException | None) -> RuntimeError:
     error = RuntimeError(f"{message}: the transfer driver failed ({failure!r})")
     error.__cause__ = failure
     return error
+
+
+class FeedLink:
+    """An attached `TransferFeed`'s line to the transfer thread (`HttpClient.attach`)."""
+
+    __slots__ = ("_driver", "_gone")
+
+    def __init__(self, driver: MultiDriver, gone: threading.Event) -> None:
+        self._driver = driver
+        self._gone = gone
+
+    def wake(self) -> None:
+        """Tell the transfer thread the feed has new requests (it asks `take` soon)."""
+        self._driver.wake()
+
+    def detach(self, timeout: float | None = None) -> bool:
+        """Let the feed go: its transfers in flight are aborted (results dropped) and
+        its ``detached(None)`` is called on the transfer thread. Waits up to ``timeout``
+        seconds (None: as long as it takes; not at all on the transfer thread itself)
+        for that; True if it happened. Idempotent."""
+        self._driver._detach()
+        if threading.get_ident() == self._driver._ident:
+            return self._gone.is_set()
+        return self._gone.wait(timeout)
+
+    @property
+    def detached(self) -> bool:
+        """True once the feed's ``detached`` has been called."""
+        return self._gone.is_set()
