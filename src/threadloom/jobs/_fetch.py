@@ -407,7 +407,7 @@ class FetchJob:
         """Fetch (and process) every URL still to do, recording each outcome; return how
         many finished, how many of them were processed, and whether Ctrl-C stopped it."""
         finished = processed = 0
-        source = PendingFollower(store, self._options.retry_failed, reader)
+        source = self._to_fetch(store, reader)
         works = (
             Work(record, host_of(record.url)) if isinstance(record, UrlRecord) else record
             for record in source
@@ -462,6 +462,11 @@ class FetchJob:
                 run.close(timeout=1.0)
                 return finished, processed, True
         return finished, processed, False
+
+    def _to_fetch(self, store: Store, reader: InputReader | None) -> PendingFollower:
+        """The URLs the fetch pass fetches: every URL of ``store`` still to do, following
+        the input ``reader`` adds (a shard of a scaled-out fetch narrows it)."""
+        return PendingFollower(store, self._options.retry_failed, reader)
 
     def _stages(self) -> list[Stage]:
         options = self._options
