@@ -40,7 +40,10 @@ def shard_todo(store: Store, urls: Sequence[str], since: float) -> list[UrlRecor
     records: list[UrlRecord] = []
     sql = (
         "SELECT seq, url, state, attempts FROM urls WHERE url IN ({marks})"
-        " AND (state = 'pending' OR (state = 'failed' AND coalesce(fetched_at, 0) < ?))"
+        # "+state": looked up by URL (the unique index), not by state: the state index
+        # would scan every pending URL of the store (measured 29 ms a shard of 2,000 at
+        # 100,000 URLs, against 0.3 ms).
+        " AND (+state = 'pending' OR (+state = 'failed' AND coalesce(fetched_at, 0) < ?))"
     )
     for conn, chunk in _chunks(store, urls):
         marks = ", ".join("?" * len(chunk))
@@ -55,7 +58,7 @@ def shard_tally(store: Store, urls: Sequence[str], since: float) -> ShardTally:
     done = failed = size = 0
     sql = (
         "SELECT state, count(*), coalesce(sum(size), 0) FROM urls WHERE url IN ({marks})"
-        " AND state IN ('done', 'failed') AND fetched_at >= ? GROUP BY state"
+        " AND +state IN ('done', 'failed') AND fetched_at >= ? GROUP BY state"
     )
     for conn, chunk in _chunks(store, urls):
         marks = ", ".join("?" * len(chunk))
