@@ -161,6 +161,12 @@ class DistributedFetchJob:
                     f"{self._store_path}: {clashing[0]} is part of this store; write it elsewhere"
                 )
             root = shards_root(self._store_path)
+            if lines is not None and self._scale.processes is not None:
+                # Read while the worker processes start (1-2 s of importing Dask, on
+                # cores the client leaves idle meanwhile), as a single process reads
+                # while it fetches. A --cluster is reached first: input is not consumed
+                # for a cluster that turns out unusable.
+                reader = InputReader(store, lines, include_failed=self._options.retry_failed)
             cluster = start(self._scale.processes, self._scale.cluster)
             shared = _shares_store(self._scale, store)
             if self._scale.cluster is not None:
@@ -177,7 +183,7 @@ class DistributedFetchJob:
                     progress=self._progress, on_start=lambda pools: None
                 )
             processed, interrupted = stored.processed, stored.interrupted
-            if lines is not None and not interrupted:
+            if lines is not None and reader is None and not interrupted:
                 reader = InputReader(store, lines, include_failed=self._options.retry_failed)
             if not interrupted:
                 finished, fetched_processed, interrupted, failures = self._fetch_pass(
@@ -242,7 +248,14 @@ class DistributedFetchJob:
         topic = f"threadloom-progress-{self._run_id}"
         client.subscribe_topic(topic, self._on_event)
         source = PendingFollower(store, self._options.retry_failed, reader)
-        shards = iter(ShardCutter(iter(source), self._scale.shard_size))
+        shards = iter(
+            ShardCutter(
+                iter(source),
+                self._scale.shard_size,
+                remaining=lambda: None if source.total is None else source.total - source.yielded,
+                lanes=the_plan.lanes,
+            )
+        )
         in_flight: dict[Any, _Submitted] = {}  # future -> its shard
         finished_futures: queue.SimpleQueue[Any] = queue.SimpleQueue()
         numbers = iter(range(1, 1 << 62))
