@@ -22,11 +22,12 @@ from threadloom.jobs import FetchOptions
 from threadloom.store import UrlRecord
 
 DEFAULT_SHARD_SIZE: Final = 2000
-"""URLs per shard. A shard costs its worker ~25 ms to set up (a shard store, a transfer
-thread, the job's pools) and the client a merge; 2,000 small documents take a process
-~0.25 s, so that setup is a few per cent, while 100,000 URLs still make 50 shards to
-spread over the workers and a killed worker loses at most one shard's progress
-(measured: benchmarks/README.md)."""
+"""URLs per shard. A shard costs its worker a few ms to set up (opening the store, a
+transfer thread, the job's pools: ~4 ms measured for a shared store) and, on a
+cluster, the client a merge; 2,000 small documents take a process ~0.5 s, so that
+setup is under a per cent, while 100,000 URLs still make 50 shards to spread over the
+workers and a killed worker loses at most one shard's progress (measured:
+benchmarks/README.md)."""
 
 TAIL_SHARD_SIZE: Final = 200
 """The smallest shard cut near the end of a run (see `ShardCutter`): ~4 ms of a
