@@ -75,8 +75,9 @@ def test_same_results_as_one_process(
     assert not (tmp_path / "scaled.db.shards").exists(), "merged shards are removed"
 
 
+@shared_or_merged
 def test_per_host_limit_holds_across_processes(
-    tmp_path: Path, cluster_address: str, store_view: View
+    tmp_path: Path, cluster_address: str, store_view: View, shared: bool
 ) -> None:
     options = FetchOptions(jobs=8, per_host=4, retries=0)
     # Both worker processes run shards at once, each allowed 2 of the host's 4.
@@ -85,7 +86,7 @@ def test_per_host_limit_holds_across_processes(
         result = DistributedFetchJob(
             tmp_path / "s.db",
             options,
-            ScaleOut(cluster=cluster_address, shard_size=20),
+            ScaleOut(cluster=cluster_address, shard_size=20, shared_store=shared),
             progress="quiet",
             record_trace=True,
         ).run([server.url(f"/docs/{n}.xml") for n in range(200)])
@@ -138,25 +139,36 @@ def test_a_worker_killed_mid_run(
         client.close()
 
 
-def test_progress_events_arrive_while_a_shard_runs(cluster_address: str, tmp_path: Path) -> None:
+@shared_or_merged
+def test_progress_events_arrive_while_a_shard_runs(
+    cluster_address: str, tmp_path: Path, shared: bool
+) -> None:
     # One shard of slow documents: its worker reports documents as they finish, so
     # the client hears of them long before the shard ends.
     client = distributed.Client(cluster_address, set_as_default=False)
     heard = threading.Event()
     try:
         client.subscribe_topic("test-progress", lambda event: heard.set())
-        with FaultServer(documents=100, latency=3.0) as server:
+        with (
+            FaultServer(documents=100, latency=3.0) as server,
+            open_store(tmp_path / "run.db") as store,
+        ):
+            urls = tuple(server.url(f"/docs/{n}.xml") for n in range(100))
+            store.add_urls(urls)
             task = ShardTask(
                 number=1,
                 directory=str(tmp_path / "shard"),
-                urls=tuple(server.url(f"/docs/{n}.xml") for n in range(100)),
+                urls=urls,
                 options=FetchOptions(jobs=2, per_host=2, retries=0),
                 topic="test-progress",
+                store=str(tmp_path / "run.db") if shared else None,
+                since=time.time(),
             )
             future = client.submit(run_shard, task, pure=False)
             assert heard.wait(30), "no progress event"
             assert not future.done(), "the first event came before the shard ended"
             result = future.result(timeout=60)
+            assert store.counts().done == (100 if shared else 0)
         assert result.finished == 100
         assert result.worker.startswith("worker ")
     finally:
@@ -243,15 +255,16 @@ def test_processes_and_cluster_exclude_each_other(tmp_path: Path) -> None:
     assert "--processes and --cluster exclude each other" in out.output
 
 
+@shared_or_merged
 def test_the_progress_line_ends_on_the_runs_total(
-    tmp_path: Path, cluster_address: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cluster_address: str, capsys: pytest.CaptureFixture[str], shared: bool
 ) -> None:
     with FaultServer(documents=50) as server:
         lines = [server.url(f"/docs/{n}.xml") for n in range(50)] + [server.url("/status/404")]
         result = DistributedFetchJob(
             tmp_path / "s.db",
             FetchOptions(jobs=4, per_host=4, retries=0),
-            ScaleOut(cluster=cluster_address, shard_size=10),
+            ScaleOut(cluster=cluster_address, shard_size=10, shared_store=shared),
             progress="plain",
         ).run(lines)
     assert result.summary.finished_this_run == 51
