@@ -299,3 +299,20 @@ def test_a_shard_run_again_fetches_only_what_it_has_not_recorded(tmp_path: Path)
             assert shard_tally(store, urls, since).done == 10
             assert store.read_body(urls[9]) == document(9, server.seed)
     assert not (tmp_path / "unused").exists(), "no shard store"
+
+
+def test_a_jsonl_store_gets_shard_stores(tmp_path: Path, cluster_address: str) -> None:
+    # Its one file takes one appender: the workers write shard stores even when asked
+    # to share the run's store, and the client merges them.
+    with FaultServer(documents=30) as server:
+        result = DistributedFetchJob(
+            tmp_path / "out.jsonl",
+            FetchOptions(jobs=4, per_host=4, retries=0),
+            ScaleOut(cluster=cluster_address, shard_size=10, shared_store=True),
+            progress="quiet",
+        ).run([server.url(f"/docs/{n}.xml") for n in range(30)])
+    assert result.summary.counts["done"] == 30
+    with open_store(tmp_path / "out.jsonl", readonly=True) as store:
+        for n in range(30):
+            assert store.read_body(server.url(f"/docs/{n}.xml")) == document(n, server.seed)
+    assert not (tmp_path / "out.jsonl.shards").exists()
