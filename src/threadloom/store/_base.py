@@ -104,10 +104,8 @@ class Store:
         create: bool,
         readonly: bool,
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
-        shared: bool = False,
+        shared: bool = False,  # one more writer beside the holder (`open_store`)
     ) -> None:
-        # shared: one more writer of a store another process holds (`open_store`); the
-        # holder created, migrated and repaired it, and may be writing it now.
         self._location = location
         self._index_path = index_path
         self._readonly = readonly
