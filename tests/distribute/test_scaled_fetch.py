@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from threadloom.distribute import DistributedFetchJob, ScaleOut, ShardTask, plan
 from threadloom.jobs import FetchJob, FetchOptions, FetchResult
 from threadloom.server import FaultServer
 from threadloom.server._documents import document
+from threadloom.store import Outcome, State, open_store, shard_tally
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,8 +44,14 @@ _OPTIONS = FetchOptions(
 )
 
 
+# Both ways a shard's outcomes reach the run's store: recorded there by the workers
+# (shared, what --processes does) or merged from shard stores (what --cluster does).
+shared_or_merged = pytest.mark.parametrize("shared", [True, False], ids=["shared", "merged"])
+
+
+@shared_or_merged
 def test_same_results_as_one_process(
-    tmp_path: Path, cluster_address: str, store_view: View
+    tmp_path: Path, cluster_address: str, store_view: View, shared: bool
 ) -> None:
     # Two servers with the same documents: /flaky counts per server, so each run sees
     # the same faults. URLs are compared by path.
@@ -54,7 +62,7 @@ def test_same_results_as_one_process(
         scaled = DistributedFetchJob(
             tmp_path / "scaled.db",
             _OPTIONS,
-            ScaleOut(cluster=cluster_address, shard_size=10),
+            ScaleOut(cluster=cluster_address, shard_size=10, shared_store=shared),
             progress="quiet",
         ).run(_faulty_lines(two))
     expected = store_view(tmp_path / "single.db")
@@ -67,8 +75,9 @@ def test_same_results_as_one_process(
     assert not (tmp_path / "scaled.db.shards").exists(), "merged shards are removed"
 
 
+@shared_or_merged
 def test_per_host_limit_holds_across_processes(
-    tmp_path: Path, cluster_address: str, store_view: View
+    tmp_path: Path, cluster_address: str, store_view: View, shared: bool
 ) -> None:
     options = FetchOptions(jobs=8, per_host=4, retries=0)
     # Both worker processes run shards at once, each allowed 2 of the host's 4.
@@ -77,7 +86,7 @@ def test_per_host_limit_holds_across_processes(
         result = DistributedFetchJob(
             tmp_path / "s.db",
             options,
-            ScaleOut(cluster=cluster_address, shard_size=20),
+            ScaleOut(cluster=cluster_address, shard_size=20, shared_store=shared),
             progress="quiet",
             record_trace=True,
         ).run([server.url(f"/docs/{n}.xml") for n in range(200)])
@@ -91,7 +100,10 @@ def test_per_host_limit_holds_across_processes(
     assert len(workers) == 2, f"one group of lanes per worker process: {workers}"
 
 
-def test_a_worker_killed_mid_run(tmp_path: Path, cluster_address: str, store_view: View) -> None:
+@shared_or_merged
+def test_a_worker_killed_mid_run(
+    tmp_path: Path, cluster_address: str, store_view: View, shared: bool
+) -> None:
     client = distributed.Client(cluster_address, set_as_default=False)
     try:
         pids = list(client.run(os.getpid).values())
@@ -100,7 +112,7 @@ def test_a_worker_killed_mid_run(tmp_path: Path, cluster_address: str, store_vie
             job = DistributedFetchJob(
                 tmp_path / "s.db",
                 FetchOptions(jobs=4, per_host=8, retries=0),
-                ScaleOut(cluster=cluster_address, shard_size=25),
+                ScaleOut(cluster=cluster_address, shard_size=25, shared_store=shared),
                 progress="quiet",
             )
             results: list[FetchResult] = []
@@ -127,25 +139,36 @@ def test_a_worker_killed_mid_run(tmp_path: Path, cluster_address: str, store_vie
         client.close()
 
 
-def test_progress_events_arrive_while_a_shard_runs(cluster_address: str, tmp_path: Path) -> None:
+@shared_or_merged
+def test_progress_events_arrive_while_a_shard_runs(
+    cluster_address: str, tmp_path: Path, shared: bool
+) -> None:
     # One shard of slow documents: its worker reports documents as they finish, so
     # the client hears of them long before the shard ends.
     client = distributed.Client(cluster_address, set_as_default=False)
     heard = threading.Event()
     try:
         client.subscribe_topic("test-progress", lambda event: heard.set())
-        with FaultServer(documents=100, latency=3.0) as server:
+        with (
+            FaultServer(documents=100, latency=3.0) as server,
+            open_store(tmp_path / "run.db") as store,
+        ):
+            urls = tuple(server.url(f"/docs/{n}.xml") for n in range(100))
+            store.add_urls(urls)
             task = ShardTask(
                 number=1,
                 directory=str(tmp_path / "shard"),
-                urls=tuple(server.url(f"/docs/{n}.xml") for n in range(100)),
+                urls=urls,
                 options=FetchOptions(jobs=2, per_host=2, retries=0),
                 topic="test-progress",
+                store=str(tmp_path / "run.db") if shared else None,
+                since=time.time(),
             )
             future = client.submit(run_shard, task, pure=False)
             assert heard.wait(30), "no progress event"
             assert not future.done(), "the first event came before the shard ended"
             result = future.result(timeout=60)
+            assert store.counts().done == (100 if shared else 0)
         assert result.finished == 100
         assert result.worker.startswith("worker ")
     finally:
@@ -193,12 +216,13 @@ def _shard_tasks(dask_scheduler: distributed.Scheduler) -> int:
     )
 
 
-def test_a_directory_store_and_export(tmp_path: Path, cluster_address: str) -> None:
+@shared_or_merged
+def test_a_directory_store_and_export(tmp_path: Path, cluster_address: str, shared: bool) -> None:
     with FaultServer(documents=40) as server:
         result = DistributedFetchJob(
             f"{tmp_path}/out/",
             FetchOptions(jobs=4, per_host=4, retries=0),
-            ScaleOut(cluster=cluster_address, shard_size=10),
+            ScaleOut(cluster=cluster_address, shard_size=10, shared_store=shared),
             progress="quiet",
         ).run([server.url(f"/docs/{n}.xml") for n in range(40)])
     assert result.summary.counts["done"] == 40
@@ -231,17 +255,64 @@ def test_processes_and_cluster_exclude_each_other(tmp_path: Path) -> None:
     assert "--processes and --cluster exclude each other" in out.output
 
 
+@shared_or_merged
 def test_the_progress_line_ends_on_the_runs_total(
-    tmp_path: Path, cluster_address: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cluster_address: str, capsys: pytest.CaptureFixture[str], shared: bool
 ) -> None:
     with FaultServer(documents=50) as server:
         lines = [server.url(f"/docs/{n}.xml") for n in range(50)] + [server.url("/status/404")]
         result = DistributedFetchJob(
             tmp_path / "s.db",
             FetchOptions(jobs=4, per_host=4, retries=0),
-            ScaleOut(cluster=cluster_address, shard_size=10),
+            ScaleOut(cluster=cluster_address, shard_size=10, shared_store=shared),
             progress="plain",
         ).run(lines)
     assert result.summary.finished_this_run == 51
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("fetch: 51/51 (50 done, 1 failed)"), last
+
+
+def test_a_shard_run_again_fetches_only_what_it_has_not_recorded(tmp_path: Path) -> None:
+    # The task of a worker killed mid-shard runs again: the shard's URLs its first
+    # attempt recorded in the run's store (shared) are not fetched again.
+    with FaultServer(documents=10) as server:
+        urls = [server.url(f"/docs/{n}.xml") for n in range(10)]
+        with open_store(tmp_path / "s.db") as store:
+            store.add_urls(urls)
+            since = time.time()
+            for n in range(4):
+                store.record(Outcome(urls[n], State.DONE, 200, document(n, server.seed), 1))
+            store.flush()
+            before = server.statistics().requests
+            task = ShardTask(
+                number=1,
+                directory=str(tmp_path / "unused"),
+                urls=tuple(urls),
+                options=FetchOptions(jobs=2, per_host=2, retries=0),
+                store=str(tmp_path / "s.db"),
+                since=since,
+            )
+            result = run_shard(task)
+            assert result.finished == 6
+            assert server.statistics().requests - before == 6
+            assert store.counts().done == 10
+            assert shard_tally(store, urls, since).done == 10
+            assert store.read_body(urls[9]) == document(9, server.seed)
+    assert not (tmp_path / "unused").exists(), "no shard store"
+
+
+def test_a_jsonl_store_gets_shard_stores(tmp_path: Path, cluster_address: str) -> None:
+    # Its one file takes one appender: the workers write shard stores even when asked
+    # to share the run's store, and the client merges them.
+    with FaultServer(documents=30) as server:
+        result = DistributedFetchJob(
+            tmp_path / "out.jsonl",
+            FetchOptions(jobs=4, per_host=4, retries=0),
+            ScaleOut(cluster=cluster_address, shard_size=10, shared_store=True),
+            progress="quiet",
+        ).run([server.url(f"/docs/{n}.xml") for n in range(30)])
+    assert result.summary.counts["done"] == 30
+    with open_store(tmp_path / "out.jsonl", readonly=True) as store:
+        for n in range(30):
+            assert store.read_body(server.url(f"/docs/{n}.xml")) == document(n, server.seed)
+    assert not (tmp_path / "out.jsonl.shards").exists()

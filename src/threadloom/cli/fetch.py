@@ -279,9 +279,10 @@ _MAX_MAX_SIZE = 2**63 - 1
     help="Fetch on N worker processes of a Dask LocalCluster started for the run (needs"
     " the dask extra: pip install 'threadloom[dask]'). -j is per process; --per-host"
     " and --rate stay global (divided among the processes). Results go to the same -o"
-    " store. Not yet with --refresh, --robots, --auto-throttle or --process over input columns"
-    " (refused)."
-    " See 'Scaling out' in docs/guide.md.",
+    " store: with a SQLite or directory store the workers record into it themselves"
+    " (each body written once); a .jsonl store gets shard stores merged by this process,"
+    " as with --cluster. Not yet with --refresh, --robots, --auto-throttle or --process"
+    " over input columns (refused). See 'Scaling out' in docs/guide.md.",
 )
 @click.option(
     "--cluster",
@@ -289,7 +290,9 @@ _MAX_MAX_SIZE = 2**63 - 1
     metavar="ADDRESS",
     help="Fetch on the workers of a running Dask cluster, e.g. tcp://10.0.0.5:8786 (as"
     " --processes otherwise). The -o store must be on a file system every worker"
-    " shares, at the same path: workers write shards beside it (STORE.shards/).",
+    " shares, at the same path: workers write shard stores beside it (STORE.shards/),"
+    " which this process merges into the store (SQLite's locks cannot be trusted over"
+    " a network file system, so workers never write the store itself).",
 )
 @click.option(
     "--shard-size",

@@ -2,9 +2,11 @@
 
 The client reads the input into the run's store and cuts the URLs still to do into
 shards; Dask workers (a LocalCluster this process starts, or an existing cluster) run
-the ordinary fetch job on each shard into a shard store of its own beside the run's
-store; the client records each finished shard's outcomes into the run's store. Needs
-the ``dask`` extra (``distributed``); importing this package imports it.
+the ordinary fetch job on each shard. With ``--processes`` they record into the run's
+store themselves (opened shared: several processes of one machine write one SQLite
+file); on a ``--cluster`` each writes a shard store beside the run's store, which the
+client records into the run's store as each shard finishes. Needs the ``dask`` extra
+(``distributed``); importing this package imports it.
 """
 
 from threadloom.distribute._cluster import ClusterUnavailable

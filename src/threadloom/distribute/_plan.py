@@ -13,7 +13,7 @@ URLs are all on another host leaves its share of this host unused.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -22,11 +22,16 @@ from threadloom.jobs import FetchOptions
 from threadloom.store import UrlRecord
 
 DEFAULT_SHARD_SIZE: Final = 2000
-"""URLs per shard. A shard costs its worker ~25 ms to set up (a shard store, a transfer
-thread, the job's pools) and the client a merge; 2,000 small documents take a process
-~0.25 s, so that setup is a few per cent, while 100,000 URLs still make 50 shards to
-spread over the workers and a killed worker loses at most one shard's progress
-(measured: benchmarks/README.md)."""
+"""URLs per shard. A shard costs its worker a few ms to set up (opening the store, a
+transfer thread, the job's pools: ~4 ms measured for a shared store) and, on a
+cluster, the client a merge; 2,000 small documents take a process ~0.5 s, so that
+setup is under a per cent, while 100,000 URLs still make 50 shards to spread over the
+workers and a killed worker loses at most one shard's progress (measured:
+benchmarks/README.md)."""
+
+TAIL_SHARD_SIZE: Final = 200
+"""The smallest shard cut near the end of a run (see `ShardCutter`): ~4 ms of a
+worker's set-up against ~70 ms of fetching 200 small documents."""
 
 CUT_IDLE_AFTER: Final = 1.0
 """Seconds a partial shard may wait for slow input (a pipe) before it is sent as it is:
@@ -71,23 +76,49 @@ class ShardCutter:
     (the follower is waiting for slow input): the consumer then has time for finished
     shards. A partial shard goes out after `CUT_IDLE_AFTER` seconds of slow input, and
     the last one at the end. Holds at most one shard of URLs in memory.
+
+    ``remaining`` (the URLs the follower has still to yield, None while the input is
+    not complete) makes the last shards smaller: a shard started when ``r`` URLs remain
+    takes at most ``r / (2 * lanes)`` of them (but `TAIL_SHARD_SIZE` at least), so the
+    ``lanes`` shards running at the end are small and end close together, instead of
+    one worker fetching a whole last shard while the others wait (measured: half a
+    shard of idle worker, ~0.35 s with shards of 2,000 at 100,000 URLs).
     """
 
-    def __init__(self, records: Iterator[UrlRecord | object], size: int) -> None:
+    def __init__(
+        self,
+        records: Iterator[UrlRecord | object],
+        size: int,
+        *,
+        remaining: Callable[[], int | None] | None = None,
+        lanes: int = 1,
+    ) -> None:
         if size < 1:
             raise ValueError(f"shard size must be at least 1, got {size}")
         self._records = records
         self._size = size
+        self._remaining = remaining
+        self._lanes = max(1, lanes)
+
+    def _limit(self) -> int:
+        """The size of the shard starting now."""
+        left = None if self._remaining is None else self._remaining()
+        if left is None:
+            return self._size
+        tail = max(TAIL_SHARD_SIZE, -(-left // (2 * self._lanes)))
+        return min(self._size, tail)
 
     def __iter__(self) -> Iterator[tuple[str, ...] | object]:
         batch: list[str] = []
         first = 0.0
+        limit = self._size
         for record in self._records:
             if isinstance(record, UrlRecord):
                 if not batch:
                     first = time.monotonic()
+                    limit = self._limit()
                 batch.append(record.url)
-                if len(batch) >= self._size:
+                if len(batch) >= limit:
                     yield tuple(batch)
                     batch = []
             elif batch and time.monotonic() - first >= CUT_IDLE_AFTER:

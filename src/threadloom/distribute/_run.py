@@ -5,15 +5,24 @@ The flow::
 
     input lines --InputReader--> run's store (pending) --PendingFollower--> ShardCutter
     --submit (at most Plan.in_flight shards not finished)--> Dask workers: run_shard
-    (FetchJob into a shard store) --as each finishes--> merge_shard: outcomes recorded
-    into the run's store, shard directory removed
 
-The client thread reads input, cuts shards and merges; it never fetches. Input goes
+    shared store (--processes, a SQLite or directory store): each worker records into
+    the run's store itself (a shared writer); as each shard finishes the client counts
+    what it recorded (shard_tally)
+    shard stores (--cluster, or a JSON-lines store): each worker records into a shard
+    store of its own; as each shard finishes, merge_shard: outcomes recorded into the
+    run's store, shard directory removed
+
+The client thread reads input, cuts shards and counts or merges; it never fetches.
+The shared store writes every body once, where the shard stores write it twice (the
+second time on the client, serially); it needs the workers on this machine, since
+SQLite's locks between processes are unreliable on network file systems, so a
+``--cluster`` run keeps shard stores (measured: benchmarks/README.md). Input goes
 through the run's store exactly as in a single-process run (so invalid lines,
 duplicates, resume and ``--skip-failed`` behave the same), and summary, status, export,
 trace and report read the same store. Shard tasks are retried by Dask (``retries``),
 and a worker process that dies mid-shard has its task run again elsewhere by the
-scheduler; either way the new attempt resumes the shard store.
+scheduler; either way the new attempt fetches only what the shard has not recorded.
 """
 
 from __future__ import annotations
@@ -50,7 +59,16 @@ from threadloom.jobs import (
     load_processor,
     summarise_store,
 )
-from threadloom.store import AddItem, Store, StoreError, open_store, store_owns
+from threadloom.store import (
+    AddItem,
+    DirectoryStore,
+    SqliteStore,
+    Store,
+    StoreError,
+    open_store,
+    shard_tally,
+    store_owns,
+)
 
 TASK_RETRIES: Final = 2
 """Dask retries of a shard task that raised (a store error on a worker's disk, ...); a
@@ -66,12 +84,19 @@ class ScaleOut:
     """Where a scaled-out fetch runs: ``processes`` worker processes of a LocalCluster
     started for the run, or the Dask scheduler at ``cluster`` (exactly one of them);
     ``shard_size`` URLs per shard; ``max_in_flight`` caps the shards submitted and not
-    yet finished (None: `plan`'s default, two per lane)."""
+    yet finished (None: `plan`'s default, two per lane).
+
+    ``shared_store``: whether the workers record into the run's store themselves (see
+    the module docstring) rather than into shard stores the client merges. None (the
+    default): with ``processes``, yes; with ``cluster``, no. True asks for it with a
+    cluster too, whose workers must then run on this machine (tests do). Either way a
+    JSON-lines store gets shard stores (its one file takes one appender)."""
 
     processes: int | None = None
     cluster: str | None = None
     shard_size: int = DEFAULT_SHARD_SIZE
     max_in_flight: int | None = None
+    shared_store: bool | None = None
 
     def __post_init__(self) -> None:
         if (self.processes is None) == (self.cluster is None):
@@ -136,7 +161,14 @@ class DistributedFetchJob:
                     f"{self._store_path}: {clashing[0]} is part of this store; write it elsewhere"
                 )
             root = shards_root(self._store_path)
+            if lines is not None and self._scale.processes is not None:
+                # Read while the worker processes start (1-2 s of importing Dask, on
+                # cores the client leaves idle meanwhile), as a single process reads
+                # while it fetches. A --cluster is reached first: input is not consumed
+                # for a cluster that turns out unusable.
+                reader = InputReader(store, lines, include_failed=self._options.retry_failed)
             cluster = start(self._scale.processes, self._scale.cluster)
+            shared = _shares_store(self._scale, store)
             if self._scale.cluster is not None:
                 check_shared(cluster, root, self._store_path)
             leftovers, left_notes = merge_leftovers(store, root)
@@ -151,11 +183,11 @@ class DistributedFetchJob:
                     progress=self._progress, on_start=lambda pools: None
                 )
             processed, interrupted = stored.processed, stored.interrupted
-            if lines is not None and not interrupted:
+            if lines is not None and reader is None and not interrupted:
                 reader = InputReader(store, lines, include_failed=self._options.retry_failed)
             if not interrupted:
                 finished, fetched_processed, interrupted, failures = self._fetch_pass(
-                    store, reader, cluster, root
+                    store, reader, cluster, root, shared=shared
                 )
                 processed += fetched_processed
                 notes.extend(failures)
@@ -199,18 +231,32 @@ class DistributedFetchJob:
         )
 
     def _fetch_pass(
-        self, store: Store, reader: InputReader | None, cluster: Cluster, root: Path
+        self,
+        store: Store,
+        reader: InputReader | None,
+        cluster: Cluster,
+        root: Path,
+        *,
+        shared: bool,
     ) -> tuple[int, int, bool, list[str]]:
-        """Shard, submit, merge until every URL to do has an outcome; return how many
-        finished, how many were processed, whether Ctrl-C stopped it, and one line per
-        shard that failed for good (its URLs stay pending)."""
+        """Shard, submit, count or merge until every URL to do has an outcome (``shared``:
+        the workers record into ``store``); return how many finished, how many were
+        processed, whether Ctrl-C stopped it, and one line per shard that failed for
+        good (its URLs stay to do)."""
         client = cluster.client
         the_plan = plan(self._options, cluster.slots, self._scale.max_in_flight)
         topic = f"threadloom-progress-{self._run_id}"
         client.subscribe_topic(topic, self._on_event)
         source = PendingFollower(store, self._options.retry_failed, reader)
-        shards = iter(ShardCutter(iter(source), self._scale.shard_size))
-        in_flight: dict[Any, int] = {}  # future -> shard number
+        shards = iter(
+            ShardCutter(
+                iter(source),
+                self._scale.shard_size,
+                remaining=lambda: None if source.total is None else source.total - source.yielded,
+                lanes=the_plan.lanes,
+            )
+        )
+        in_flight: dict[Any, _Submitted] = {}  # future -> its shard
         finished_futures: queue.SimpleQueue[Any] = queue.SimpleQueue()
         numbers = iter(range(1, 1 << 62))
         finished = processed = 0
@@ -227,9 +273,11 @@ class DistributedFetchJob:
                             break
                         else:
                             assert isinstance(shard, tuple)
-                            number = next(numbers)
-                            future = self._submit(client, the_plan, root, topic, number, shard)
-                            in_flight[future] = number
+                            submitted = _Submitted(next(numbers), shard, time.time())
+                            future = self._submit(
+                                client, the_plan, root, topic, submitted, shared=shared
+                            )
+                            in_flight[future] = submitted
                             # Called on Dask's thread when the shard ends, however it ends.
                             future.add_done_callback(finished_futures.put)
                     if not in_flight:
@@ -239,11 +287,11 @@ class DistributedFetchJob:
                     ended = _wait_some(finished_futures)
                     self._show_events(bar, source.total)
                     for future in ended:
-                        number = in_flight.pop(future)
-                        merged, failure = self._merge(store, future, root, number)
+                        submitted = in_flight.pop(future)
+                        merged, failure = self._merge(store, future, root, submitted, shared)
                         finished += merged.outcomes
                         processed += merged.done if self._processor is not None else 0
-                        self._catch_up(bar, number, merged, source.total)
+                        self._catch_up(bar, submitted.number, merged, source.total)
                         if failure is not None:
                             failures.append(failure)
             except KeyboardInterrupt:
@@ -260,16 +308,20 @@ class DistributedFetchJob:
         the_plan: Plan,
         root: Path,
         topic: str,
-        number: int,
-        urls: tuple[str, ...],
+        submitted: _Submitted,
+        *,
+        shared: bool,
     ) -> Any:
+        number = submitted.number
         task = ShardTask(
             number=number,
             directory=str(root / f"{self._run_id}-{number:06d}"),
-            urls=urls,
+            urls=submitted.urls,
             options=the_plan.shard_options,
             record_trace=self._record_trace,
             topic=topic,
+            store=_absolute(self._store_path) if shared else None,
+            since=submitted.since,
         )
         return client.submit(
             run_shard,
@@ -280,17 +332,25 @@ class DistributedFetchJob:
         )
 
     def _merge(
-        self, store: Store, future: Any, root: Path, number: int
+        self, store: Store, future: Any, root: Path, submitted: _Submitted, shared: bool
     ) -> tuple[Merged, str | None]:
+        """Merge a finished shard's store (or, ``shared``, count what the shard recorded
+        in ``store``); also the one-line reason if its task failed for good."""
+        number = submitted.number
         directory = root / f"{self._run_id}-{number:06d}"
+        reason = None
         try:
             result: ShardResult = future.result()
         except Exception as exc:
-            # What its attempts stored is merged; the rest stays pending for a rerun.
+            # What its attempts stored is kept; the rest stays to do for a rerun.
             reason = f"shard {number} failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        else:
+            self._spans.extend(result.spans)
+            directory = Path(result.directory)
+        if not shared:
             return merge_shard(store, directory), reason
-        self._spans.extend(result.spans)
-        return merge_shard(store, Path(result.directory)), None
+        tally = shard_tally(store, submitted.urls, submitted.since)
+        return Merged(tally.done + tally.failed, tally.done, tally.failed, tally.bytes), reason
 
     def _on_event(self, event: tuple[float, dict[str, int]]) -> None:
         """Dask's handler of the run's progress topic (on the client's event loop)."""
@@ -316,6 +376,28 @@ class DistributedFetchJob:
         self._show_events(bar, total)
         done, failed = self._counted.pop(shard, (0, 0))
         _advance(bar, max(0, merged.done - done), max(0, merged.failed - failed), 0, total)
+
+
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    """A shard submitted: its number, its URLs, and when they were taken from the store."""
+
+    number: int
+    urls: tuple[str, ...]
+    since: float
+
+
+def _shares_store(scale: ScaleOut, store: Store) -> bool:
+    """Whether the workers record into ``store`` itself (`ScaleOut.shared_store`)."""
+    wanted = scale.processes is not None if scale.shared_store is None else scale.shared_store
+    return wanted and isinstance(store, (SqliteStore, DirectoryStore))
+
+
+def _absolute(path: str) -> str:
+    """``path`` made absolute for the workers (whose working directory may differ),
+    keeping a trailing separator: a store's path's form says its kind."""
+    trailing = path.endswith(("/", os.sep))
+    return os.path.abspath(path) + (os.sep if trailing else "")
 
 
 def _advance(bar: ProgressReporter, done: int, failed: int, size: int, total: int | None) -> None:

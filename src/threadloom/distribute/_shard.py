@@ -1,14 +1,25 @@
 """The worker side of a scaled-out fetch: one shard of URLs, fetched by the ordinary
-fetch job into a shard store of its own.
+fetch job, recorded in one of two ways.
 
-A shard is a list of URLs the client took from the run's store (still pending there)
-and a directory for its shard store (``shard.db``, SQLite). The worker process runs
-`FetchJob` on it with the shard's share of the politeness budget, and returns a
-`ShardResult`; the client then records the shard's outcomes into the run's store
-(``_merge.py``). Nothing here touches the run's store, so a worker killed mid-shard
-loses nothing: the shard's URLs are still pending in the run's store, and Dask runs the
-task again on another worker, which resumes the shard store where the dead one stopped
-(its committed outcomes are kept; its lock, a ``flock``, died with it).
+A shard is a list of URLs the client took from the run's store (still to do there) and
+the time it took them (``since``). Where its outcomes go:
+
+- the run's store itself (`ShardTask.store` set; ``--processes``): the worker opens it
+  as one more writer (`open_store(..., shared=True)`: SQLite lets the client and the
+  workers write the same file, one transaction at a time) and records each outcome
+  there, so every body is written once. A worker killed mid-shard loses only what it
+  had not committed: those URLs are still to do in the run's store, and the task, run
+  again by Dask, fetches exactly the shard's URLs not recorded since ``since``
+  (`shard_todo`).
+- a shard store of its own (``shard.db`` in `ShardTask.directory`, SQLite; ``--cluster``
+  and JSON-lines stores): the worker runs `FetchJob` on the shard's URLs there and the
+  client then records the shard's outcomes into the run's store (``_merge.py``). A
+  worker killed mid-shard loses nothing: the shard's URLs are still pending in the
+  run's store, and the task, run again on another worker, resumes the shard store
+  where the dead one stopped (its committed outcomes are kept; its lock, a ``flock``,
+  died with it).
+
+Either way the shard runs with its share of the politeness budget (``_plan.py``).
 
 Progress: every outcome the job records is counted, and the counts go to the client
 as small Dask events (``Worker.log_event`` on the run's topic) at most every
@@ -20,15 +31,23 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from threadloom.core import Span
-from threadloom.jobs import FetchJob, FetchOptions
+from threadloom.core import Pool, Span, TraceRecorder
+from threadloom.jobs import FetchJob, FetchOptions, InputReader, PendingFollower, RunTrace
+from threadloom.store import Store, UrlRecord, open_store, shard_todo
+from threadloom.transport import HttpClient
 
 SHARD_STORE: Final = "shard.db"
 """The shard store's file name inside its shard directory."""
+
+SHARED_BATCH: Final = 1024
+"""Outcomes per transaction of a worker writing the run's store: the writers take turns
+at SQLite's one write lock, so fewer, larger transactions mean fewer turns to wait for
+(a transaction of 1,024 small documents holds the lock for a few milliseconds)."""
 
 PROGRESS_INTERVAL: Final = 0.25
 """Seconds between two progress events of one shard: the bar stays well within a
@@ -38,9 +57,14 @@ second of the workers, for at most a few events per second per worker."""
 @dataclass(frozen=True, slots=True)
 class ShardTask:
     """What a worker needs to run one shard: its number, its directory (on a file system
-    the worker can reach), its URLs, the fetch options with this shard's share of the
-    per-host budget already applied, whether to record a trace, and the Dask event
-    topic progress goes to (None: no progress events)."""
+    the worker can reach; for its shard store), its URLs, the fetch options with this
+    shard's share of the per-host budget already applied, whether to record a trace,
+    and the Dask event topic progress goes to (None: no progress events).
+
+    ``store``: the run's store (a SQLite or directory store on this machine), to record
+    into directly instead of a shard store (``directory`` is then not used), and
+    ``since``: the time (``time.time()``) the client took the URLs from it.
+    """
 
     number: int
     directory: str
@@ -48,6 +72,8 @@ class ShardTask:
     options: FetchOptions
     record_trace: bool = False
     topic: str | None = None
+    store: str | None = None
+    since: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,20 +155,28 @@ def run_shard(task: ShardTask) -> ShardResult:
     this shard left one (a worker killed mid-shard): its done URLs are not fetched again.
     Raises what the job raises for a store that cannot be used (Dask retries the task).
     """
-    Path(task.directory).mkdir(parents=True, exist_ok=True)
     sender = _ProgressSender(task.topic, task.number)
-    job = FetchJob(
-        Path(task.directory) / SHARD_STORE,
-        task.options,
-        progress="quiet",
-        record_trace=task.record_trace,
-        on_outcome=sender,
-    )
-    result = job.run(list(task.urls))
+    if task.store is not None:
+        finished, interrupted, trace = SharedShardJob(task, sender).run_shard()
+    else:
+        Path(task.directory).mkdir(parents=True, exist_ok=True)
+        job = FetchJob(
+            Path(task.directory) / SHARD_STORE,
+            task.options,
+            progress="quiet",
+            record_trace=task.record_trace,
+            on_outcome=sender,
+        )
+        result = job.run(list(task.urls))
+        finished, interrupted, trace = (
+            result.summary.finished_this_run,
+            result.summary.interrupted,
+            result.trace,
+        )
     sender.send()
     name = worker_name()
     spans: tuple[Span, ...] = ()
-    if result.trace is not None:
+    if trace is not None:
         # Monotonic clocks differ between processes (and machines): the wall clock is
         # what the client can line the workers up on.
         shift = time.time() - time.monotonic()
@@ -150,17 +184,85 @@ def run_shard(task: ShardTask) -> ShardResult:
             replace(
                 span, start=span.start + shift, end=span.end + shift, pool=f"{span.pool}@{name}"
             )
-            for span in result.trace.spans
+            for span in trace.spans
         )
     return ShardResult(
         number=task.number,
         directory=task.directory,
-        finished=result.summary.finished_this_run,
+        finished=finished,
         worker=name,
         pid=os.getpid(),
-        interrupted=result.summary.interrupted,
+        interrupted=interrupted,
         spans=spans,
     )
+
+
+class SharedShardJob(FetchJob):
+    """The fetch pass of `FetchJob` over one shard's URLs still to do in the run's store,
+    recording into that store as a shared writer (the ``store`` mode of `ShardTask`).
+
+    Only the fetch pass: the client reads the input, processes earlier runs' documents
+    and names the processor; a shard fetches (and processes what it fetches)."""
+
+    def __init__(self, task: ShardTask, on_outcome: _ProgressSender) -> None:
+        assert task.store is not None
+        super().__init__(
+            task.store,
+            task.options,
+            progress="quiet",
+            record_trace=task.record_trace,
+            on_outcome=on_outcome,
+        )
+        self._task = task
+
+    def run_shard(self) -> tuple[int, bool, RunTrace | None]:
+        """Fetch and record the shard; return how many URLs finished, whether it was
+        interrupted, and the trace (if asked for). Raises `StoreError` for a store that
+        cannot be opened (its client has stopped, ...): Dask retries the task."""
+        started = time.monotonic()
+        recorders: list[TraceRecorder] = []
+
+        def record_trace(pools: tuple[Pool, ...]) -> None:
+            if self._record_trace:
+                recorders.append(TraceRecorder(*pools))
+
+        client = self._client = HttpClient(self._transport, max_transfers=self._options.jobs)
+        try:
+            store = open_store(self._store_path, shared=True, max_batch=SHARED_BATCH)
+        except BaseException:
+            client.close()
+            raise
+        self._store = store
+        trace = None
+        try:
+            try:
+                finished, _, interrupted = self._fetch_pass(store, None, record_trace)
+            finally:
+                if recorders:
+                    recorders[0].close()
+                    trace = RunTrace(recorders[0], origin=started)
+            store.flush()
+        finally:
+            store.close()
+            client.close()
+        return finished, interrupted, trace
+
+    def _to_fetch(self, store: Store, reader: InputReader | None) -> PendingFollower:
+        return _ShardSource(store, shard_todo(store, self._task.urls, self._task.since))
+
+
+class _ShardSource(PendingFollower):
+    """A `PendingFollower` over a fixed list of records: a shard's URLs still to do."""
+
+    def __init__(self, store: Store, records: list[UrlRecord]) -> None:
+        super().__init__(store, True, None)
+        self._records = records
+        self.total = len(records)
+
+    def __iter__(self) -> Iterator[UrlRecord | object]:
+        for record in self._records:
+            self.yielded += 1
+            yield record
 
 
 def probe_directory(directory: str, token: str) -> bool:

@@ -411,7 +411,7 @@ class FetchJob:
         """Fetch (and process) every URL still to do, recording each outcome; return how
         many finished, how many of them were processed, and whether Ctrl-C stopped it."""
         finished = processed = 0
-        source = PendingFollower(store, self._options.retry_failed, reader)
+        source = self._to_fetch(store, reader)
         if self._plain():
             finished, interrupted = self._direct_pass(store, source)
             return finished, 0, interrupted
@@ -495,6 +495,11 @@ class FetchJob:
         """How many URLs may wait for a busy host or a retry's delay beyond those in
         flight: URLs of other hosts are read past them (~3 KB each while they wait)."""
         return max(2048, self._options.jobs * 256)
+
+    def _to_fetch(self, store: Store, reader: InputReader | None) -> PendingFollower:
+        """The URLs the fetch pass fetches: every URL of ``store`` still to do, following
+        the input ``reader`` adds (a shard of a scaled-out fetch narrows it)."""
+        return PendingFollower(store, self._options.retry_failed, reader)
 
     def _stages(self) -> list[Stage]:
         options = self._options

@@ -16,6 +16,7 @@ from threadloom.store._open import open_store, store_files, store_kind, store_ow
 from threadloom.store._outcomes import read_outcomes
 from threadloom.store._places import ensure_parent_directory, parent_directory
 from threadloom.store._refresh import RefreshCounts, Refreshed, RefreshRecord, RefreshResult
+from threadloom.store._shared import ShardTally, shard_tally, shard_todo
 from threadloom.store._sqlite import SqliteStore
 from threadloom.store._types import (
     NOT_PROCESSED,
@@ -53,6 +54,7 @@ __all__ = [
     "RefreshRecord",
     "RefreshResult",
     "Refreshed",
+    "ShardTally",
     "Skip",
     "SqliteStore",
     "State",
@@ -74,6 +76,8 @@ __all__ = [
     "parent_directory",
     "parse_head",
     "read_outcomes",
+    "shard_tally",
+    "shard_todo",
     "store_files",
     "store_kind",
     "store_owns",

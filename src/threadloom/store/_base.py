@@ -106,6 +106,7 @@ class Store:
         create: bool,
         readonly: bool,
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
+        shared: bool = False,  # one more writer beside the holder (`open_store`)
     ) -> None:
         self._location = location
         self._index_path = index_path
@@ -119,7 +120,7 @@ class Store:
             # The writing connection gets a larger page cache: inserting millions of URLs
             # keeps the hot part of the unique index in memory (a bound, not an allocation).
             self._conn = connect(index_path, create=create and not readonly, cache_mib=32)
-            if readonly:
+            if readonly or shared:
                 check_kind(self._conn, self.kind)
             else:
                 ensure_schema(self._conn, self.kind)

@@ -13,7 +13,7 @@ from typing import ClassVar, Final
 
 from threadloom.store._base import Store
 from threadloom.store._db import open_error
-from threadloom.store._lock import ProcessLock
+from threadloom.store._lock import ProcessLock, check_holder
 from threadloom.store._names import MAX_NAME_BYTES, file_name_for
 from threadloom.store._places import ensure_parent_directory
 from threadloom.store._refresh import RefreshUpdate
@@ -58,7 +58,8 @@ class DirectoryStore(Store):
 
     One process at a time may open a directory store for writing (a lock file,
     ``.threadloom.lock``, removed when the store is closed; POSIX); a second raises
-    `StoreBusyError`. Read-only opens (``readonly=True``) are always allowed.
+    `StoreBusyError`. Read-only opens (``readonly=True``) are always allowed, and so are
+    shared opens (``shared=True``, `open_store`) while the writer holds the lock.
     """
 
     kind: ClassVar[str] = "directory"
@@ -71,12 +72,15 @@ class DirectoryStore(Store):
         readonly: bool = False,
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
         create_dirs: bool = False,
+        shared: bool = False,
     ) -> None:
         """Open the directory store at ``path``, creating the directory if ``create``
         (its parents too if ``create_dirs``, see `ensure_parent_directory`);
-        ``settings`` tunes the writer thread."""
+        ``settings`` tunes the writer thread; ``shared``: as one more writer beside the
+        process holding the store's lock (`open_store`; `StoreError` if none holds it)."""
         directory = Path(path)
         _check_ours(directory)
+        create = create and not shared
         if create and not readonly:
             ensure_parent_directory(directory, create_dirs=create_dirs)
             directory.mkdir(exist_ok=True)
@@ -92,13 +96,18 @@ class DirectoryStore(Store):
         self._temp_prefix = f"{self._prefix}{TEMP_PREFIX}{os.getpid()}-"
         self._temp_ids = itertools.count()
         self._lock: ProcessLock | None = None
-        if not readonly:
+        if shared:
+            check_holder(self._directory / LOCK_NAME)
+        elif not readonly:
             self._lock = ProcessLock(self._directory / LOCK_NAME, what=str(path))
         index = self._directory / INDEX_NAME
         try:
-            if not readonly:
+            if not readonly and not shared:
+                # Not for a shared writer: the others' files in progress are not left over.
                 self._remove_temporary_files()
-            super().__init__(str(path), index, create=create, readonly=readonly, settings=settings)
+            super().__init__(
+                str(path), index, create=create, readonly=readonly, settings=settings, shared=shared
+            )
         except sqlite3.Error as exc:
             self._release_kind()
             raise open_error(exc, index, index=True) from exc

@@ -100,3 +100,37 @@ def _still_named(fd: int, path: Path) -> bool:
         return False
     held = os.fstat(fd)
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def lock_held(path: Path) -> bool:
+    """Whether some open file description holds a ``flock`` on the lock file at ``path``
+    now (a `ProcessLock` of this process or another); False if there is no such file.
+
+    Checked without taking the lock for more than a moment: a shared lock that can be
+    taken means no exclusive holder, and it is dropped at once. A holder that dies
+    right after this call is not seen (the answer is a snapshot). On Windows: always
+    True (there are no lock files to ask).
+    """
+    if sys.platform == "win32":
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # drops the shared lock if it was taken
+    return False
+
+
+def check_holder(lock_path: Path) -> None:
+    """Raise `StoreError` unless a writer holds the lock file at ``lock_path``: a shared
+    writer joins a run in progress, never a store whose run has stopped (a worker left
+    behind by a killed client must not write on into a store nobody watches)."""
+    if not lock_held(lock_path):
+        raise StoreError(
+            "not open for writing by any process; a shared writer joins a running fetch only"
+        )

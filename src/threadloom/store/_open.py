@@ -33,6 +33,7 @@ def open_store(
     max_batch: int = 256,
     max_delay: float = 0.2,
     create_dirs: bool = False,
+    shared: bool = False,
 ) -> Store:
     """Open the store at ``path``; its form picks the kind.
 
@@ -63,10 +64,28 @@ def open_store(
     ``max_batch`` and ``max_delay`` tune the writer thread: a transaction commits at most
     ``max_batch`` outcomes, and an outcome waits at most about ``max_delay`` seconds
     before its transaction starts (`Store.flush` does not wait for the delay).
+
+    ``shared=True`` opens an existing SQLite or directory store as one more writer
+    beside the process that holds it open for writing (the client of ``fetch
+    --processes``, whose worker processes record into its store): no lock is taken, and
+    nothing is created, migrated or repaired (the holder did that). SQLite serialises
+    the writers' transactions (WAL; a writer waits up to `BUSY_TIMEOUT_MS` for the
+    others'); writers must record disjoint URLs (each URL's row is replaced by the
+    last outcome committed). Raises `StoreError` if no process holds the store (a
+    shared writer only joins a run in progress), `FileNotFoundError` if it does not
+    exist, and `ValueError` for a JSON-lines store (its one file takes one appender).
+    Needs a local file system: SQLite's locks between processes are unreliable on
+    network file systems (https://www.sqlite.org/wal.html).
     """
     text = os.fspath(path)
     kind = store_kind(text)
     settings = WriterSettings(max_batch=max_batch, max_delay=max_delay)
+    if shared:
+        if kind is SqliteStore and not readonly:
+            return SqliteStore(text, create=False, settings=settings, shared=True)
+        if kind is DirectoryStore and not readonly:
+            return DirectoryStore(text, create=False, settings=settings, shared=True)
+        raise ValueError(f"{text!r}: only a SQLite or directory store opens shared for writing")
     return kind(
         text,
         create=create and not readonly,

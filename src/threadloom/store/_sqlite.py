@@ -10,7 +10,7 @@ from typing import ClassVar, Final
 
 from threadloom.store._base import Store
 from threadloom.store._db import open_error, rows_per_statement
-from threadloom.store._lock import ProcessLock
+from threadloom.store._lock import ProcessLock, check_holder
 from threadloom.store._places import ensure_parent_directory
 from threadloom.store._rows import Item
 from threadloom.store._types import StoreClosedError
@@ -33,7 +33,10 @@ class SqliteStore(Store):
 
     One process at a time may open it for writing (a lock file beside it,
     ``<name>.threadloom.lock``, removed when the store is closed; POSIX); a second
-    raises `StoreBusyError`. Read-only opens (``readonly=True``) are always allowed.
+    raises `StoreBusyError`. Read-only opens (``readonly=True``) are always allowed, and
+    so are shared opens (``shared=True``) while the writer holds the lock: the worker
+    processes of a ``fetch --processes`` run record into the run's store beside its
+    client (see `open_store`).
     """
 
     kind: ClassVar[str] = "sqlite"
@@ -46,10 +49,12 @@ class SqliteStore(Store):
         readonly: bool = False,
         settings: WriterSettings = DEFAULT_WRITER_SETTINGS,
         create_dirs: bool = False,
+        shared: bool = False,
     ) -> None:
         """Open (or, with ``create``, create) the database at ``path``; ``settings`` tunes
         the writer thread; ``create_dirs`` creates a missing directory for it (see
-        `ensure_parent_directory`).
+        `ensure_parent_directory`); ``shared``: as one more writer beside the process
+        holding the store's lock (`open_store`; `StoreError` if none holds it).
 
         Raises `FileNotFoundError` if ``create`` is false (or ``readonly``) and there is
         no file; `StoreBusyError` if another process writes it; `MissingDirectoryError`
@@ -59,15 +64,21 @@ class SqliteStore(Store):
         store of another kind or a newer schema.
         """
         path = Path(path)
+        create = create and not shared
         if create and not readonly:
             ensure_parent_directory(path, create_dirs=create_dirs)
         elif not path.is_file():
             raise FileNotFoundError(f"no store at {str(path)!r}")
         self._lock: ProcessLock | None = None
-        if not readonly:
-            self._lock = ProcessLock(path.with_name(path.name + LOCK_SUFFIX), what=str(path))
+        lock_path = path.with_name(path.name + LOCK_SUFFIX)
+        if shared:
+            check_holder(lock_path)
+        elif not readonly:
+            self._lock = ProcessLock(lock_path, what=str(path))
         try:  # a failed open has released everything, the lock too (_release_kind)
-            super().__init__(str(path), path, create=create, readonly=readonly, settings=settings)
+            super().__init__(
+                str(path), path, create=create, readonly=readonly, settings=settings, shared=shared
+            )
         except sqlite3.Error as exc:
             raise open_error(exc, path) from exc
 
