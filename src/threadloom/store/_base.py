@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import dataclasses
 import itertools
-import json
 import logging
 import sqlite3
 import threading
@@ -20,15 +19,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar, Final, cast
 
-from threadloom.store._adding import AddItem, add_items, has_input
+from threadloom.store._adding import AddItem, add_items
 from threadloom.store._db import (
-    EXPORT_COLUMNS,
     check_kind,
     connect,
     ensure_schema,
-    export_dict,
-    has_column,
-    paged,
     transaction,
     upsert_rows,
 )
@@ -41,8 +36,8 @@ from threadloom.store._processed import (
     to_process_sql,
     update_processed,
 )
+from threadloom.store._reading import StoreReading, todo_condition
 from threadloom.store._refresh import (
-    REFRESH_COLUMNS,
     RefreshCounts,
     Refreshed,
     RefreshRecord,
@@ -55,7 +50,6 @@ from threadloom.store._refresh import (
     to_refresh_sql,
 )
 from threadloom.store._rows import Item, document_item, outcome_item
-from threadloom.store._tallies import error_reasons, process_error_reasons, state_counts
 from threadloom.store._types import (
     NOT_PROCESSED,
     AddResult,
@@ -63,7 +57,6 @@ from threadloom.store._types import (
     Outcome,
     State,
     StoreClosedError,
-    StoreCounts,
     UrlRecord,
 )
 from threadloom.store._writer import (
@@ -80,7 +73,7 @@ logger = logging.getLogger(__name__)
 _Queued = Item | ProcessedUpdate | RefreshUpdate
 
 
-class Store:
+class Store(StoreReading):
     """A crash-safe home for the state and body of every URL of a fetch.
 
     Thread safety: `record` may be called from any number of threads; every other method
@@ -125,17 +118,7 @@ class Store:
             else:
                 ensure_schema(self._conn, self.kind)
                 self._recover(self._conn)
-            self._reader = connect(index_path, create=False)
-            head = "response_head" if has_column(self._reader, "urls", "response_head") else "NULL"
-            inputs = "input" if has_column(self._reader, "urls", "input") else "NULL"
-            self._head_column = head
-            self._input_column = inputs
-            self._has_refresh = has_column(self._reader, "urls", "confirmed_at")
-            refresh = ", ".join(REFRESH_COLUMNS) if self._has_refresh else "NULL, NULL, NULL"
-            self._export_columns = EXPORT_COLUMNS.format(head=head, input=inputs, refresh=refresh)
-            # Set before any columns are committed by add_urls (`_saw_input`); a
-            # read-only store may see another process add some, so it always looks.
-            self._has_input = has_input(self._reader)
+            self._open_reader()
             if not readonly:
                 self._writer = BatchWriter(
                     self._commit,
@@ -206,7 +189,7 @@ class Store:
         with ``after`` set to the last ``seq`` seen.
         """
         sql = (
-            f"SELECT seq, url, state, attempts FROM urls WHERE {_todo(include_failed)}"
+            f"SELECT seq, url, state, attempts FROM urls WHERE {todo_condition(include_failed)}"
             " AND seq > ? ORDER BY seq LIMIT ?"
         )
         states = _STATES  # a dict lookup instead of an enum call per row
@@ -412,99 +395,6 @@ class Store:
             return WriterStatistics(0, 0, 0)
         return self._writer.statistics()
 
-    # -- reading back ------------------------------------------------------------------
-
-    def counts(self) -> StoreCounts:
-        """Committed totals by state, the bytes of all done bodies, and how many done
-        URLs failed processing (one pass over the table)."""
-        with self._reading() as conn:
-            return state_counts(conn)
-
-    def count_pending(self, include_failed: bool = True, *, after: int = 0) -> int:
-        """How many URLs `pending` would yield now with the same arguments (committed)."""
-        with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT count(*) FROM urls WHERE {_todo(include_failed)} AND seq > ?", (after,)
-            ).fetchone()
-        return int(row[0])
-
-    def error_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
-        """The ``limit`` most frequent reasons of failed and invalid URLs, with counts,
-        most frequent first (ties by reason text)."""
-        with self._reading() as conn:
-            return error_reasons(conn, limit)
-
-    def process_error_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
-        """The ``limit`` most frequent ``process_error`` reasons of done URLs, with counts,
-        most frequent first (ties by reason text); `counts` has their total."""
-        with self._reading() as conn:
-            return process_error_reasons(conn, limit)
-
-    def export(self, *, page_size: int = 1000) -> Iterator[dict[str, object]]:
-        """Yield one dict per URL in input order, streamed in pages.
-
-        Keys: ``url``, ``state``, ``http_status``, ``size``, ``sha256`` (of the stored
-        body, done only), ``attempts`` (all runs), ``error`` (failed/invalid reason),
-        ``fetched_at`` (ISO-8601 UTC, ``Z``), ``content_type``, ``final_url``,
-        ``processed`` (the decoded JSON value), ``process_error``, ``status_line`` (the
-        final response's, e.g. ``"HTTP/1.1 200 OK"``) and ``headers`` (its fields in
-        order, names lower-cased, a value as a str, or a list of str for a field sent
-        more than once; see `parse_head`), ``input`` (the other columns of the URL's
-        input row as an object, see `add_urls`), and what its last refresh found
-        (``--refresh``; `Refreshed`): ``confirmed_at`` (ISO-8601 UTC), ``refresh_result``
-        (``confirmed``, ``changed``, ``failed``), ``refresh_error``. Missing values are
-        None (the head of a URL recorded by a threadloom before version 2 of the schema
-        too, and the input of a URL added as a plain line).
-        """
-        sql = f"SELECT {self._export_columns} FROM urls WHERE seq > ? ORDER BY seq LIMIT ?"
-        for row in self._paged(sql, page_size):
-            yield export_dict(row)
-
-    def lookup(self, url: str) -> dict[str, object] | None:
-        """The `export` dict of ``url`` (exact string), or None if it is not in the store."""
-        with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT {self._export_columns} FROM urls WHERE url = ?", (url,)
-            ).fetchone()
-        return None if row is None else export_dict(row)
-
-    def read_body(self, url: str) -> bytes | None:
-        """The stored body of ``url`` if it is done, else None (unknown or not done)."""
-        with self._reading() as conn:
-            row = conn.execute(
-                "SELECT seq, body_ref FROM urls WHERE url = ? AND state = 'done'", (url,)
-            ).fetchone()
-            if row is None:
-                return None
-            return self._load_body(conn, row[0], row[1])
-
-    def read_head(self, url: str) -> bytes | None:
-        """The final response's status line and header lines of ``url`` as recorded
-        (`Outcome.response_head`), or None (unknown, not done, or recorded without)."""
-        with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT {self._head_column} FROM urls WHERE url = ? AND state = 'done'", (url,)
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return str(row[0]).encode("latin-1")
-
-    def read_input(self, url: str) -> dict[str, object] | None:
-        """The other columns of ``url``'s input row (`InputRow`), decoded, or None (an
-        unknown URL, or one added as a plain line or by an older threadloom). A store
-        opened for writing that has no columns at all answers None without a query
-        (the processing of every URL asks)."""
-        if not self._has_input and not self._readonly:
-            return None
-        with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT {self._input_column} FROM urls WHERE url = ?", (url,)
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        columns = json.loads(row[0])
-        return columns if isinstance(columns, dict) else None
-
     @property
     def location(self) -> str:
         """The path the store was opened with."""
@@ -561,9 +451,6 @@ class Store:
     def _committed(self, batch: list[_Queued]) -> None:
         """Called by the writer after ``batch`` is committed. Default: nothing."""
 
-    def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
-        raise NotImplementedError
-
     def _release_kind(self) -> None:
         """Release kind-specific resources (after the writer has stopped)."""
 
@@ -589,24 +476,6 @@ class Store:
                     self._write_batch(conn, cast(list[Item], list(run)))
         self._committed(batch)
 
-    def _paged(
-        self,
-        sql: str,
-        page_size: int,
-        *,
-        after: int = 0,
-        parameters: tuple[object, ...] = (),
-    ) -> Iterator[tuple[object, ...]]:
-        """`paged` on the store's index."""
-        return paged(self._index_path, sql, page_size, after=after, parameters=parameters)
-
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._read_lock:
-            if self._reader is None:
-                raise StoreClosedError(f"{self._location} is closed")
-            yield self._reader
-
     def _writer_or_raise(self) -> BatchWriter[_Queued]:
         if self._writer is None:
             raise StoreClosedError(f"{self._location} was opened read-only")
@@ -625,13 +494,6 @@ class Store:
 
 
 _STATES: Final[dict[object, State]] = {state.value: state for state in State}
-
-
-def _todo(include_failed: bool) -> str:
-    """The WHERE condition of URLs still to fetch."""
-    # "+state" keeps SQLite on the rowid order: one forward scan over all pages, instead
-    # of re-sorting both states' index ranges for every page.
-    return "+state IN ('pending', 'failed')" if include_failed else "state = 'pending'"
 
 
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
