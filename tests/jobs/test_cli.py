@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -105,48 +103,32 @@ def test_report_and_trace_files(tmp_path: Path, server: FaultServer) -> None:
     assert sum(event["ph"] == "X" for event in events) == 12
 
 
-def _spawn_fetch(urls: Path, store: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "threadloom",
-            "fetch",
-            "-j",
-            "2",
-            "-o",
-            str(store),
-            *extra,
-            str(urls),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+def _appears(path: Path, *, within: float) -> bool:
+    """Wait (at most ``within`` s) until ``path`` exists."""
+    deadline = time.monotonic() + within
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
-def _wait_for_progress(store: Path, server: FaultServer, minimum: int) -> None:
-    """Wait until the server has answered ``minimum`` document requests."""
-    assert server.wait_for(lambda stats: stats.requests >= minimum, timeout=30)
+def _answered(server: FaultServer, minimum: int) -> bool:
+    """Wait (at most 30 s) until the server has answered ``minimum`` requests."""
+    return server.wait_for(lambda stats: stats.requests >= minimum, timeout=30)
 
 
-def test_ctrl_c_stops_within_2_s_and_the_run_resumes(tmp_path: Path) -> None:
+def test_ctrl_c_stops_within_2_s_and_the_run_resumes(
+    tmp_path: Path, threadloom_process: Callable[..., Any]
+) -> None:
     with FaultServer(documents=200, latency=3.0) as slow:
         urls = write_urls(tmp_path / "u.txt", [slow.url(f"/docs/{n}.xml") for n in range(200)])
         store = tmp_path / "o.db"
-        process = _spawn_fetch(urls, store)
-        try:
-            _wait_for_progress(store, slow, 10)
-            sent = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            output, _ = process.communicate(timeout=10)
-            stopped_after = time.monotonic() - sent
-        finally:
-            process.kill()
-        assert process.returncode == 130, output
-        assert stopped_after < 2.0
-        assert "interrupted" in output
+        process = threadloom_process("fetch", "-j", "2", "-o", str(store), str(urls))
+        stopped = process.interrupt(lambda: _answered(slow, 10), grace=10)
+        assert stopped.returncode == 130, stopped.output
+        assert stopped.seconds < 2.0
+        assert "interrupted" in stopped.output
         resumed = CliRunner().invoke(main, ["fetch", "-q", "-j", "8", "-o", str(store), str(urls)])
         assert resumed.exit_code == 0
     rows = export_rows(store)
@@ -155,7 +137,7 @@ def test_ctrl_c_stops_within_2_s_and_the_run_resumes(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_does_not_wait_for_a_process_call_that_ignores_it(
-    tmp_path: Path, server: FaultServer
+    tmp_path: Path, server: FaultServer, threadloom_process: Callable[..., Any]
 ) -> None:
     (tmp_path / "stubborn.py").write_text(
         "import pathlib, time\n"
@@ -166,42 +148,32 @@ def test_ctrl_c_does_not_wait_for_a_process_call_that_ignores_it(
     )
     urls = write_urls(tmp_path / "u.txt", [server.url(f"/docs/{n}.xml") for n in range(3)])
     store = tmp_path / "o.db"
-    command = [sys.executable, "-m", "threadloom", "fetch", "-q", "-o", str(store)]
-    process = subprocess.Popen(
-        [*command, "--process", "stubborn:process", str(urls)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    process = threadloom_process(
+        "fetch",
+        "-q",
+        "-o",
+        str(store),
+        "--process",
+        "stubborn:process",
+        str(urls),
+        env={"PYTHONPATH": str(tmp_path)},
     )
-    try:
-        deadline = time.monotonic() + 20
-        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        sent = time.monotonic()
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=20)
-        stopped_after = time.monotonic() - sent
-    finally:
-        process.kill()
-    assert process.returncode == 130, output
-    assert stopped_after < 5.0, f"waited {stopped_after:.1f} s for the process call"
+    stopped = process.interrupt(lambda: _appears(tmp_path / "started", within=20))
+    assert stopped.returncode == 130, stopped.output
+    assert stopped.seconds < 5.0, f"waited {stopped.seconds:.1f} s for the process call"
     status = json.loads(CliRunner().invoke(main, ["status", str(store), "--json"]).output)
     assert status["total"] == 3
     assert status["done"] < 3, "the URL being processed stays to do"
 
 
-def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_kill_9_loses_nothing_and_duplicates_nothing(
+    tmp_path: Path, threadloom_process: Callable[..., Any]
+) -> None:
     with FaultServer(documents=150, latency=2.0) as slow:
         urls = write_urls(tmp_path / "u.txt", [slow.url(f"/docs/{n}.xml") for n in range(150)])
         store = tmp_path / "o.db"
-        process = _spawn_fetch(urls, store, "-q")
-        try:
-            _wait_for_progress(store, slow, 40)
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
-        finally:
-            process.kill()
+        process = threadloom_process("fetch", "-j", "2", "-o", str(store), "-q", str(urls))
+        process.kill9(lambda: _answered(slow, 40))
         status = CliRunner().invoke(main, ["status", str(store), "--json"])
         before = json.loads(status.output)
         assert before["total"] == 150, "the whole input was committed before fetching"

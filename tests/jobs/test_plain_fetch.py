@@ -5,13 +5,10 @@ run records no spans."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from threadloom.jobs import FetchJob, FetchOptions
 from threadloom.server import FaultServer
@@ -98,40 +95,22 @@ def test_on_outcome_is_called_on_the_running_thread_once_per_url(
     assert [size for done, size, _ in calls if not done] == [0]
 
 
-def test_ctrl_c_does_not_wait_for_a_retry_far_off(tmp_path: Path) -> None:
+def test_ctrl_c_does_not_wait_for_a_retry_far_off(
+    tmp_path: Path, threadloom_process: Callable[..., Any]
+) -> None:
     with FaultServer(documents=50, latency=2.0) as server:
         retried = server.url("/flaky/plain-late?fail=1&code=503&retry_after=30")
         urls = [retried, *(server.url(f"/docs/{n}.xml") for n in range(50))]
         listing = tmp_path / "u.txt"
         listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "threadloom",
-                "fetch",
-                "-q",
-                "-j",
-                "2",
-                "-o",
-                str(tmp_path / "o.db"),
-                str(listing),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        process = threadloom_process(
+            "fetch", "-q", "-j", "2", "-o", str(tmp_path / "o.db"), str(listing)
         )
-        try:
-            assert server.wait_for(lambda stats: stats.requests >= 3, timeout=30)
-            sent = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            output, _ = process.communicate(timeout=10)
-            stopped_after = time.monotonic() - sent
-        finally:
-            process.kill()
-    assert process.returncode == 130, output
-    assert stopped_after < 2.0
+        stopped = process.interrupt(
+            lambda: server.wait_for(lambda stats: stats.requests >= 3, timeout=30), grace=10
+        )
+    assert stopped.returncode == 130, stopped.output
+    assert stopped.seconds < 2.0
     with open_store(tmp_path / "o.db", readonly=True) as store:
         row = store.lookup(retried)
         assert row is not None

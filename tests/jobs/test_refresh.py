@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -225,7 +223,9 @@ def test_a_bad_duration_is_a_usage_error(tmp_path: Path, bad: str) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_kill_9_mid_refresh_then_rerun_loses_nothing(tmp_path: Path, kind: str) -> None:
+def test_kill_9_mid_refresh_then_rerun_loses_nothing(
+    tmp_path: Path, kind: str, threadloom_process: Callable[..., Any]
+) -> None:
     store = f"{tmp_path}/{KINDS[kind]}"
     count = 40
     with FaultServer() as origin:
@@ -235,30 +235,11 @@ def test_kill_9_mid_refresh_then_rerun_loses_nothing(tmp_path: Path, kind: str) 
         for key in keys:
             origin.bump_version(key)
         first = origin.statistics().requests
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "threadloom",
-                "fetch",
-                "-q",
-                "-j",
-                "2",
-                "--refresh",
-                "-o",
-                store,
-                urls,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        process = threadloom_process("fetch", "-q", "-j", "2", "--refresh", "-o", store, urls)
+        stopped = process.kill9(
+            lambda: origin.wait_for(lambda stats: stats.requests >= first + count // 2, timeout=30)
         )
-        try:
-            assert origin.wait_for(lambda stats: stats.requests >= first + count // 2, timeout=30)
-            process.send_signal(signal.SIGKILL)
-            assert process.wait(timeout=10) == -signal.SIGKILL
-        finally:
-            process.kill()
+        assert stopped.returncode == -signal.SIGKILL
         # Every URL is still done, with a whole document, old or new, whose digest is
         # the one recorded (a directory store's file is the one its row names).
         halfway = {}
@@ -327,7 +308,9 @@ def test_a_schema_2_store_is_migrated_and_refreshed(
     assert version == (str(SCHEMA_VERSION),)
 
 
-def test_ctrl_c_mid_refresh_exits_130_and_the_rerun_finishes(tmp_path: Path) -> None:
+def test_ctrl_c_mid_refresh_exits_130_and_the_rerun_finishes(
+    tmp_path: Path, threadloom_process: Callable[..., Any]
+) -> None:
     store = str(tmp_path / "s.db")
     with FaultServer() as origin:
         keys = [f"c{n}" for n in range(30)]
@@ -336,25 +319,13 @@ def test_ctrl_c_mid_refresh_exits_130_and_the_rerun_finishes(tmp_path: Path) -> 
         for key in keys:
             origin.bump_version(key)
         first = origin.statistics().requests
-        command = ["fetch", "-j", "2", "--refresh", "-o", store, urls]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "threadloom", *command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        process = threadloom_process("fetch", "-j", "2", "--refresh", "-o", store, urls)
+        stopped = process.interrupt(
+            lambda: origin.wait_for(lambda stats: stats.requests >= first + 6, timeout=30)
         )
-        try:
-            assert origin.wait_for(lambda stats: stats.requests >= first + 6, timeout=30)
-            sent = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            output, _ = process.communicate(timeout=20)
-            stopped_after = time.monotonic() - sent
-        finally:
-            process.kill()
-        assert process.returncode == 130, output
-        assert stopped_after < 5.0
-        assert "interrupted" in output
+        assert stopped.returncode == 130, stopped.output
+        assert stopped.seconds < 5.0
+        assert "interrupted" in stopped.output
         rerun = run("fetch", "-q", "--refresh", "-o", store, urls)
         assert rerun.exit_code == 0, rerun.output
     with open_store(store, readonly=True) as opened:

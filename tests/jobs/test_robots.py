@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import signal
 import ssl
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -370,26 +367,22 @@ def test_parse_robots_cuts_at_a_line_break_and_reads_the_crawl_delay() -> None:
     ],
 )
 def test_ctrl_c_stops_a_run_waiting_for_robots_txt_or_a_crawl_delay(
-    tmp_path: Path, server: FaultServer, robots: dict[str, object], waits_for: str
+    tmp_path: Path,
+    server: FaultServer,
+    robots: dict[str, object],
+    waits_for: str,
+    threadloom_process: Callable[..., Any],
 ) -> None:
     server.serve("/robots.txt", **robots)  # type: ignore[arg-type]
     listing = tmp_path / "urls.txt"
     listing.write_text("".join(f"{url}\n" for url in docs(server, 0, 1, 2)), encoding="utf-8")
     store = tmp_path / "out.db"
-    command = [sys.executable, "-m", "threadloom", "fetch", "--robots", "-o", str(store)]
-    process = subprocess.Popen(
-        [*command, str(listing)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    process = threadloom_process("fetch", "--robots", "-o", str(store), str(listing))
+    stopped = process.interrupt(
+        lambda: server.wait_for(lambda stats: waits_for in stats.by_path, timeout=30)
     )
-    try:
-        assert server.wait_for(lambda stats: waits_for in stats.by_path, timeout=30)
-        sent = time.monotonic()
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=20)
-        stopped_after = time.monotonic() - sent
-    finally:
-        process.kill()
-    assert process.returncode == 130, output
-    assert stopped_after < 3.0
+    assert stopped.returncode == 130, stopped.output
+    assert stopped.seconds < 3.0
     status = json.loads(CliRunner().invoke(main, ["status", "--json", str(store)]).output)
     assert status["pending"] == 3, "the URLs still waiting stay to do"
 
