@@ -83,3 +83,56 @@ def test_a_lock_reinitialised_after_fork_while_held_is_held_once_again() -> None
         assert tsync.held() == (*before, lock)
         lock.release()
         assert tsync.held() == before
+
+
+def test_timed_and_non_blocking_hand_over_hand_keeps_the_chain_bounded() -> None:
+    # Tombstones were unlinked only by a plain blocking acquisition: a loop of timed or
+    # non-blocking ones grew the chain (and the weakrefs to the lock) by one a round.
+    a, b = tsync.Lock(), tsync.Lock()
+    start = chain_length()
+    for _ in range(1000):
+        assert a.acquire(timeout=1)
+        assert b.acquire(False)
+        a.release()
+        b.release()
+    assert chain_length() <= start + 1
+    assert tsync.held() == ()
+
+
+def test_a_lock_released_by_another_thread_during_an_acquisition_stays_released() -> None:
+    # T1 owns `owned` and keeps entering `with entered:` while T2 releases `owned` (a
+    # Lock has no owner). A push that used the top read before the acquire's call put
+    # the released lock back into T1's chain: held() then listed a lock T1 did not hold.
+    owned, entered = tsync.Lock(), tsync.Lock()
+    handed = threading.Event()
+    stop = threading.Event()
+    wrong: list[tuple[object, ...]] = []
+
+    def releaser() -> None:
+        while not stop.is_set():
+            if handed.wait(0.1):
+                handed.clear()
+                owned.release()
+
+    def owner() -> None:
+        for _ in range(400):
+            owned.acquire()
+            handed.set()
+            while owned.locked():
+                with entered:
+                    pass
+            if tsync.held():
+                wrong.append(tsync.held())
+                return
+
+    other = threading.Thread(target=releaser, name="releaser")
+    other.start()
+    try:
+        runner = threading.Thread(target=owner, name="owner")
+        runner.start()
+        runner.join(60)
+    finally:
+        stop.set()
+        other.join(10)
+    assert not runner.is_alive()
+    assert wrong == []

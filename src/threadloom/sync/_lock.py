@@ -182,14 +182,16 @@ class _TrackedLock:
     def _order_and_take(self, state: ThreadState, blocking: bool, timeout: float) -> bool:
         """acquire() past the argument checks and re-entry: lock order, then the lock."""
         top = state.top
+        if top is not None and top.tomb:
+            # Whatever the arguments: a hand-over-hand loop of timed or non-blocking
+            # acquisitions would otherwise pile tombstones up under its top.
+            _state.prune(state)
         if (
             top is not None
             and blocking
             and timeout == -1
             and (top is not self._after or top.prev is not None)
         ):
-            if top.tomb:
-                _state.prune(state)
             node = self._node
             if node is not None and settings.level:
                 self._after = check_order(state, node)
@@ -347,19 +349,18 @@ class Lock(_TrackedLock):
             node = self._node
             if node is not None and settings.level:
                 self._after = check_order(state, node)
-            # A warning filter or handler run by the check may take (and release) locks.
-            top = state.top
         if not self._lock_acquire(*_NONBLOCKING):
             self._acquire_slow(state, -1)
-            # So may a signal handler run during the wait.
-            top = state.top
         self._owner = state
         if self._sites:
             frame = _getframe(1)
             self._acq_code = frame.f_code
             self._acq_lasti = frame.f_lasti
+        # The top read again, with no call before the push: any call above (the order
+        # check's warning filters, the acquire, a wait's signal handlers) may have let
+        # another thread release a lock of this chain (a Lock has no owner) and move it.
         ref = self._ref
-        ref.prev = top
+        ref.prev = state.top
         state.top = ref
         return True
 
@@ -464,19 +465,18 @@ class RLock(_TrackedLock):
             node = self._node
             if node is not None and settings.level:
                 self._after = check_order(state, node)
-            # A warning filter or handler run by the check may take (and release) locks.
-            top = state.top
         if not self._lock_acquire(*_NONBLOCKING):
             self._acquire_slow(state, -1)
-            # So may a signal handler run during the wait.
-            top = state.top
         self._owner = state
         if self._sites:
             frame = _getframe(1)
             self._acq_code = frame.f_code
             self._acq_lasti = frame.f_lasti
+        # The top read again, with no call before the push: any call above (the order
+        # check's warning filters, the acquire, a wait's signal handlers) may have let
+        # another thread release a lock of this chain (a Lock has no owner) and move it.
         ref = self._ref
-        ref.prev = top
+        ref.prev = state.top
         state.top = ref
         return True
 

@@ -121,9 +121,11 @@ class HeldRef(weakref.ref["Held"]):
     unlink the innermost entry (a Lock released by another thread, a ``with`` block in a
     generator resumed elsewhere) with a test and a store that no other thread can run
     between (no call between them: the interpreter switches threads only at calls and
-    loop ends).  A lock released while it is not its owner's innermost entry leaves its
-    entry in the chain as a *tombstone* (``tomb``: skipped by every walk, unlinked once it
-    is innermost) and makes itself a new one.
+    loop ends); for the same reason the owner reads ``top`` for a push with no call
+    between that read and the push's two stores (another thread may have unlinked the
+    top during any call before).  A lock released while it is not its owner's innermost
+    entry leaves its entry in the chain as a *tombstone* (``tomb``: skipped by every walk,
+    unlinked once it is innermost, by any acquisition) and makes itself a new one.
     """
 
     __slots__ = ("prev", "tomb")
