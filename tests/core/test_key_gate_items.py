@@ -1,6 +1,6 @@
 """`KeyGate` admits any `Gated` item, not only a pool's tasks (the fetch job's plain path
 admits its URLs with it), with a default rate for items that carry none; and
-`Scheduler.cancel_all` lets its thread go."""
+`Scheduler.close` lets its thread go."""
 
 from __future__ import annotations
 
@@ -61,17 +61,21 @@ def test_the_default_rate_spaces_starts_and_ticks_when_one_may_start() -> None:
     own = KeyGate[Item](None, scheduler, lambda key: None, default_rate=1000.0)
     assert own.admit(Item("k", 1, key_rate=0.001))
     assert not own.admit(Item("k", 2, key_rate=0.001))
-    scheduler.cancel_all()
+    scheduler.close()
 
 
-def test_cancel_all_drops_every_entry_and_the_thread_exits() -> None:
-    scheduler = Scheduler("test-cancel-all")
+def test_close_drops_every_entry_refuses_new_ones_and_the_thread_exits() -> None:
+    scheduler = Scheduler("test-close")
     ran = threading.Event()
     scheduler.call_later(3600, ran.set)
     scheduler.call_later(7200, ran.set)
     assert scheduler.pending() == 2
-    scheduler.cancel_all()
+    scheduler.close()
     assert scheduler.pending() == 0
     scheduler.join_idle()
-    assert not any(t.name == "test-cancel-all" for t in threading.enumerate())
+    assert not any(t.name == "test-close" for t in threading.enumerate())
+    late = scheduler.call_later(0, ran.set)
+    assert late.cancelled
+    assert scheduler.pending() == 0
+    assert not any(t.name == "test-close" for t in threading.enumerate())
     assert not ran.is_set()

@@ -52,11 +52,16 @@ class Scheduler:
         self._seq = itertools.count()
         self._live = 0
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def call_at(self, when: float, callback: Callable[[], object]) -> _Entry:
-        """Run ``callback()`` on the scheduler thread at monotonic time ``when``."""
+        """Run ``callback()`` on the scheduler thread at monotonic time ``when``; after
+        `close`, the entry comes back cancelled and nothing runs."""
         entry = _Entry(when, callback, self)
         with self._cond:
+            if self._closed:
+                entry.cancelled = True
+                return entry
             heapq.heappush(self._heap, (when, next(self._seq), entry))
             self._live += 1
             if self._thread is None:
@@ -86,9 +91,11 @@ class Scheduler:
                 self._heap = [item for item in self._heap if not item[2].cancelled]
                 heapq.heapify(self._heap)
 
-    def cancel_all(self) -> None:
-        """Cancel every entry not yet run (their owner stops); the thread then exits."""
+    def close(self) -> None:
+        """Cancel every entry not yet run and refuse new ones (their owner stops, and a
+        callback still running elsewhere must not arm another); the thread then exits."""
         with self._cond:
+            self._closed = True
             for _when, _seq, entry in self._heap:
                 entry.cancelled = True
             self._heap.clear()

@@ -212,7 +212,7 @@ class DirectFetch:
             # A batch being recorded is finished first; bounded, so that Ctrl-C is not
             # held by a store whose writer is stuck.
             self._link.detach(timeout=1.0)
-        self._scheduler.cancel_all()
+        self._scheduler.close()
 
     # ---- the scheduler thread -------------------------------------------------------
 
