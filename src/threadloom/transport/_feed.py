@@ -34,8 +34,9 @@ class TransferFeed(Protocol):
     def take(self, room: int) -> Sequence[tuple[str, object]]:
         """Up to ``room`` requests to start now, as ``(url, tag)`` pairs, in the order
         they should start; fewer (none) when the feed has no more now. Called whenever
-        the transfer thread has room: at attachment, after each batch of results, and
-        after each `FeedLink.wake`."""
+        the transfer thread has room after starting the requests submitted to the
+        client (they go first): at attachment, after each batch of results, and after
+        each `FeedLink.wake`."""
         ...
 
     def finished(self, results: list[FeedResult]) -> None:
