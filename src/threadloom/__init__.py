@@ -12,34 +12,34 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from threadloom.core import (
-    BrokenPool,
-    CancelToken,
-    CoreError,
-    ErrorPolicy,
-    Pipeline,
-    PipelineRun,
-    Pool,
-    PoolFull,
-    PoolStatistics,
-    Retry,
-    RetryLater,
-    Span,
-    Stage,
-    StageStatistics,
-    TaskCancelled,
-    TaskEvent,
-    TaskFuture,
-    Throttle,
-    ThrottleDecision,
-    TimerHandle,
-    TraceRecorder,
-    cancel_requested,
-    cancelled,
-    current_token,
-)
 
 if TYPE_CHECKING:
+    from threadloom.core import (
+        BrokenPool,
+        CancelToken,
+        CoreError,
+        ErrorPolicy,
+        Pipeline,
+        PipelineRun,
+        Pool,
+        PoolFull,
+        PoolStatistics,
+        Retry,
+        RetryLater,
+        Span,
+        Stage,
+        StageStatistics,
+        TaskCancelled,
+        TaskEvent,
+        TaskFuture,
+        Throttle,
+        ThrottleDecision,
+        TimerHandle,
+        TraceRecorder,
+        cancel_requested,
+        cancelled,
+        current_token,
+    )
     from threadloom.sync import (
         Barrier,
         BoundedSemaphore,
@@ -59,8 +59,37 @@ if TYPE_CHECKING:
         watch,
     )
 
-# threadloom.sync is imported on first use of one of its names (PEP 562): a program
-# that only uses the pool, and the command line, do not pay for it (~15 ms).
+# threadloom.core and threadloom.sync are imported on first use of one of their names
+# (PEP 562): a program that only uses the pool does not pay for sync (~15 ms), and the
+# command line loads only the parts of the core it uses.
+_CORE_NAMES = frozenset(
+    {
+        "BrokenPool",
+        "CancelToken",
+        "CoreError",
+        "ErrorPolicy",
+        "Pipeline",
+        "PipelineRun",
+        "Pool",
+        "PoolFull",
+        "PoolStatistics",
+        "Retry",
+        "RetryLater",
+        "Span",
+        "Stage",
+        "StageStatistics",
+        "TaskCancelled",
+        "TaskEvent",
+        "TaskFuture",
+        "Throttle",
+        "ThrottleDecision",
+        "TimerHandle",
+        "TraceRecorder",
+        "cancel_requested",
+        "cancelled",
+        "current_token",
+    }
+)
 _SYNC_NAMES = frozenset(
     {
         "Barrier",
@@ -86,14 +115,15 @@ _SYNC_NAMES = frozenset(
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
 
     def __getattr__(name: str) -> object:
-        if name in _SYNC_NAMES:
-            value = getattr(importlib.import_module("threadloom.sync"), name)
+        if name in _CORE_NAMES or name in _SYNC_NAMES:
+            package = "threadloom.core" if name in _CORE_NAMES else "threadloom.sync"
+            value = getattr(importlib.import_module(package), name)
             globals()[name] = value  # later lookups do not come back here
             return value
         raise AttributeError(f"module 'threadloom' has no attribute {name!r}")
 
     def __dir__() -> list[str]:
-        return sorted({*globals(), *_SYNC_NAMES})
+        return sorted({*globals(), *_CORE_NAMES, *_SYNC_NAMES})
 
 
 __all__ = [

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Final, Literal
 
 from ._future import LeanFuture, settled_outcome
+from ._idle import IDLE
 from ._pool import Pool
 from ._retry import Retry
 from ._waiting import wait_slice
@@ -131,25 +132,6 @@ INTERRUPT_GRACE: Final = 1.0
 """Seconds a run stopped by Ctrl-C waits for its running tasks to see their cancel
 token; tasks still running then are left to finish in the background (their results
 are dropped), as the interpreter's exit would still wait for them."""
-
-
-class _Idle:
-    """The type of :data:`IDLE` (one instance)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "IDLE"
-
-
-IDLE: Final = _Idle()
-"""An input item that means "nothing to read yet": the run skips it and delivers the
-results that are ready before it reads the input again.
-
-Input is read by the thread that iterates the results, so while ``next(input)`` waits
-for data, finished results wait too. An input that may wait long (a pipe, a queue, a
-table being filled) should wait briefly and yield IDLE instead; the results then flow
-while it waits, and its own brief wait paces the loop."""
 
 
 class Pipeline:

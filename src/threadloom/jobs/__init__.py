@@ -1,5 +1,6 @@
 """The fetch job: input -> fetch -> process -> store; resume; summary; trace; report."""
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from threadloom._units import human_bytes
@@ -25,24 +26,28 @@ from threadloom.jobs._process import (
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary, render_summary, summarise_store
-from threadloom.jobs._trace import RunTrace
 
 if TYPE_CHECKING:
     from threadloom.jobs._report import ReportData, TimelineSpan, write_report
+    from threadloom.jobs._trace import RunTrace
 else:
-    _REPORT_NAMES = frozenset({"ReportData", "TimelineSpan", "write_report"})
+    # Imported on first use: the report module takes ~8 ms to load and most runs write no
+    # report; the trace's loads the core's tracing, which a plain run does not use.
+    _LAZY = {
+        "ReportData": "_report",
+        "TimelineSpan": "_report",
+        "write_report": "_report",
+        "RunTrace": "_trace",
+    }
 
     def __getattr__(name: str) -> Any:
-        """The report's names, imported on first use (the report module takes ~8 ms to
-        load, and most runs write no report)."""
-        if name in _REPORT_NAMES:
-            from threadloom.jobs import _report  # noqa: PLC0415
-
-            return getattr(_report, name)
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"threadloom.jobs.{module}"), name)
 
     def __dir__() -> list[str]:
-        return sorted({*globals(), *_REPORT_NAMES})
+        return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

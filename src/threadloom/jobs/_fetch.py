@@ -29,9 +29,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from threadloom.core import Pipeline, Pool, Retry, Stage, TraceRecorder
+from threadloom.core import Retry
 from threadloom.jobs._direct import DirectFetch
 from threadloom.jobs._input import InputReader, PendingFollower, input_outcome
 from threadloom.jobs._process import (
@@ -41,11 +41,8 @@ from threadloom.jobs._process import (
 )
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._refresh import RefreshPass, RefreshTally
-from threadloom.jobs._robots import RobotsGate, user_agent_in_use
 from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary, summarise_store
-from threadloom.jobs._throttling import fetch_throttle
-from threadloom.jobs._trace import RunTrace
 from threadloom.jobs._work import (
     Work,
     fail_work,
@@ -72,6 +69,10 @@ from threadloom.transport import (
     TransportOptions,
     check_cookie_file,
 )
+
+if TYPE_CHECKING:
+    from threadloom.core import Pool, Stage, TraceRecorder
+    from threadloom.jobs._trace import RunTrace
 
 DEFAULT_MAX_SIZE: Final = 100 * 1024 * 1024
 """Bodies are held in memory until stored, up to ``jobs`` at once, and a small gzip body
@@ -300,6 +301,8 @@ class FetchJob:
             if recorders:
                 recorders[0].attach(*pools)
             else:
+                from threadloom.core import TraceRecorder  # noqa: PLC0415 (only a trace)
+
                 recorders.append(TraceRecorder(*pools))
 
         try:
@@ -350,6 +353,8 @@ class FetchJob:
                     store.set_processor(self._options.process)
             finally:
                 if recorders:
+                    from threadloom.jobs._trace import RunTrace  # noqa: PLC0415 (only a trace)
+
                     recorders[0].close()
                     trace = RunTrace(recorders[0], origin=started)
             added, input_error = input_outcome(reader)
@@ -419,6 +424,12 @@ class FetchJob:
             Work(record, host_of(record.url)) if isinstance(record, UrlRecord) else record
             for record in source
         )
+        # Pipelines, robots.txt and throttles are loaded only by the runs that use them:
+        # a plain run's start-up is most of a short run's time.
+        from threadloom.core import Pipeline  # noqa: PLC0415
+        from threadloom.jobs._robots import RobotsGate, user_agent_in_use  # noqa: PLC0415
+        from threadloom.jobs._throttling import fetch_throttle  # noqa: PLC0415
+
         stages = self._stages()
         gate = None
         if self._options.robots:
@@ -502,6 +513,8 @@ class FetchJob:
         return PendingFollower(store, self._options.retry_failed, reader)
 
     def _stages(self) -> list[Stage]:
+        from threadloom.core import Stage  # noqa: PLC0415 (see _fetch_pass)
+
         options = self._options
         stages = [
             Stage(

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
-from threadloom.core._pipeline import IDLE
+from threadloom.core._idle import IDLE
 from threadloom.jobs._counts import Expected
 from threadloom.store import MAX_URL_LENGTH, AddItem, AddResult, Store, UrlRecord
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from threadloom.core import Pipeline, Pool, Stage
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.jobs._work import Work, host_of
 from threadloom.store import (
@@ -41,6 +41,9 @@ from threadloom.store import (
     parse_head,
 )
 from threadloom.transport import Response
+
+if TYPE_CHECKING:
+    from threadloom.core import Pool, Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,8 @@ class RefreshPass:
         works: Iterable[Work] = (
             _work(record) for record in store.to_refresh(older_than=self._older_than)
         )
+        from threadloom.core import Pipeline  # noqa: PLC0415 (only a refresh loads pipelines)
+
         with Pipeline(self._stages, name="job").run(works) as run:
             on_start(run.pools)
             try:

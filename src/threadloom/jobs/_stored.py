@@ -21,13 +21,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from threadloom.core import Pipeline, Pool, Stage
 from threadloom.jobs._process import Processor, ProcessOutcome, process_stored_url
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
 from threadloom.store import NOT_PROCESSED, DoneRecord, Store, StoreError
 from threadloom.transport import Headers, Response
+
+if TYPE_CHECKING:
+    from threadloom.core import Pool
 
 MISSING_BODY = "the stored body is missing"
 """The processing error of a done URL whose body the store no longer has (a directory
@@ -103,6 +105,8 @@ class StoredProcessing:
         if total == 0:
             return StoredOutcome()
         processed = failed = 0
+        from threadloom.core import Pipeline, Stage  # noqa: PLC0415 (loaded only when used)
+
         stage = Stage(
             self._process,
             workers=1,
