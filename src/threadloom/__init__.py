@@ -62,34 +62,8 @@ if TYPE_CHECKING:
 # threadloom.core and threadloom.sync are imported on first use of one of their names
 # (PEP 562): a program that only uses the pool does not pay for sync (~15 ms), and the
 # command line loads only the parts of the core it uses.
-_CORE_NAMES = frozenset(
-    {
-        "BrokenPool",
-        "CancelToken",
-        "CoreError",
-        "ErrorPolicy",
-        "Pipeline",
-        "PipelineRun",
-        "Pool",
-        "PoolFull",
-        "PoolStatistics",
-        "Retry",
-        "RetryLater",
-        "Span",
-        "Stage",
-        "StageStatistics",
-        "TaskCancelled",
-        "TaskEvent",
-        "TaskFuture",
-        "Throttle",
-        "ThrottleDecision",
-        "TimerHandle",
-        "TraceRecorder",
-        "cancel_requested",
-        "cancelled",
-        "current_token",
-    }
-)
+# The core's public names are its __all__ (importing the package itself loads nothing).
+_CORE_NAMES = frozenset(importlib.import_module("threadloom.core").__all__)
 _SYNC_NAMES = frozenset(
     {
         "Barrier",
