@@ -10,22 +10,27 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import dask.config
 import distributed
 import pytest
 
+from threadloom.distribute._cluster import QUIET_DASK
 from threadloom.store import open_store
 
 
 @pytest.fixture(scope="module")
 def cluster_address() -> Iterator[str]:
-    """The scheduler address of a LocalCluster: 2 worker processes, 1 thread each."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    """The scheduler address of a LocalCluster: 2 worker processes, 1 thread each, set
+    up as ``--processes`` sets its own up (`QUIET_DASK`: without the profiler, which
+    deadlocked a worker now and then on CPython 3.11.7; see `StopProfiler`)."""
+    with dask.config.set(QUIET_DASK):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     try:
         yield str(cluster.scheduler_address)
     finally:
