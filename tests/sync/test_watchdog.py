@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import threading
 
+import pytest
+
 import threadloom.sync as tsync
+from threadloom.sync import _state
 
 
 def test_reports_a_blocked_acquirer_with_holder_and_stack() -> None:
@@ -89,3 +93,20 @@ def test_sees_a_thread_waiting_for_a_pool_future_under_instrumentation() -> None
     assert got_report.is_set()
     assert reported[0].kind == "waiting on"
     assert reported[0].target.startswith("Event#")
+
+
+@pytest.mark.parametrize("collecting", [True, False], ids=["gc-on", "gc-off"])
+def test_thread_frames_leave_the_collector_as_they_found_it(collecting: bool) -> None:
+    # On CPython <= 3.11.8 the collector is off during the call (a collection inside
+    # sys._current_frames() can deadlock the process); it must come back as it was.
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        frames = _state.thread_frames()
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert threading.get_ident() in frames
+    caller = frames[threading.get_ident()].f_back  # the frame was thread_frames's own
+    assert caller is not None
+    assert caller.f_code.co_name == ("test_thread_frames_leave_the_collector_as_they_found_it")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _thread
 import functools
+import gc
 import os
 import sys
 import threading
@@ -282,6 +283,25 @@ def thread_name(ident: int) -> str:
     if isinstance(thread, threading.Thread):
         return thread.name
     return f"thread-{ident}"
+
+
+# CPython 3.11.8 and older: a garbage collection inside sys._current_frames() (which
+# holds the interpreter's thread list lock while it allocates) can run a finalizer that
+# gives up the GIL, and a thread that then takes the GIL and wants that lock (a thread
+# starting or ending) deadlocks the process (CPython gh-106883, gh-116969; seen with
+# Dask's profiler). Their fix, done here: no collection during the call.
+_FRAMES_NEED_NO_GC = sys.version_info < (3, 11, 9)
+
+
+def thread_frames() -> dict[int, FrameType]:
+    """``sys._current_frames()``, without its deadlock on CPython <= 3.11.8."""
+    if not _FRAMES_NEED_NO_GC or not gc.isenabled():
+        return sys._current_frames()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        gc.enable()
 
 
 def caller_frame(depth: int = 1) -> FrameType | None:

@@ -42,7 +42,6 @@ handler, not the program making progress), so those deadlocks are still reported
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -174,7 +173,7 @@ def _all_stuck(record: WaitRecord) -> list[WaitRecord] | None:
     global _snapshot
     waits: list[WaitRecord] = []
     owned = unowned = False
-    for ident in sys._current_frames():
+    for ident in _state.thread_frames():
         if ident in _state.service_idents:
             continue
         state = _state.states.get(ident)
@@ -220,7 +219,7 @@ def _main_thread_may_wake(waits: list[WaitRecord]) -> bool:
 
 def _finding(chain: list[WaitRecord], everyone: bool) -> Finding:
     me = chain[0].thread
-    frames = sys._current_frames()
+    frames = _state.thread_frames()
     now = monotonic()
     certain = all(wait.target._strict for wait in chain)
     if everyone:

@@ -82,7 +82,7 @@ class Watchdog:
     def scan(self) -> list[BlockedThread]:
         """Report (once per wait) every thread blocked longer than the threshold."""
         now = monotonic()
-        frames = sys._current_frames()
+        frames = _state.thread_frames()
         current: set[WaitRecord] = set()
         found = []
         for state in list(_state.states.values()):
