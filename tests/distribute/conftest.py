@@ -14,15 +14,16 @@ import dask.config
 import distributed
 import pytest
 
-from threadloom.distribute._cluster import QUIET_DASK
+from threadloom.distribute._cluster import QUIET_DASK, quiet_worker_config
 from threadloom.store import open_store
 
 
 @pytest.fixture(scope="module")
 def cluster_address() -> Iterator[str]:
     """The scheduler address of a LocalCluster: 2 worker processes, 1 thread each, set
-    up as ``--processes`` sets its own up (`QUIET_DASK`: without the profiler, which
-    deadlocked a worker now and then on CPython 3.11.7; see `StopProfiler`)."""
+    up as ``--processes`` sets its own up (`QUIET_DASK`, `quiet_worker_config`: without
+    the profiler, which deadlocked a worker now and then on CPython 3.11.7, restarted
+    workers included; see `StopProfiler`)."""
     with dask.config.set(QUIET_DASK):
         cluster = distributed.LocalCluster(
             n_workers=2,
@@ -30,6 +31,7 @@ def cluster_address() -> Iterator[str]:
             processes=True,
             dashboard_address=None,
             silence_logs=logging.ERROR,
+            config=quiet_worker_config(),
         )
     try:
         yield str(cluster.scheduler_address)

@@ -5,6 +5,9 @@ it on such workers for the run, then starts it again."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 from collections.abc import Callable
 
 import distributed
@@ -40,8 +43,16 @@ def test_processes_run_without_the_profiler() -> None:
     assert QUIET_DASK["distributed.worker.profile.enabled"] is False
     cluster = start(1, None)
     try:
-        states = cluster.client.run(_profiling)
-        assert list(states.values()) == [False]
+        client = cluster.client
+        assert list(client.run(_profiling).values()) == [False]
+        # A worker its nanny starts again (after one died) too.
+        ((address, pid),) = client.run(os.getpid).items()
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while set(client.scheduler_info()["workers"]) in (set(), {address}):
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.1)
+        assert list(client.run(_profiling).values()) == [False]
     finally:
         cluster.close()
 

@@ -10,6 +10,7 @@ scheduler; its workers must reach the store's directory, which `check_shared` ch
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import secrets
@@ -129,7 +130,6 @@ def start(processes: int | None, address: str | None) -> Cluster:
         return Cluster(client)
     assert processes is not None
     try:
-        # The nannies hand this configuration to the worker processes they start.
         with dask.config.set(QUIET_DASK):
             local = LocalCluster(
                 n_workers=processes,
@@ -138,6 +138,7 @@ def start(processes: int | None, address: str | None) -> Cluster:
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
                 name=f"threadloom-{uuid.uuid4().hex[:8]}",
+                config=quiet_worker_config(),
             )
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise ClusterUnavailable(f"cannot start {processes} Dask worker processes: {exc}") from exc
@@ -154,6 +155,19 @@ def start(processes: int | None, address: str | None) -> Cluster:
         local.close(timeout=CLOSE_TIMEOUT)
         raise
     return Cluster(client, local)
+
+
+def quiet_worker_config() -> dict[str, Any]:
+    """The Dask configuration for the worker processes of a LocalCluster (its ``config``
+    argument, handed to each nanny): ``distributed`` with `QUIET_DASK` applied, a copy of
+    its own.
+
+    Not only ``dask.config.set(QUIET_DASK)`` around the LocalCluster: a nanny keeps the
+    global configuration's nested dicts, which the end of that ``with`` block puts back
+    as they were, so a worker the nanny restarts (after one died) would start with Dask's
+    defaults, its profiler included (measured: the restarted worker had it)."""
+    with dask.config.set(QUIET_DASK):
+        return {"distributed": copy.deepcopy(dask.config.get("distributed"))}
 
 
 def profiler_may_deadlock(version: tuple[int, ...]) -> bool:
