@@ -24,11 +24,11 @@ from threadloom.jobs._process import (
     xml_summary,
 )
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
-from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary, render_summary, summarise_store
 
 if TYPE_CHECKING:
     from threadloom.jobs._report import ReportData, TimelineSpan, write_report
+    from threadloom.jobs._stored import StoredOutcome, StoredProcessing
     from threadloom.jobs._trace import RunTrace
 else:
     # Imported on first use: the report module takes ~8 ms to load and most runs write no
@@ -38,6 +38,9 @@ else:
         "TimelineSpan": "_report",
         "write_report": "_report",
         "RunTrace": "_trace",
+        # Processing earlier runs' documents: only runs with --process.
+        "StoredOutcome": "_stored",
+        "StoredProcessing": "_stored",
     }
 
     def __getattr__(name: str) -> Any:

@@ -40,8 +40,6 @@ from threadloom.jobs._process import (
     process_stored_url,
 )
 from threadloom.jobs._progress import ProgressMode, ProgressReporter
-from threadloom.jobs._refresh import RefreshPass, RefreshTally
-from threadloom.jobs._stored import StoredOutcome, StoredProcessing
 from threadloom.jobs._summary import RunSummary, summarise_store
 from threadloom.jobs._work import (
     Work,
@@ -72,6 +70,7 @@ from threadloom.transport import (
 
 if TYPE_CHECKING:
     from threadloom.core import Pool, Stage, TraceRecorder
+    from threadloom.jobs._refresh import RefreshTally
     from threadloom.jobs._trace import RunTrace
 
 DEFAULT_MAX_SIZE: Final = 100 * 1024 * 1024
@@ -334,16 +333,18 @@ class FetchJob:
                 # Stale documents first: a changed one is processed with its new body,
                 # and the stored pass below then finds it processed.
                 refreshed = self._refresh_pass(store, record_trace)
-                interrupted = refreshed.interrupted
-                stored = StoredOutcome()
+                interrupted = refreshed is not None and refreshed.interrupted
+                processed = 0 if refreshed is None else refreshed.processed
                 if self._processor is not None and not interrupted:
                     # Earlier runs' done URLs first: their outcomes never wait behind the
                     # fetch, and URLs fetched below are processed once, as they arrive.
+                    from threadloom.jobs._stored import StoredProcessing  # noqa: PLC0415
+
                     stored = StoredProcessing(
                         store, self._processor, redo=self._options.reprocess
                     ).run(progress=self._progress, on_start=record_trace)
-                processed = refreshed.processed + stored.processed
-                interrupted = interrupted or stored.interrupted
+                    processed += stored.processed
+                    interrupted = stored.interrupted
                 if not interrupted:
                     finished, fetched_processed, interrupted = self._fetch_pass(
                         store, reader, record_trace
@@ -393,12 +394,15 @@ class FetchJob:
 
     def _refresh_pass(
         self, store: Store, record_trace: Callable[[tuple[Pool, ...]], None]
-    ) -> RefreshTally:
+    ) -> RefreshTally | None:
         """With ``refresh``, fetch the store's (stale) done URLs again, conditionally
-        (`RefreshPass`), through the stages a fetch uses; else do nothing."""
+        (`RefreshPass`), through the stages a fetch uses; else do nothing (None)."""
         options = self._options
         if not options.refresh:
-            return RefreshTally()
+            return None
+        # Imported here: the refresh pass (its dataclasses, ~3 ms) is for --refresh only.
+        from threadloom.jobs._refresh import RefreshPass  # noqa: PLC0415
+
         older_than = options.refresh_older_than
         return RefreshPass(
             store,
@@ -577,17 +581,17 @@ class FetchJob:
         processed: int,
         elapsed: float,
         interrupted: bool,
-        refreshed: RefreshTally,
+        refreshed: RefreshTally | None,
     ) -> RunSummary:
         return summarise_store(
             store,
             self._store_path,
             processor=self._options.process,
-            finished=finished + refreshed.total,
+            finished=finished + (0 if refreshed is None else refreshed.total),
             processed=processed,
             elapsed=elapsed,
             interrupted=interrupted,
-            refresh=(refreshed.confirmed, refreshed.changed, refreshed.failed)
-            if self._options.refresh
-            else None,
+            refresh=None
+            if refreshed is None
+            else (refreshed.confirmed, refreshed.changed, refreshed.failed),
         )
