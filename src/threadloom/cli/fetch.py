@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import math
 import os
@@ -414,6 +415,13 @@ def fetch(
         report_path=report_path,
         scale=scale,
     )
+    if options.process is None:
+        # The work is done and the store closed: what is left is the interpreter's exit,
+        # whose last garbage collection walks every object the imports and the run made
+        # (~15 ms of a 500-URL run's ~270). Frozen, they are not walked; they are still
+        # freed as the modules go. Not with --process: a processor's objects may wait in
+        # reference cycles for that collection to finalize them (flush a file, say).
+        gc.freeze()
     sys.exit(code)
 
 

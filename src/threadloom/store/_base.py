@@ -21,6 +21,7 @@ from typing import ClassVar, Final, cast
 
 from threadloom.store._adding import AddItem, add_items
 from threadloom.store._db import (
+    WAL_AUTOCHECKPOINT_PAGES,
     check_kind,
     connect,
     ensure_schema,
@@ -119,6 +120,7 @@ class Store(StoreReading):
                 ensure_schema(self._conn, self.kind)
                 self._recover(self._conn)
             self._open_reader()
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             if not readonly:
                 self._writer = BatchWriter(
                     self._commit,

@@ -25,6 +25,14 @@ A store of an older version is migrated when opened for writing (`MIGRATIONS`)
 and read as it is when opened read-only; a threadloom older than a store refuses it,
 since its writes would leave a row's head out of step with its body."""
 
+WAL_AUTOCHECKPOINT_PAGES: Final = 256
+"""The writing connection copies the WAL into the database file once the WAL holds this
+many pages (1 MiB of 4 KiB pages; SQLite's default is 1,000), in the writer thread right
+after a commit. What is left in the WAL is copied when the store closes, on the caller's
+thread, after the last commit: a shorter tail for a short run (500 small documents: the
+close took 35 ms of a ~270 ms run with the default, ~15 ms less with this). Measured
+with 20,000 documents: the same wall and CPU time within the noise."""
+
 BUSY_TIMEOUT_MS: Final = 30_000
 """How long a connection waits for another writer's lock before raising."""
 

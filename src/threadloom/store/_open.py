@@ -30,7 +30,7 @@ def open_store(
     *,
     create: bool = True,
     readonly: bool = False,
-    max_batch: int = 256,
+    max_batch: int = 64,
     max_delay: float = 0.2,
     create_dirs: bool = False,
     shared: bool = False,
