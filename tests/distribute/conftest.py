@@ -23,7 +23,7 @@ def cluster_address() -> Iterator[str]:
     """The scheduler address of a LocalCluster: 2 worker processes, 1 thread each, set
     up as ``--processes`` sets its own up (`QUIET_DASK`, `quiet_worker_config`: without
     the profiler, which deadlocked a worker now and then on CPython 3.11.7, restarted
-    workers included; see `StopProfiler`)."""
+    workers included; see threadloom/distribute/_profiler.py)."""
     with dask.config.set(QUIET_DASK):
         cluster = distributed.LocalCluster(
             n_workers=2,

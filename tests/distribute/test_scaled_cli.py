@@ -233,7 +233,7 @@ def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: Vi
                     "--port",
                     str(port),
                     "--dashboard-address",
-                    ":0",
+                    "127.0.0.1:0",  # the tests listen on the loopback only
                     "--no-show",
                 ],
                 stderr=subprocess.DEVNULL,
@@ -250,6 +250,8 @@ def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: Vi
                         "1",
                         "--name",
                         f"w{n}",
+                        "--host",
+                        "127.0.0.1",
                         "--no-dashboard",
                         "--nworkers",
                         "1",

@@ -44,6 +44,10 @@ def export_rows(store: Path) -> list[dict[str, Any]]:
         ("--max-size", "M", "'M' is not a size"),
         ("--max-size", "1e6", "'1e6' is not a size"),
         ("--max-size", "0.4", "'0.4' is not a size"),
+        # More digits than Python turns into an int (4,300), and a sliver of a byte
+        # written with more fraction digits than are kept: no traceback, no "no limit".
+        ("--max-size", "9" * 5000, "is more than 9223372036854775807 bytes"),
+        ("--max-size", "0." + "0" * 70 + "1K", "is not a size"),
     ],
 )
 def test_unusable_values_are_usage_errors(

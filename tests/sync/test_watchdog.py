@@ -97,7 +97,7 @@ def test_sees_a_thread_waiting_for_a_pool_future_under_instrumentation() -> None
 
 @pytest.mark.parametrize("collecting", [True, False], ids=["gc-on", "gc-off"])
 def test_thread_frames_leave_the_collector_as_they_found_it(collecting: bool) -> None:
-    # On CPython <= 3.11.8 the collector is off during the call (a collection inside
+    # On CPython 3.11 the collector is off during the call (a collection inside
     # sys._current_frames() can deadlock the process); it must come back as it was.
     was = gc.isenabled()
     (gc.enable if collecting else gc.disable)()

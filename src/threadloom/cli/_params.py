@@ -49,12 +49,21 @@ and 5 % either way does not matter to a limit."""
 _SIZE: Final = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*")
 
 
+_MAX_DIGITS: Final = 100
+"""Digits of a size's whole part parse_size reads (10**100 bytes is beyond any limit;
+CPython converts at most 4,300 digits to an int)."""
+
+_FRACTION_DIGITS: Final = 60
+"""Digits of a size's fraction parse_size keeps: see the comment there."""
+
+
 def parse_size(text: str) -> int | None:
     """Bytes in a size such as ``"500"``, ``"500K"``, ``"10M"``, ``"1.5GiB"``, ``"2 tb"``;
     None for anything else (a negative number, an unknown unit, garbage).
 
     Suffixes are case-insensitive and binary (see `_UNITS`); a fraction of a byte is
     rounded down, and a size between 0 and 1 byte is refused (0 means no limit).
+    Raises ValueError for a number of more than `_MAX_DIGITS` digits before the point.
     """
     match = _SIZE.fullmatch(text)
     if match is None:
@@ -65,11 +74,20 @@ def parse_size(text: str) -> int | None:
     # Integers, not float: "9223372036854775807" must stay exact. (Not Decimal either:
     # its import is ~3 ms of every start, for one multiplication.)
     whole, _, fraction = match.group(1).partition(".")
+    whole = whole.lstrip("0")
+    if len(whole) > _MAX_DIGITS:
+        raise ValueError(f"{len(whole)} digits: more than any size")
+    # Truncating the fraction after _FRACTION_DIGITS digits cannot change the result:
+    # a multiplier divides 2**40, so a fraction that makes a whole number of bytes
+    # has at most 40 digits, and one that does not stays between the same integers.
+    digits = fraction.rstrip("0")
+    fraction = digits[:_FRACTION_DIGITS]
+    cut = len(digits) > len(fraction)  # the size is a little more than the digits kept
     scale = 10 ** len(fraction)
     exact = int(whole or "0") * scale + int(fraction or "0")  # the size times scale
     numerator = exact * multiplier
     # "0.4" would round to 0, which means "no limit": not what anyone meant by it.
-    return None if 0 < numerator < scale else numerator // scale
+    return None if (numerator > 0 or cut) and numerator < scale else numerator // scale
 
 
 if TYPE_CHECKING:
@@ -92,7 +110,10 @@ class ByteSize(_IntType):
         if isinstance(value, int):  # a default given as a number
             size: int | None = value
         else:
-            size = parse_size(str(value))
+            try:
+                size = parse_size(str(value))
+            except ValueError:
+                self.fail(f"{value} is more than {self.maximum} bytes.", param, ctx)
         if size is None:
             self.fail(
                 f"{str(value)!r} is not a size (examples: 500K, 10M, 1GiB, 0 for no limit).",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib.util
 import math
@@ -418,10 +419,12 @@ def fetch(
     if options.process is None:
         # The work is done and the store closed: what is left is the interpreter's exit,
         # whose last garbage collection walks every object the imports and the run made
-        # (~15 ms of a 500-URL run's ~270). Frozen, they are not walked; they are still
-        # freed as the modules go. Not with --process: a processor's objects may wait in
+        # (~15 ms of a 500-URL run's ~270). Frozen at exit (atexit runs before that
+        # collection), they are not walked; they are still freed as the modules go. At
+        # exit, not now: a program that calls this command and goes on (a test runner)
+        # keeps its collector. Not with --process: a processor's objects may wait in
         # reference cycles for that collection to finalize them (flush a file, say).
-        gc.freeze()
+        atexit.register(gc.freeze)
     sys.exit(code)
 
 

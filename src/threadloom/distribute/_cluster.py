@@ -15,7 +15,6 @@ import logging
 import os
 import secrets
 import signal
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -43,13 +42,7 @@ each worker's memory every 0.1 s (a runaway worker is still stopped within a sec
 Measured, a cluster of 2 idle workers: the client's process 27 -> 5 ms of CPU a second,
 each worker 17 -> 12; CPU the workers' fetching can use instead on a machine with few
 cores. The profiler (the stack of every thread of a worker sampled every 10 ms, for a
-dashboard there is none of) can also deadlock a worker: see `StopProfiler`."""
-
-PROFILER_DEADLOCK_FIXED: Final = (3, 11, 9)
-"""The first CPython whose ``sys._current_frames`` cannot deadlock (CPython issues
-gh-106883 and gh-116969: on 3.11.8 and older, a garbage collection inside that call,
-or a thread ending while it runs, deadlocks the GIL against the interpreter's thread
-list; 3.12 and later only collect between bytecodes)."""
+dashboard there is none of) can also deadlock a worker: see ``_profiler.py``."""
 
 CLOSE_TIMEOUT: Final = 2.0
 """Seconds the cluster gets to stop on Ctrl-C: within the 5 s a user waits at most."""
@@ -84,12 +77,6 @@ class Cluster:
             for pid in self._worker_pids():
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-        if self.local is None and not kill:
-            # A cluster threadloom did not start gets its profiler back (where it was
-            # stopped). Not on Ctrl-C (a round trip to every worker); neither when this
-            # client is killed: the profiler then stays stopped, the safe side.
-            with contextlib.suppress(Exception):
-                self.client.unregister_worker_plugin(StopProfiler.name)
         with contextlib.suppress(Exception):
             self.client.close(timeout=timeout)
         if self.local is not None:
@@ -126,7 +113,6 @@ def start(processes: int | None, address: str | None) -> Cluster:
         if not client.nthreads():
             client.close()
             raise ClusterUnavailable(f"the Dask cluster at {address} has no workers")
-        client.register_plugin(StopProfiler())
         return Cluster(client)
     assert processes is not None
     try:
@@ -168,51 +154,6 @@ def quiet_worker_config() -> dict[str, Any]:
     defaults, its profiler included (measured: the restarted worker had it)."""
     with dask.config.set(QUIET_DASK):
         return {"distributed": copy.deepcopy(dask.config.get("distributed"))}
-
-
-def profiler_may_deadlock(version: tuple[int, ...]) -> bool:
-    """Whether Dask's profiler can deadlock a worker running CPython ``version``."""
-    return tuple(version[:3]) < PROFILER_DEADLOCK_FIXED
-
-
-class StopProfiler(WorkerPlugin):
-    """A worker plugin: on a CPython whose ``sys._current_frames`` can deadlock
-    (`profiler_may_deadlock`), stop the worker's statistical profiler while threadloom
-    runs shards on it, and start it again when the plugin is removed.
-
-    Dask's profiler calls ``sys._current_frames`` every 10 ms on the worker's event loop;
-    a shard starts and ends threads and frees objects in reference cycles all the time,
-    and on CPython 3.11.8 and older one of those in the wrong moment deadlocks the whole
-    worker: its event loop stops, so its results can no longer be fetched, and the run
-    waits until the scheduler drops the worker (5 minutes by default). Seen in this
-    project's tests on 3.11.7: a worker blocked for good inside ``trigger_profile``. The
-    LocalCluster of ``--processes`` runs without the profiler anyway (`QUIET_DASK`); this
-    covers the workers of a cluster threadloom did not start (``--cluster``).
-    """
-
-    name = "threadloom-stop-profiler"
-    _CALLBACKS: Final = ("profile", "profile-cycle")
-
-    def __init__(self) -> None:
-        self._stopped: dict[str, Any] = {}
-
-    def setup(self, worker: Any) -> None:
-        python = sys.version_info
-        if not profiler_may_deadlock((python.major, python.minor, python.micro)):
-            return
-        # Popped, not only stopped: a worker starts every callback in the dict that is
-        # not running (Server.start_periodic_callbacks), which would undo a stop.
-        for name in self._CALLBACKS:
-            callback = worker.periodic_callbacks.pop(name, None)
-            if callback is not None:
-                callback.stop()
-                self._stopped[name] = callback
-
-    def teardown(self, worker: Any) -> None:
-        for name, callback in self._stopped.items():
-            worker.periodic_callbacks[name] = callback
-            callback.start()
-        self._stopped.clear()
 
 
 class IgnoreInterrupts(WorkerPlugin):

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from threadloom.core import Pool, Span, TraceRecorder
+from threadloom.distribute._profiler import stop_deadlocking_profiler
 from threadloom.jobs import FetchJob, FetchOptions, InputReader, PendingFollower, RunTrace
 from threadloom.store import Store, UrlRecord, open_store, shard_todo
 from threadloom.transport import HttpClient
@@ -155,6 +156,8 @@ def run_shard(task: ShardTask) -> ShardResult:
     this shard left one (a worker killed mid-shard): its done URLs are not fetched again.
     Raises what the job raises for a store that cannot be used (Dask retries the task).
     """
+    # Before the shard starts any thread: see _profiler.py.
+    stop_deadlocking_profiler(_current_worker())
     sender = _ProgressSender(task.topic, task.number)
     if task.store is not None:
         finished, interrupted, trace = SharedShardJob(task, sender).run_shard()

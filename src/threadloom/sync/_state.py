@@ -285,23 +285,32 @@ def thread_name(ident: int) -> str:
     return f"thread-{ident}"
 
 
-# CPython 3.11.8 and older: a garbage collection inside sys._current_frames() (which
+# CPython 3.11 and older: a garbage collection inside sys._current_frames() (which
 # holds the interpreter's thread list lock while it allocates) can run a finalizer that
 # gives up the GIL, and a thread that then takes the GIL and wants that lock (a thread
 # starting or ending) deadlocks the process (CPython gh-106883, gh-116969; seen with
-# Dask's profiler). Their fix, done here: no collection during the call.
-_FRAMES_NEED_NO_GC = sys.version_info < (3, 11, 9)
+# Dask's profiler). The fix proposed for CPython, done here: no collection during the
+# call. 3.12 and later collect only between bytecodes.
+_FRAMES_NEED_NO_GC = sys.version_info < (3, 12)
+# One caller at a time turns the collector off and back on: a second one seeing it off
+# would skip its own protection and could call after the first turned it on again.
+# Reentrant: a signal handler may call in while its thread holds it.
+_frames_lock = _thread.RLock()
 
 
 def thread_frames() -> dict[int, FrameType]:
-    """``sys._current_frames()``, without its deadlock on CPython <= 3.11.8."""
-    if not _FRAMES_NEED_NO_GC or not gc.isenabled():
+    """``sys._current_frames()``, without its deadlock on CPython 3.11 and older (the
+    collector is off during the call there, and on again after it if it was on)."""
+    if not _FRAMES_NEED_NO_GC:
         return sys._current_frames()
-    gc.disable()
-    try:
-        return sys._current_frames()
-    finally:
-        gc.enable()
+    with _frames_lock:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return sys._current_frames()
+        finally:
+            if enabled:
+                gc.enable()
 
 
 def caller_frame(depth: int = 1) -> FrameType | None:
