@@ -120,8 +120,8 @@ class Store(StoreReading):
                 ensure_schema(self._conn, self.kind)
                 self._recover(self._conn)
             self._open_reader()
-            self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             if not readonly:
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
                 self._writer = BatchWriter(
                     self._commit,
                     max_batch=settings.max_batch,
