@@ -113,13 +113,8 @@ class StoreReading:
     def read_head(self, url: str) -> bytes | None:
         """The final response's status line and header lines of ``url`` as recorded
         (`Outcome.response_head`), or None (unknown, not done, or recorded without)."""
-        with self._reading() as conn:
-            row = conn.execute(
-                f"SELECT {self._head_column} FROM urls WHERE url = ? AND state = 'done'", (url,)
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return str(row[0]).encode("latin-1")
+        head = self._column_of(url, self._head_column, "AND state = 'done'")
+        return None if head is None else str(head).encode("latin-1")
 
     def read_input(self, url: str) -> dict[str, object] | None:
         """The other columns of ``url``'s input row (`InputRow`), decoded, or None (an
@@ -128,14 +123,20 @@ class StoreReading:
         (the processing of every URL asks)."""
         if not self._has_input and not self._readonly:
             return None
+        text = self._column_of(url, self._input_column)
+        if text is None:
+            return None
+        columns = json.loads(str(text))
+        return columns if isinstance(columns, dict) else None
+
+    def _column_of(self, url: str, column: str, condition: str = "") -> object | None:
+        """``column`` (an expression of the table's columns) of ``url``'s row, if the
+        row exists and meets ``condition`` (SQL after the URL test); else None."""
         with self._reading() as conn:
             row = conn.execute(
-                f"SELECT {self._input_column} FROM urls WHERE url = ?", (url,)
+                f"SELECT {column} FROM urls WHERE url = ? {condition}", (url,)
             ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        columns = json.loads(row[0])
-        return columns if isinstance(columns, dict) else None
+        return None if row is None else row[0]
 
     def _load_body(self, conn: sqlite3.Connection, seq: int, body_ref: str | None) -> bytes | None:
         raise NotImplementedError
