@@ -16,7 +16,7 @@ def _records(count: int) -> list[UrlRecord]:
 def test_shards_are_cut_at_the_size_while_the_total_is_unknown() -> None:
     shards = [s for s in ShardCutter(iter(_records(10_500)), 2000) if isinstance(s, tuple)]
     assert [len(shard) for shard in shards] == [2000] * 5 + [500]
-    assert [url for shard in shards for url in shard] == [r.url for r in _records(10_500)]
+    assert [record for shard in shards for record in shard] == _records(10_500)
 
 
 def test_the_last_shards_shrink_so_the_lanes_end_together() -> None:

@@ -272,13 +272,25 @@ def test_the_progress_line_ends_on_the_runs_total(
     assert last.startswith("fetch: 51/51 (50 done, 1 failed)"), last
 
 
-def test_a_shard_run_again_fetches_only_what_it_has_not_recorded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("records", [False, True], ids=["no-records", "second-attempt"])
+def test_a_shard_run_again_fetches_only_what_it_has_not_recorded(
+    tmp_path: Path, records: bool
+) -> None:
     # The task of a worker killed mid-shard runs again: the shard's URLs its first
-    # attempt recorded in the run's store (shared) are not fetched again.
+    # attempt recorded in the run's store (shared) are not fetched again. A task with
+    # the client's records knows it is not the first attempt by its directory, which
+    # the first one created.
+    directory = tmp_path / "shard-1"
+    if records:
+        directory.mkdir()
     with FaultServer(documents=10) as server:
         urls = [server.url(f"/docs/{n}.xml") for n in range(10)]
         with open_store(tmp_path / "s.db") as store:
             store.add_urls(urls)
+            taken = tuple(
+                (record.seq, record.url, record.state.value, record.attempts)
+                for record in store.pending()
+            )
             since = time.time()
             for n in range(4):
                 store.record(Outcome(urls[n], State.DONE, 200, document(n, server.seed), 1))
@@ -286,19 +298,52 @@ def test_a_shard_run_again_fetches_only_what_it_has_not_recorded(tmp_path: Path)
             before = server.statistics().requests
             task = ShardTask(
                 number=1,
-                directory=str(tmp_path / "unused"),
+                directory=str(directory),
                 urls=tuple(urls),
                 options=FetchOptions(jobs=2, per_host=2, retries=0),
                 store=str(tmp_path / "s.db"),
                 since=since,
+                records=taken if records else (),
             )
             result = run_shard(task)
             assert result.finished == 6
             assert server.statistics().requests - before == 6
             assert store.counts().done == 10
-            assert shard_tally(store, urls, since).done == 10
+            assert result.tally == shard_tally(store, urls, since)
+            assert result.tally is not None
+            assert result.tally.done == 10
             assert store.read_body(urls[9]) == document(9, server.seed)
-    assert not (tmp_path / "unused").exists(), "no shard store"
+    assert directory.exists() == records, "a marker only where one was (no shard store)"
+    assert not (directory / "shard.db").exists()
+
+
+def test_a_first_attempt_fetches_the_records_it_was_given(tmp_path: Path) -> None:
+    # No look-up: the records are the URLs still to do when the client took them. The
+    # attempt leaves its marker directory (removed by the client with the result) and
+    # reports its own counts.
+    with FaultServer(documents=6) as server:
+        urls = [server.url(f"/docs/{n}.xml") for n in range(6)] + [server.url("/status/404")]
+        with open_store(tmp_path / "s.db") as store:
+            store.add_urls(urls)
+            taken = tuple((r.seq, r.url, r.state.value, r.attempts) for r in store.pending())
+            since = time.time()
+            before = server.statistics().requests
+            task = ShardTask(
+                number=1,
+                directory=str(tmp_path / "shards" / "shard-1"),
+                urls=tuple(urls),
+                options=FetchOptions(jobs=2, per_host=2, retries=0),
+                store=str(tmp_path / "s.db"),
+                since=since,
+                records=taken,
+            )
+            result = run_shard(task)
+            assert server.statistics().requests - before == 7
+            assert result.tally == shard_tally(store, urls, since)
+            assert result.tally is not None
+            assert (result.tally.done, result.tally.failed) == (6, 1)
+            assert result.tally.bytes == sum(len(document(n, server.seed)) for n in range(6))
+    assert (tmp_path / "shards" / "shard-1").is_dir()
 
 
 def test_a_jsonl_store_gets_shard_stores(tmp_path: Path, cluster_address: str) -> None:

@@ -22,6 +22,7 @@ from threadloom.store import (
     StoreCounts,
     open_store,
 )
+from threadloom.store._db import PAGE_SIZE
 
 KINDS = {"sqlite": "urls.db", "directory": "out/", "jsonl": "out.jsonl"}
 
@@ -91,6 +92,30 @@ def test_schema_has_the_documented_columns_and_wal(store: Store) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO urls (url, state) VALUES ('u', 'bogus')")
+    conn.close()
+
+
+def test_a_new_store_has_larger_pages_and_an_older_one_keeps_its_own(tmp_path: Path) -> None:
+    with open_store(tmp_path / "new.db") as store:
+        store.record(done("http://a/1"))
+    conn = sqlite3.connect(tmp_path / "new.db")
+    assert conn.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+    conn.close()
+    # A store made with SQLite's default page size (by an earlier threadloom).
+    with open_store(tmp_path / "old.db") as store:
+        store.record(done("http://a/1"))
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("VACUUM")
+    conn.close()
+    with open_store(tmp_path / "old.db") as store:
+        store.record(done("http://a/2", body=b"x" * 20_000))
+        store.flush()
+        assert store.read_body("http://a/2") == b"x" * 20_000
+    conn = sqlite3.connect(tmp_path / "old.db")
+    assert conn.execute("PRAGMA page_size").fetchone() == (4096,)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
 
 

@@ -72,7 +72,8 @@ def plan(options: FetchOptions, slots: int, max_in_flight: int | None = None) ->
 class ShardCutter:
     """Cuts the URLs a `PendingFollower` yields into shards of at most ``size`` URLs.
 
-    Iterating it yields a tuple of URLs per shard, or :data:`IDLE` when no URL is ready
+    Iterating it yields a tuple of `UrlRecord` per shard, in the follower's order, or
+    :data:`IDLE` when no URL is ready
     (the follower is waiting for slow input): the consumer then has time for finished
     shards. A partial shard goes out after `CUT_IDLE_AFTER` seconds of slow input, and
     the last one at the end. Holds at most one shard of URLs in memory.
@@ -108,8 +109,8 @@ class ShardCutter:
         tail = max(TAIL_SHARD_SIZE, -(-left // (2 * self._lanes)))
         return min(self._size, tail)
 
-    def __iter__(self) -> Iterator[tuple[str, ...] | object]:
-        batch: list[str] = []
+    def __iter__(self) -> Iterator[tuple[UrlRecord, ...] | object]:
+        batch: list[UrlRecord] = []
         first = 0.0
         limit = self._size
         for record in self._records:
@@ -117,7 +118,7 @@ class ShardCutter:
                 if not batch:
                     first = time.monotonic()
                     limit = self._limit()
-                batch.append(record.url)
+                batch.append(record)
                 if len(batch) >= limit:
                     yield tuple(batch)
                     batch = []

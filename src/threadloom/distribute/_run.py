@@ -7,8 +7,8 @@ The flow::
     --submit (at most Plan.in_flight shards not finished)--> Dask workers: run_shard
 
     shared store (--processes, a SQLite or directory store): each worker records into
-    the run's store itself (a shared writer); as each shard finishes the client counts
-    what it recorded (shard_tally)
+    the run's store itself (a shared writer); each shard reports what it recorded
+    (ShardResult.tally), and the client removes its marker directory
     shard stores (--cluster, or a JSON-lines store): each worker records into a shard
     store of its own; as each shard finishes, merge_shard: outcomes recorded into the
     run's store, shard directory removed
@@ -65,6 +65,7 @@ from threadloom.store import (
     SqliteStore,
     Store,
     StoreError,
+    UrlRecord,
     open_store,
     shard_tally,
     store_owns,
@@ -313,15 +314,19 @@ class DistributedFetchJob:
         shared: bool,
     ) -> Any:
         number = submitted.number
+        records = submitted.records
         task = ShardTask(
             number=number,
             directory=str(root / f"{self._run_id}-{number:06d}"),
-            urls=submitted.urls,
+            urls=tuple(record.url for record in records),
             options=the_plan.shard_options,
             record_trace=self._record_trace,
             topic=topic,
             store=_absolute(self._store_path) if shared else None,
             since=submitted.since,
+            records=tuple((r.seq, r.url, r.state.value, r.attempts) for r in records)
+            if shared
+            else (),
         )
         return client.submit(
             run_shard,
@@ -334,11 +339,13 @@ class DistributedFetchJob:
     def _merge(
         self, store: Store, future: Any, root: Path, submitted: _Submitted, shared: bool
     ) -> tuple[Merged, str | None]:
-        """Merge a finished shard's store (or, ``shared``, count what the shard recorded
-        in ``store``); also the one-line reason if its task failed for good."""
+        """Merge a finished shard's store (or, ``shared``, take what the shard recorded
+        in ``store`` and remove its marker directory); also the one-line reason if its
+        task failed for good."""
         number = submitted.number
         directory = root / f"{self._run_id}-{number:06d}"
         reason = None
+        tally = None
         try:
             result: ShardResult = future.result()
         except Exception as exc:
@@ -347,9 +354,15 @@ class DistributedFetchJob:
         else:
             self._spans.extend(result.spans)
             directory = Path(result.directory)
+            tally = result.tally
         if not shared:
             return merge_shard(store, directory), reason
-        tally = shard_tally(store, submitted.urls, submitted.since)
+        if tally is None:  # its task failed: its attempts may still have recorded some
+            urls = [record.url for record in submitted.records]
+            tally = shard_tally(store, urls, submitted.since)
+        # The result is in hand: no attempt at this shard runs again.
+        with contextlib.suppress(OSError):
+            directory.rmdir()
         return Merged(tally.done + tally.failed, tally.done, tally.failed, tally.bytes), reason
 
     def _on_event(self, event: tuple[float, dict[str, int]]) -> None:
@@ -380,10 +393,11 @@ class DistributedFetchJob:
 
 @dataclass(frozen=True, slots=True)
 class _Submitted:
-    """A shard submitted: its number, its URLs, and when they were taken from the store."""
+    """A shard submitted: its number, its URLs' records, and when they were taken from
+    the store."""
 
     number: int
-    urls: tuple[str, ...]
+    records: tuple[UrlRecord, ...]
     since: float
 
 
