@@ -318,14 +318,17 @@ def test_a_shard_run_again_fetches_only_what_it_has_not_recorded(
 
 
 def test_a_first_attempt_fetches_the_records_it_was_given(tmp_path: Path) -> None:
-    # No look-up: the records are the URLs still to do when the client took them. The
-    # attempt leaves its marker directory (removed by the client with the result) and
-    # reports its own counts.
+    # No look-up: the records are the URLs still to do when the client took them (here
+    # one of them was recorded since, which no run does: a look-up would skip it). The
+    # attempt leaves its marker directory (removed by the client at the end of the run)
+    # and reports its own counts.
     with FaultServer(documents=6) as server:
         urls = [server.url(f"/docs/{n}.xml") for n in range(6)] + [server.url("/status/404")]
         with open_store(tmp_path / "s.db") as store:
             store.add_urls(urls)
             taken = tuple((r.seq, r.url, r.state.value, r.attempts) for r in store.pending())
+            store.record(Outcome(urls[0], State.DONE, 200, document(0, server.seed), 1))
+            store.flush()
             since = time.time()
             before = server.statistics().requests
             task = ShardTask(
@@ -338,7 +341,7 @@ def test_a_first_attempt_fetches_the_records_it_was_given(tmp_path: Path) -> Non
                 records=taken,
             )
             result = run_shard(task)
-            assert server.statistics().requests - before == 7
+            assert server.statistics().requests - before == 7, "all 7, no look-up"
             assert result.tally == shard_tally(store, urls, since)
             assert result.tally is not None
             assert (result.tally.done, result.tally.failed) == (6, 1)

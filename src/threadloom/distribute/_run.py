@@ -8,7 +8,7 @@ The flow::
 
     shared store (--processes, a SQLite or directory store): each worker records into
     the run's store itself (a shared writer); each shard reports what it recorded
-    (ShardResult.tally), and the client removes its marker directory
+    (ShardResult.tally); the client removes the shards' marker directories at the end
     shard stores (--cluster, or a JSON-lines store): each worker records into a shard
     store of its own; as each shard finishes, merge_shard: outcomes recorded into the
     run's store, shard directory removed
@@ -213,8 +213,17 @@ class DistributedFetchJob:
                 # Interrupted, or leaving on an error: the workers' shards need not end.
                 cluster.close(kill=interrupted or not completed)
             store.close()
+            shards = shards_root(self._store_path)
+            # The shared shards' marks (empty directories), only now: until the cluster
+            # is closed Dask may run a finished shard again (the worker holding its
+            # result died while the client still wanted it), and without its mark that
+            # attempt would take itself for the first and fetch every URL again. A
+            # directory holding a shard store left to merge is not empty: kept.
+            for directory in shards.glob(f"{self._run_id}-*"):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
             with contextlib.suppress(OSError):  # kept while it holds a shard left to merge
-                shards_root(self._store_path).rmdir()
+                shards.rmdir()
         trace = None
         if self._record_trace:
             shift = time.time() - time.monotonic()
@@ -340,8 +349,7 @@ class DistributedFetchJob:
         self, store: Store, future: Any, root: Path, submitted: _Submitted, shared: bool
     ) -> tuple[Merged, str | None]:
         """Merge a finished shard's store (or, ``shared``, take what the shard recorded
-        in ``store`` and remove its marker directory); also the one-line reason if its
-        task failed for good."""
+        in ``store``); also the one-line reason if its task failed for good."""
         number = submitted.number
         directory = root / f"{self._run_id}-{number:06d}"
         reason = None
@@ -360,9 +368,6 @@ class DistributedFetchJob:
         if tally is None:  # its task failed: its attempts may still have recorded some
             urls = [record.url for record in submitted.records]
             tally = shard_tally(store, urls, submitted.since)
-        # The result is in hand: no attempt at this shard runs again.
-        with contextlib.suppress(OSError):
-            directory.rmdir()
         return Merged(tally.done + tally.failed, tally.done, tally.failed, tally.bytes), reason
 
     def _on_event(self, event: tuple[float, dict[str, int]]) -> None:

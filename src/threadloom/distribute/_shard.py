@@ -13,9 +13,10 @@ the time it took them (``since``). Where its outcomes go:
   (`shard_todo`). A first attempt fetches the URLs as the client took them, without
   looking them up (13 ms of a worker's CPU a shard of 2,000 at 100,000 URLs, 23 ms
   before its first request): it tells itself from a later one by creating the shard's
-  directory, which an earlier attempt created and the client removes once it has the
-  shard's result. The shard reports what it recorded (`ShardResult.tally`): its own
-  counts on a first attempt, `shard_tally` on a later one.
+  directory, which an earlier attempt created (the client removes them when the
+  cluster is closed: Dask runs a finished task again while its result is wanted and
+  the worker holding it dies). The shard reports what it recorded
+  (`ShardResult.tally`): its own counts on a first attempt, `shard_tally` on a later one.
 - a shard store of its own (``shard.db`` in `ShardTask.directory`, SQLite; ``--cluster``
   and JSON-lines stores): the worker runs `FetchJob` on the shard's URLs there and the
   client then records the shard's outcomes into the run's store (``_merge.py``). A
@@ -92,6 +93,8 @@ class ShardTask:
     store: str | None = None
     since: float = 0.0
     records: tuple[tuple[int, str, str, int], ...] = ()
+    # ``urls`` too with ``records``: a later attempt looks them up (pickle sends each
+    # URL string once).
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +181,14 @@ def worker_name() -> str:
 
 
 def run_shard(task: ShardTask) -> ShardResult:
-    """Fetch the shard's URLs into its shard store and return what it did (the Dask task).
+    """Fetch the shard's URLs, record them (in the run's store when ``task.store`` is
+    set, else in its shard store) and return what it did (the Dask task).
 
-    Runs on a Dask worker (or anywhere: it needs nothing of Dask but progress). The
-    shard store is created in ``task.directory``, or resumed if an earlier attempt at
-    this shard left one (a worker killed mid-shard): its done URLs are not fetched again.
-    Raises what the job raises for a store that cannot be used (Dask retries the task).
+    Runs on a Dask worker (or anywhere: it needs nothing of Dask but progress). A shard
+    store is created in ``task.directory``, or resumed if an earlier attempt at this
+    shard left one (a worker killed mid-shard): its done URLs are not fetched again; in
+    the run's store an attempt fetches what `SharedShardJob` finds still to do. Raises
+    what the job raises for a store that cannot be used (Dask retries the task).
     """
     # Before the shard starts any thread: see _profiler.py.
     stop_deadlocking_profiler(_current_worker())
@@ -293,23 +298,20 @@ class SharedShardJob(FetchJob):
         task = self._task
         self._first_attempt = bool(task.records) and _claim(task.directory)
         if self._first_attempt:
-            states = _STATES
-            records = [UrlRecord(seq, url, states[state], n) for seq, url, state, n in task.records]
+            records = [UrlRecord(seq, url, State(state), n) for seq, url, state, n in task.records]
         else:
             records = shard_todo(store, task.urls, task.since)
         return _ShardSource(store, records)
 
 
-_STATES: Final = {state.value: state for state in State}
-
-
 def _claim(directory: str) -> bool:
-    """Create ``directory`` (and its parents); False if it exists already (an earlier
-    attempt at the shard created it) or cannot be created (looking the URLs up is then
-    the safe way)."""
+    """Create ``directory`` (and its parents); False if it exists already: an earlier
+    attempt at the shard created it. Raises `OSError` if it cannot be created (nothing
+    is fetched then, and Dask retries the task): every attempt that fetches leaves the
+    mark, so that no later one takes itself for the first."""
     try:
         Path(directory).mkdir(parents=True)
-    except OSError:
+    except FileExistsError:
         return False
     return True
 

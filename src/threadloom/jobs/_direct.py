@@ -309,7 +309,6 @@ class DirectFetch:
                         continue
                     fail_work(work, error)
                 ok, size = record_work(store, work)
-                self._settled += 1
                 if ok:
                     self._done += 1
                     self._bytes += size
@@ -317,6 +316,9 @@ class DirectFetch:
                     self._failed += 1
                 if outcomes is not None:
                     outcomes.append((ok, size))
+                # Last: the job's thread may end the run as soon as every URL is settled,
+                # and must find its outcome counted by then.
+                self._settled += 1
         except BaseException as exc:
             # A store that cannot be written (or a bug): the run stops with it, and every
             # URL not recorded stays pending.

@@ -21,7 +21,7 @@ from typing import ClassVar, Final, cast
 
 from threadloom.store._adding import AddItem, add_items
 from threadloom.store._db import (
-    WAL_AUTOCHECKPOINT_PAGES,
+    WAL_AUTOCHECKPOINT_BYTES,
     check_kind,
     connect,
     ensure_schema,
@@ -121,7 +121,9 @@ class Store(StoreReading):
                 self._recover(self._conn)
             self._open_reader()
             if not readonly:
-                self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+                page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+                pages = max(1, WAL_AUTOCHECKPOINT_BYTES // int(page_size))
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
                 self._writer = BatchWriter(
                     self._commit,
                     max_batch=settings.max_batch,
