@@ -3,10 +3,12 @@ LocalCluster (or a scheduler and workers started here), Ctrl-C and kill -9."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.timeout(180)
 
 View = Callable[[Path], dict[str, tuple[str, str | None]]]
 BIN = Path(sys.executable).parent
+DASK = str(BIN / "dask")
 
 
 def _threadloom(*args: str) -> list[str]:
@@ -217,52 +220,46 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: View) -> None:
+@contextlib.contextmanager
+def _scheduler() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A ``dask scheduler`` on the loopback; yields its address and the list of the
+    processes to stop at the end (the caller adds its workers)."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    dask = str(BIN / "dask")
-    started: list[subprocess.Popen[bytes]] = []
+    scheduler = [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    # The tests listen on the loopback only.
+    scheduler += ["--dashboard-address", "127.0.0.1:0", "--no-show"]
+    started = [subprocess.Popen(scheduler, stderr=subprocess.DEVNULL)]
     try:
-        started.append(
-            subprocess.Popen(
-                [
-                    dask,
-                    "scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--dashboard-address",
-                    "127.0.0.1:0",  # the tests listen on the loopback only
-                    "--no-show",
-                ],
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        for n in range(2):
-            started.append(
-                subprocess.Popen(
-                    [
-                        dask,
-                        "worker",
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--name",
-                        f"w{n}",
-                        "--host",
-                        "127.0.0.1",
-                        "--no-dashboard",
-                        "--nworkers",
-                        "1",
-                    ],
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        from distributed import Client
+        yield address, started
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+        for proc in started:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
-        with Client(address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=60)
+
+def _worker(address: str, name: str) -> list[str]:
+    worker = [DASK, "worker", address, "--nthreads", "1", "--name", name]
+    return [*worker, "--host", "127.0.0.1", "--no-dashboard"]
+
+
+def _wait_for_workers(address: str, count: int) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=30, set_as_default=False) as client:
+        client.wait_for_workers(count, timeout=60)
+
+
+def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: View) -> None:
+    with _scheduler() as (address, started):
+        for n in range(2):
+            started.append(subprocess.Popen(_worker(address, f"w{n}"), stderr=subprocess.DEVNULL))
+        _wait_for_workers(address, 2)
         urls = _url_list(tmp_path, slow_server, 200)
         store = tmp_path / "s.db"
         out = subprocess.run(
@@ -300,15 +297,64 @@ def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: Vi
         )
         assert bad.returncode == 2
         assert "cannot reach the Dask scheduler" in bad.stderr
-    finally:
-        for proc in reversed(started):
-            proc.terminate()
-        for proc in started:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+
+
+_HIDE_THREADLOOM = """
+import sys
+
+
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name == "threadloom" or name.startswith("threadloom."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Hide())
+"""
+
+
+@pytest.mark.parametrize("lacks", ["module", "version"])
+def test_workers_without_this_threadloom_are_refused(tmp_path: Path, lacks: str) -> None:
+    # A worker whose environment cannot import threadloom (a sitecustomize hides it),
+    # or that holds another version (a distribution's metadata found first): one line,
+    # exit 2, before any input is taken; not every shard failing.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    if lacks == "module":
+        (extra / "sitecustomize.py").write_text(_HIDE_THREADLOOM)
+    else:
+        info = extra / "threadloom-9.9.9.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: threadloom\nVersion: 9.9.9\n")
+    env = {**os.environ, "PYTHONPATH": str(extra)}
+    with _scheduler() as (address, started):
+        started.append(subprocess.Popen(_worker(address, "w0"), stderr=subprocess.DEVNULL))
+        started.append(
+            subprocess.Popen(_worker(address, "bare"), env=env, stderr=subprocess.DEVNULL)
+        )
+        _wait_for_workers(address, 2)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("http://127.0.0.1:9/x\n")
+        out = subprocess.run(
+            _threadloom("fetch", str(urls), "-o", str(tmp_path / "s.db"), "--cluster", address),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    error = out.stderr.strip().splitlines()[-1]
+    if lacks == "module":
+        assert "cannot run threadloom's code" in error, error
+        assert "No module named 'threadloom'" in error, error
+    else:
+        assert "(9.9.9) run another threadloom version" in error, error
+        assert "pip install 'threadloom[dask]==" in error, error
+    assert error.count("tcp://") == 1 + (lacks == "module"), "names the one worker only"
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT count(*) FROM urls").fetchone() == (0,), "input untouched"
 
 
 def _unshare_works() -> bool:
@@ -326,22 +372,12 @@ def test_a_store_the_workers_cannot_reach_is_refused(tmp_path: Path) -> None:
     # not share the client's disk.
     hidden = tmp_path / "data"
     hidden.mkdir()
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(BIN / "dask")
-    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
-    scheduler += ["--dashboard-address", ":0", "--no-show"]
-    worker = f"mount -t tmpfs none {hidden} && exec {dask} worker {address} --nthreads 1"
-    worker += " --no-dashboard"
-    started = [subprocess.Popen(scheduler, stderr=subprocess.DEVNULL)]
-    try:
+    with _scheduler() as (address, started):
+        worker = f"mount -t tmpfs none {hidden} && exec {' '.join(_worker(address, 'w0'))}"
         started.append(
             subprocess.Popen(["unshare", "--mount", "sh", "-c", worker], stderr=subprocess.DEVNULL)
         )
-        from distributed import Client
-
-        with Client(address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(1, timeout=60)
+        _wait_for_workers(address, 1)
         urls = tmp_path / "urls.txt"
         urls.write_text("http://127.0.0.1:9/x\n")
         out = subprocess.run(
@@ -351,16 +387,7 @@ def test_a_store_the_workers_cannot_reach_is_refused(tmp_path: Path) -> None:
             text=True,
             timeout=60,
         )
-        assert out.returncode == 2, out.stderr
-        assert "with --cluster the store must be on a file system every worker shares" in (
-            out.stderr.replace("\n", " ")
-        )
-    finally:
-        for proc in reversed(started):
-            proc.terminate()
-        for proc in started:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    assert out.returncode == 2, out.stderr
+    assert "with --cluster the store must be on a file system every worker shares" in (
+        out.stderr.replace("\n", " ")
+    )

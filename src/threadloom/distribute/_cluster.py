@@ -4,7 +4,7 @@
 (each runs one shard at a time, the shard its own thread pool), without a dashboard;
 its worker processes exit when this process dies (Dask watches the parent), so a
 killed client leaves none behind. ``--cluster ADDRESS`` connects to a running
-scheduler; its workers must reach the store's directory, which `check_shared` checks.
+scheduler, whose workers ``_preflight.py`` checks.
 """
 
 from __future__ import annotations
@@ -13,18 +13,14 @@ import contextlib
 import copy
 import logging
 import os
-import secrets
 import signal
 import threading
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import dask.config
 from distributed import Client, LocalCluster, WorkerPlugin
-
-from threadloom.distribute._shard import probe_directory
 
 CONNECT_TIMEOUT: Final = 10.0
 """Seconds to reach a scheduler (``--cluster``) or to start a LocalCluster's workers."""
@@ -168,23 +164,3 @@ class IgnoreInterrupts(WorkerPlugin):
         # The worker's event loop, and so this call, runs on its main thread.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def check_shared(cluster: Cluster, root: Path, store: str) -> None:
-    """Raise `ClusterUnavailable` unless every worker sees ``root`` (the store's shard
-    directory) as this process does: a token written here is read back by each worker."""
-    root.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(8)
-    probe = root / ".probe"
-    probe.write_text(token, encoding="utf-8")
-    try:
-        seen = cluster.client.run(probe_directory, str(root), token)
-    finally:
-        probe.unlink(missing_ok=True)
-    blind = sorted(worker for worker, ok in seen.items() if not ok)
-    if blind:
-        raise ClusterUnavailable(
-            f"-o {store}: the Dask worker(s) {', '.join(blind)} cannot reach {root};"
-            " with --cluster the store must be on a file system every worker shares"
-            " (the same path on every machine)"
-        )

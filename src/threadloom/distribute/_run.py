@@ -40,9 +40,10 @@ from typing import Any, Final
 import distributed
 
 from threadloom.core import IDLE, Span, TraceRecorder
-from threadloom.distribute._cluster import Cluster, ClusterUnavailable, check_shared, start
+from threadloom.distribute._cluster import Cluster, ClusterUnavailable, start
 from threadloom.distribute._merge import Merged, merge_leftovers, merge_shard, shards_root
 from threadloom.distribute._plan import DEFAULT_SHARD_SIZE, Plan, ShardCutter, plan
+from threadloom.distribute._preflight import check_workers
 from threadloom.distribute._shard import ShardResult, ShardTask, run_shard
 from threadloom.jobs import (
     FetchOptions,
@@ -171,7 +172,7 @@ class DistributedFetchJob:
             cluster = start(self._scale.processes, self._scale.cluster)
             shared = _shares_store(self._scale, store)
             if self._scale.cluster is not None:
-                check_shared(cluster, root, self._store_path)
+                check_workers(cluster, root, self._store_path)
             leftovers, left_notes = merge_leftovers(store, root)
             notes.extend(left_notes)
             if leftovers.outcomes:
