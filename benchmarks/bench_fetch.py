@@ -265,6 +265,7 @@ class Tool:
     command: Callable[[Run], list[str]]
     verify: Callable[[Run], str | None]
     creates_out: bool = True  # False: the tool must create ``out`` itself
+    processes: int = 1  # fetching processes (the "docs/s/proc" column)
 
 
 def verify_files(run: Run) -> str | None:
@@ -442,6 +443,7 @@ TOOLS: list[Tool] = [
         ],
         verify_threadloom_sqlite,
         creates_out=False,
+        processes=2,
     ),
     Tool(
         "threadloom-dir",
@@ -502,6 +504,7 @@ TOOLS: list[Tool] = [
     ),
 ]
 TOOL_NAMES = [tool.name for tool in TOOLS]
+TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
 
 
 def _works(argv: Sequence[str]) -> bool:
@@ -558,6 +561,7 @@ class Summary:
     cpu: float | None = None
     max_rss_mib: float | None = None
     docs_per_second: float | None = None
+    processes: int = 1  # the tool's fetching processes: docs/s per process
     ratio_to_baseline: float | None = None  # wall(tool) / wall(baseline)
     cpu_ratio: float | None = None  # cpu(tool) / cpu(CPU_BASELINE), same docs
     problems: list[str] = field(default_factory=list)
@@ -622,6 +626,7 @@ def summarise(results: Sequence[RunResult], baseline: str) -> list[Summary]:
     for (docs, tool), runs in groups.items():
         good = [run for run in runs if run.problem is None]
         summary = Summary(tool, docs, len(runs), len(runs) - len(good))
+        summary.processes = TOOLS_BY_NAME[tool].processes
         summary.problems = sorted({run.problem for run in runs if run.problem is not None})
         if good:
             summary.wall = statistics.median(run.wall for run in good)
@@ -644,6 +649,8 @@ def summarise(results: Sequence[RunResult], baseline: str) -> list[Summary]:
 
 def format_table(summaries: Sequence[Summary], baseline: str) -> str:
     """A plain-text table; ``ratio`` is wall(tool) / wall(baseline), >1: baseline faster;
+    ``docs/s/proc`` is docs/s over the tool's fetching processes (2 for a
+    ``--processes 2`` row: the scaling shows against the one-process row);
     ``CPU µs/doc`` is user + sys per document, and the column after it the CPU ratio to
     the floor (``CPU_BASELINE``) in the same run."""
     header = (
@@ -651,6 +658,7 @@ def format_table(summaries: Sequence[Summary], baseline: str) -> str:
         "docs",
         "wall s",
         "docs/s",
+        "docs/s/proc",
         "CPU s",
         "CPU µs/doc",
         f"CPU vs {CPU_BASELINE}",
@@ -674,6 +682,7 @@ def format_table(summaries: Sequence[Summary], baseline: str) -> str:
                 str(s.docs),
                 f"{s.wall:.3f}",
                 f"{s.docs_per_second:,.0f}",
+                f"{s.docs_per_second / s.processes:,.0f}",
                 f"{s.cpu:.2f}",
                 f"{s.cpu / s.docs * 1e6:,.0f}",
                 cpu_ratio,
