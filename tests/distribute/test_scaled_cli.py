@@ -255,6 +255,19 @@ def _wait_for_workers(address: str, count: int) -> None:
         client.wait_for_workers(count, timeout=60)
 
 
+def _fetch_one_url(tmp_path: Path, store: Path, address: str) -> subprocess.CompletedProcess[str]:
+    """``threadloom fetch`` of one URL into ``store`` on the cluster at ``address``."""
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:9/x\n")
+    return subprocess.run(
+        _threadloom("fetch", str(urls), "-o", str(store), "--cluster", address),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_real_cluster(tmp_path: Path, slow_server: FaultServer, store_view: View) -> None:
     with _scheduler() as (address, started):
         for n in range(2):
@@ -334,15 +347,7 @@ def test_workers_without_this_threadloom_are_refused(tmp_path: Path, lacks: str)
             subprocess.Popen(_worker(address, "bare"), env=env, stderr=subprocess.DEVNULL)
         )
         _wait_for_workers(address, 2)
-        urls = tmp_path / "urls.txt"
-        urls.write_text("http://127.0.0.1:9/x\n")
-        out = subprocess.run(
-            _threadloom("fetch", str(urls), "-o", str(tmp_path / "s.db"), "--cluster", address),
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = _fetch_one_url(tmp_path, tmp_path / "s.db", address)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     error = out.stderr.strip().splitlines()[-1]
@@ -378,15 +383,7 @@ def test_a_store_the_workers_cannot_reach_is_refused(tmp_path: Path) -> None:
             subprocess.Popen(["unshare", "--mount", "sh", "-c", worker], stderr=subprocess.DEVNULL)
         )
         _wait_for_workers(address, 1)
-        urls = tmp_path / "urls.txt"
-        urls.write_text("http://127.0.0.1:9/x\n")
-        out = subprocess.run(
-            _threadloom("fetch", str(urls), "-o", str(hidden / "s.db"), "--cluster", address),
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = _fetch_one_url(tmp_path, hidden / "s.db", address)
     assert out.returncode == 2, out.stderr
     assert "with --cluster the store must be on a file system every worker shares" in (
         out.stderr.replace("\n", " ")
