@@ -626,7 +626,8 @@ def summarise(results: Sequence[RunResult], baseline: str) -> list[Summary]:
     for (docs, tool), runs in groups.items():
         good = [run for run in runs if run.problem is None]
         summary = Summary(tool, docs, len(runs), len(runs) - len(good))
-        summary.processes = TOOLS_BY_NAME[tool].processes
+        known = TOOLS_BY_NAME.get(tool)
+        summary.processes = 1 if known is None else known.processes
         summary.problems = sorted({run.problem for run in runs if run.problem is not None})
         if good:
             summary.wall = statistics.median(run.wall for run in good)

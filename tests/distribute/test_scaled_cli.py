@@ -326,21 +326,43 @@ class _Hide:
 sys.meta_path.insert(0, _Hide())
 """
 
+_HIDE_THREADLOOM_PACKAGE = (
+    _HIDE_THREADLOOM
+    + """
+import importlib.metadata
 
-@pytest.mark.parametrize("lacks", ["module", "version"])
+_version = importlib.metadata.version
+
+
+def _no_threadloom(name):
+    if name == "threadloom":
+        raise importlib.metadata.PackageNotFoundError(name)
+    return _version(name)
+
+
+importlib.metadata.version = _no_threadloom
+"""
+)
+
+
+@pytest.mark.parametrize("lacks", ["package", "module", "version"])
 def test_workers_without_this_threadloom_are_refused(tmp_path: Path, lacks: str) -> None:
-    # A worker whose environment cannot import threadloom (a sitecustomize hides it),
-    # or that holds another version (a distribution's metadata found first): one line,
-    # exit 2, before any input is taken; not every shard failing.
+    # A worker whose environment has no threadloom (a sitecustomize hides the package
+    # and its metadata), whose threadloom cannot be imported (metadata left: the probe
+    # finds it), or that holds another version (a distribution's metadata found first):
+    # one line, exit 2, before any input is taken; not every shard failing.
     extra = tmp_path / "extra"
     extra.mkdir()
-    if lacks == "module":
+    if lacks == "package":
+        (extra / "sitecustomize.py").write_text(_HIDE_THREADLOOM_PACKAGE)
+    elif lacks == "module":
         (extra / "sitecustomize.py").write_text(_HIDE_THREADLOOM)
     else:
         info = extra / "threadloom-9.9.9.dist-info"
         info.mkdir()
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: threadloom\nVersion: 9.9.9\n")
-    env = {**os.environ, "PYTHONPATH": str(extra)}
+    path = os.pathsep.join(p for p in (str(extra), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
     with _scheduler() as (address, started):
         started.append(subprocess.Popen(_worker(address, "w0"), stderr=subprocess.DEVNULL))
         started.append(
@@ -351,7 +373,9 @@ def test_workers_without_this_threadloom_are_refused(tmp_path: Path, lacks: str)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     error = out.stderr.strip().splitlines()[-1]
-    if lacks == "module":
+    if lacks == "package":
+        assert "have no threadloom: install threadloom" in error, error
+    elif lacks == "module":
         assert "cannot run threadloom's code" in error, error
         assert "No module named 'threadloom'" in error, error
     else:
