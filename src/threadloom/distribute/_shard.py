@@ -123,40 +123,38 @@ class _ProgressSender:
     def __init__(self, topic: str | None, shard: int) -> None:
         self._topic = topic
         self._shard = shard
-        self._done = self._failed = self._bytes = 0  # not sent yet
-        self._all_done = self._all_failed = self._all_bytes = 0
+        self._done = self._failed = self._bytes = 0
+        self._sent = ShardTally()  # the counts as of the last event
         self._last = time.monotonic()
         self._worker = _current_worker() if topic is not None else None
 
     @property
     def counted(self) -> ShardTally:
         """Every outcome counted so far, sent or not."""
-        return ShardTally(self._all_done, self._all_failed, self._all_bytes)
+        return ShardTally(self._done, self._failed, self._bytes)
 
     def __call__(self, done: bool, size: int) -> None:
         if done:
             self._done += 1
             self._bytes += size
-            self._all_done += 1
-            self._all_bytes += size
         else:
             self._failed += 1
-            self._all_failed += 1
         now = time.monotonic()
         if now - self._last >= PROGRESS_INTERVAL:
             self._last = now
             self.send()
 
     def send(self) -> None:
-        if self._worker is None or not (self._done or self._failed):
+        counted, sent = self.counted, self._sent
+        if self._worker is None or counted == sent:
             return
         message = {
             "shard": self._shard,
-            "done": self._done,
-            "failed": self._failed,
-            "bytes": self._bytes,
+            "done": counted.done - sent.done,
+            "failed": counted.failed - sent.failed,
+            "bytes": counted.bytes - sent.bytes,
         }
-        self._done = self._failed = self._bytes = 0
+        self._sent = counted
         assert self._topic is not None
         try:
             self._worker.log_event(self._topic, message)

@@ -168,7 +168,8 @@ def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite
     read-only (``mode=ro``). On a read-only file system without a ``-wal`` file it is
     also opened ``immutable``: SQLite cannot create the ``-shm`` file a WAL database
     needs there, and nothing can change the file, whose content is then every committed
-    transaction. ``cache_mib`` bounds the page cache (default: SQLite's 2 MiB).
+    transaction. ``cache_mib`` bounds the page cache (default: SQLite's 2 MiB). A new
+    (empty) file opened with ``create`` gets `PAGE_SIZE` pages.
     """
     if create:
         mode = "rwc"
@@ -188,6 +189,11 @@ def connect(path: Path, *, create: bool, cache_mib: int | None = None) -> sqlite
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous = NORMAL")
+        if create and conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # Only an empty file takes a page size (outside a transaction), and before
+            # the cache size: the page cache keeps the number of pages a size in KiB
+            # came to at the page size of the moment (measured: 30 MiB more memory).
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         if cache_mib is not None:
             conn.execute(f"PRAGMA cache_size = {-1024 * cache_mib}")
     except BaseException:
@@ -305,13 +311,6 @@ def ensure_schema(conn: sqlite3.Connection, kind: str) -> None:
     (some other program's: nothing in it is changed), and `ValueError` (see `check_meta`) for a
     store of another kind or a newer schema.
     """
-    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
-        # Only an empty file takes a page size, and only outside a transaction. The page
-        # cache keeps the number of pages a size in KiB came to at the old page size
-        # (measured: 30 MiB more memory with twice as large pages): set the size again.
-        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
     with transaction(conn):
         if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             try:
